@@ -1,0 +1,262 @@
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+# Suffixes of a list's own addresses: NAME-request, NAME-owner, NAME-bounces.
+LIST_SUFFIXES = ("request", "owner", "bounces")
+
+
+class Member(models.Model):
+    """One person, one address, on any number of lists."""
+
+    email = models.CharField(max_length=254)
+    # Lowercased email: what makes two addresses one member.
+    key = models.CharField(max_length=254, unique=True)
+    name = models.CharField(max_length=200, blank=True)
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class PostingPolicy(models.TextChoices):
+    OPEN = "open", "Open: anyone may post"
+    MEMBERS = "members", "Members only"
+    MODERATED = "moderated", "Moderated: every post is held"
+    ANNOUNCE = "announce", "Announce only: named posters"
+
+
+class ReplyTo(models.TextChoices):
+    LIST = "list", "The list"
+    AUTHOR = "author", "The author"
+
+
+class NonMemberAction(models.TextChoices):
+    HOLD = "hold", "Hold for moderation"
+    REJECT = "reject", "Reject"
+
+
+class MailingList(models.Model):
+    local_part = models.CharField(max_length=64)
+    domain = models.CharField(max_length=253)
+    display_name = models.CharField(max_length=200, blank=True)
+    description = models.TextField(blank=True)
+    posting_policy = models.CharField(
+        max_length=16, choices=PostingPolicy.choices, default=PostingPolicy.MEMBERS
+    )
+    nonmember_action = models.CharField(
+        max_length=8, choices=NonMemberAction.choices, default=NonMemberAction.HOLD
+    )
+    subject_tag = models.CharField(max_length=60, blank=True)
+    personalised = models.BooleanField(default=True)
+    max_message_size = models.PositiveIntegerField(default=10 * 1024 * 1024)
+    reply_to = models.CharField(max_length=8, choices=ReplyTo.choices, default=ReplyTo.LIST)
+    public = models.BooleanField(default=True)
+    footer = models.BooleanField(default=True)
+    send_welcome = models.BooleanField(default=True)
+    send_goodbye = models.BooleanField(default=False)
+    held_expiry_days = models.PositiveIntegerField(default=14)
+    bounce_score_threshold = models.FloatField(default=5.0)
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["domain", "local_part"]
+        constraints = [
+            models.UniqueConstraint(fields=["local_part", "domain"], name="unique_list_address")
+        ]
+
+    def __str__(self) -> str:
+        return self.address
+
+    @property
+    def address(self) -> str:
+        return f"{self.local_part}@{self.domain}"
+
+    @property
+    def name(self) -> str:
+        return self.display_name or self.local_part
+
+    def suffixed(self, suffix: str) -> str:
+        return f"{self.local_part}-{suffix}@{self.domain}"
+
+    @property
+    def list_id(self) -> str:
+        return f"{self.local_part}.{self.domain}"
+
+
+class SenderKind(models.TextChoices):
+    POSTER = "poster", "May post to an announce-only list"
+    ALLOWED = "allowed", "Non-member always allowed to post"
+
+
+class ListSender(models.Model):
+    """Addresses with posting rights beyond membership."""
+
+    mailing_list = models.ForeignKey(MailingList, on_delete=models.CASCADE, related_name="senders")
+    email = models.CharField(max_length=254)
+    key = models.CharField(max_length=254)
+    kind = models.CharField(max_length=8, choices=SenderKind.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["mailing_list", "key", "kind"], name="unique_list_sender"
+            )
+        ]
+
+
+class Status(models.TextChoices):
+    ACTIVE = "active", "Active"
+    PENDING = "pending", "Pending confirmation"
+    UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+    DISABLED = "disabled", "Disabled (bounces)"
+
+
+class Role(models.TextChoices):
+    MEMBER = "member", "Member"
+    MODERATOR = "moderator", "Moderator"
+    OWNER = "owner", "Owner"
+
+
+class DeliveryMode(models.TextChoices):
+    REGULAR = "regular", "Regular"
+    NOMAIL = "nomail", "No mail"
+
+
+class Source(models.TextChoices):
+    IMPORT = "import", "Import"
+    WEB = "web", "Web"
+    API = "api", "API"
+    EMAIL = "email", "Email"
+    ADMIN = "admin", "Admin"
+
+
+class Subscription(models.Model):
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="subscriptions")
+    mailing_list = models.ForeignKey(
+        MailingList, on_delete=models.CASCADE, related_name="subscriptions"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    delivery = models.CharField(
+        max_length=8, choices=DeliveryMode.choices, default=DeliveryMode.REGULAR
+    )
+    moderated = models.BooleanField(default=False)
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.WEB)
+    created = models.DateTimeField(default=timezone.now)
+    updated = models.DateTimeField(default=timezone.now)
+    # Bounce handling: a decaying score and why delivery was disabled.
+    bounce_score = models.FloatField(default=0.0)
+    last_bounce = models.DateTimeField(null=True, blank=True)
+    disabled_reason = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["member", "mailing_list"], name="unique_subscription")
+        ]
+        indexes = [models.Index(fields=["mailing_list", "status", "delivery"])]
+
+    def __str__(self) -> str:
+        return f"{self.member} on {self.mailing_list} ({self.status})"
+
+
+class Ban(models.Model):
+    """An exact address or a pattern like *@spam.example; no list = site-wide."""
+
+    mailing_list = models.ForeignKey(
+        MailingList, null=True, blank=True, on_delete=models.CASCADE, related_name="bans"
+    )
+    pattern = models.CharField(max_length=254)
+    created = models.DateTimeField(default=timezone.now)
+    reason = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["mailing_list", "pattern"], name="unique_ban")
+        ]
+
+
+class Suppression(models.Model):
+    """Addresses we never mail again (hard bounces, complaints) until re-confirmed."""
+
+    key = models.CharField(max_length=254, unique=True)
+    reason = models.CharField(max_length=300)
+    created = models.DateTimeField(default=timezone.now)
+    # Complaints suppress bulk mail only; hard bounces suppress everything.
+    bulk_only = models.BooleanField(default=False)
+
+
+class AuditEntry(models.Model):
+    created = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.CharField(max_length=200)  # user email, "command:NAME" or "system"
+    action = models.CharField(max_length=60)
+    mailing_list = models.ForeignKey(
+        MailingList, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    member = models.ForeignKey(
+        Member, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.created:%Y-%m-%d %H:%M} {self.actor} {self.action}"
+
+
+class PostStatus(models.TextChoices):
+    ACCEPTED = "accepted", "Accepted"
+    HELD = "held", "Held for moderation"
+    REJECTED = "rejected", "Rejected"
+    DISCARDED = "discarded", "Discarded"
+
+
+class Post(models.Model):
+    """A message that arrived for a list, with the decision on it."""
+
+    mailing_list = models.ForeignKey(MailingList, on_delete=models.CASCADE, related_name="posts")
+    message_id = models.CharField(max_length=998, blank=True)
+    sender = models.CharField(max_length=254)  # envelope sender
+    author = models.CharField(max_length=254, blank=True)  # From: address
+    subject = models.CharField(max_length=998, blank=True)
+    raw = models.BinaryField()
+    size = models.PositiveIntegerField(default=0)
+    received = models.DateTimeField(default=timezone.now, db_index=True)
+    status = models.CharField(max_length=12, choices=PostStatus.choices)
+    reason = models.CharField(max_length=500, blank=True)
+    decided = models.DateTimeField(null=True, blank=True)
+    decided_by = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-received", "-id"]
+        indexes = [models.Index(fields=["mailing_list", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.subject!r} to {self.mailing_list} ({self.status})"
+
+
+class InboundKind(models.TextChoices):
+    BOUNCE = "bounce", "Delivery report"
+    OWNER = "owner", "Mail to the owners"
+    REQUEST = "request", "Command"
+
+
+class InboundMessage(models.Model):
+    """Mail to -bounces, -owner and -request addresses, kept for processing."""
+
+    mailing_list = models.ForeignKey(
+        MailingList, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    kind = models.CharField(max_length=8, choices=InboundKind.choices)
+    recipient = models.CharField(max_length=254)
+    sender = models.CharField(max_length=254, blank=True)
+    raw = models.BinaryField()
+    received = models.DateTimeField(default=timezone.now)
+    processed = models.DateTimeField(null=True, blank=True)
+    result = models.CharField(max_length=300, blank=True)

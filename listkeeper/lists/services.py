@@ -1,0 +1,382 @@
+"""The only code that changes lists and membership.
+
+Web views, the API, commands, imports and email commands call these functions,
+so validation, dedupe and the audit log happen in one place.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from listkeeper.lib.addresses import Address, InvalidAddress, address_key, parse
+from listkeeper.lists.models import (
+    LIST_SUFFIXES,
+    AuditEntry,
+    DeliveryMode,
+    MailingList,
+    Member,
+    Role,
+    Source,
+    Status,
+    Subscription,
+)
+
+LOCAL_PART_RE = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62})$")
+
+
+class ServiceError(ValueError):
+    """A change that cannot be made; str() says why and what to do."""
+
+
+class ListAddressError(ServiceError):
+    pass
+
+
+SYSTEM = "system"
+
+
+def audit(
+    actor: str,
+    action: str,
+    *,
+    mailing_list: MailingList | None = None,
+    member: Member | None = None,
+    **details: Any,
+) -> AuditEntry:
+    return AuditEntry.objects.create(
+        actor=actor or SYSTEM,
+        action=action,
+        mailing_list=mailing_list,
+        member=member,
+        details=details,
+    )
+
+
+# Lists ---------------------------------------------------------------------
+
+
+def check_list_address(local_part: str, domain: str, *, exclude_id: int | None = None) -> None:
+    """Raise ListAddressError unless NAME@DOMAIN can be a new list's address."""
+    if not LOCAL_PART_RE.match(local_part):
+        raise ListAddressError(
+            f"{local_part!r} cannot be a list name: use lowercase letters, digits, "
+            "'.', '_' and '-', starting with a letter or digit, at most 63 characters"
+        )
+    try:
+        parse(f"{local_part}@{domain}")
+    except InvalidAddress as exc:
+        raise ListAddressError(str(exc)) from None
+    for suffix in LIST_SUFFIXES:
+        if local_part.endswith(f"-{suffix}"):
+            base = local_part[: -len(suffix) - 1]
+            if MailingList.objects.filter(domain=domain, local_part=base).exclude(
+                id=exclude_id
+            ).exists():
+                raise ListAddressError(
+                    f"{local_part}@{domain} is the {suffix} address of the list {base}@{domain}"
+                )
+    others = MailingList.objects.filter(domain=domain).exclude(id=exclude_id)
+    if others.filter(local_part=local_part).exists():
+        raise ListAddressError(f"the list {local_part}@{domain} already exists")
+    clashing = [f"{local_part}-{s}" for s in LIST_SUFFIXES]
+    clash = others.filter(local_part__in=clashing).first()
+    if clash:
+        raise ListAddressError(
+            f"a list named {local_part} would own {clash.local_part}@{domain}, "
+            "which is already a list"
+        )
+
+
+def create_list(
+    local_part: str, domain: str, *, actor: str, **settings: Any
+) -> MailingList:
+    local_part = local_part.strip().lower()
+    domain = domain.strip().lower()
+    with transaction.atomic():
+        check_list_address(local_part, domain)
+        ml = MailingList.objects.create(local_part=local_part, domain=domain, **settings)
+        audit(actor, "list.create", mailing_list=ml, address=ml.address)
+    return ml
+
+
+def update_list(ml: MailingList, *, actor: str, **changes: Any) -> MailingList:
+    changed = {}
+    for name, value in changes.items():
+        if getattr(ml, name) != value:
+            changed[name] = [_jsonable(getattr(ml, name)), _jsonable(value)]
+            setattr(ml, name, value)
+    if changed:
+        with transaction.atomic():
+            ml.save()
+            audit(actor, "list.update", mailing_list=ml, changes=changed)
+    return ml
+
+
+def delete_list(ml: MailingList, *, actor: str) -> None:
+    with transaction.atomic():
+        count = ml.subscriptions.count()
+        audit(actor, "list.delete", address=ml.address, subscriptions=count)
+        ml.delete()
+
+
+def _jsonable(value: Any) -> Any:
+    return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
+
+
+# Members -------------------------------------------------------------------
+
+
+def find_member(address: str) -> Member | None:
+    try:
+        key = parse(address).key
+    except InvalidAddress:
+        key = address_key(address)
+    return Member.objects.filter(key=key).first()
+
+
+def get_or_create_member(address: Address | str, *, actor: str, name: str = "") -> tuple[Member, bool]:
+    """The one member for this address (case-insensitive), created if new."""
+    addr = parse(address) if isinstance(address, str) else address
+    name = name or addr.name
+    member = Member.objects.filter(key=addr.key).first()
+    if member:
+        if name and not member.name:
+            member.name = name
+            member.save(update_fields=["name"])
+        return member, False
+    try:
+        with transaction.atomic():
+            member = Member.objects.create(email=addr.email, key=addr.key, name=name)
+    except IntegrityError:  # created concurrently
+        return Member.objects.get(key=addr.key), False
+    audit(actor, "member.create", member=member, address=member.email)
+    return member, True
+
+
+def rename_member(member: Member, name: str, *, actor: str) -> None:
+    if member.name != name:
+        old, member.name = member.name, name
+        member.save(update_fields=["name"])
+        audit(actor, "member.rename", member=member, old=old, new=name)
+
+
+def change_address(member: Member, new_address: str, *, actor: str) -> Member:
+    """Give a member a new address; merge into the member who already has it.
+
+    Returns the member that remains.
+    """
+    addr = parse(new_address)
+    with transaction.atomic():
+        other = Member.objects.filter(key=addr.key).exclude(id=member.id).first()
+        if other is None:
+            old = member.email
+            member.email, member.key = addr.email, addr.key
+            member.save(update_fields=["email", "key"])
+            audit(actor, "member.change_address", member=member, old=old, new=addr.email)
+            return member
+        # Merge: keep the other member; move subscriptions it lacks.
+        for sub in member.subscriptions.all():
+            mine = other.subscriptions.filter(mailing_list_id=sub.mailing_list_id).first()
+            if mine is None:
+                sub.member = other
+                sub.save(update_fields=["member"])
+            elif mine.status != Status.ACTIVE and sub.status == Status.ACTIVE:
+                mine.status, mine.updated = Status.ACTIVE, timezone.now()
+                mine.save(update_fields=["status", "updated"])
+        if member.name and not other.name:
+            other.name = member.name
+            other.save(update_fields=["name"])
+        audit(actor, "member.merge", member=other, merged=member.email, into=other.email)
+        member.delete()
+        return other
+
+
+def erase_member(member: Member, *, actor: str) -> None:
+    """Remove a person entirely (data-protection request); the log keeps no address."""
+    with transaction.atomic():
+        lists = list(member.subscriptions.values_list("mailing_list_id", flat=True))
+        AuditEntry.objects.filter(member=member).update(details={"erased": True})
+        member.delete()
+        audit(actor, "member.erase", lists=len(lists))
+
+
+# Subscriptions -------------------------------------------------------------
+
+
+@dataclass
+class SubscribeResult:
+    subscription: Subscription
+    outcome: str  # "created", "reactivated" or "already"
+
+    @property
+    def changed(self) -> bool:
+        return self.outcome != "already"
+
+
+def subscribe(
+    ml: MailingList,
+    address: Address | str,
+    *,
+    actor: str,
+    source: str = Source.WEB,
+    name: str = "",
+    role: str = Role.MEMBER,
+    status: str = Status.ACTIVE,
+) -> SubscribeResult:
+    """Put an address on a list. Raises InvalidAddress for a bad address.
+
+    An address already active on the list is left as it is ("already"); one
+    that had left, or was pending or disabled, is made `status` again.
+    """
+    with transaction.atomic():
+        member, _ = get_or_create_member(address, actor=actor, name=name)
+        sub = Subscription.objects.select_for_update().filter(member=member, mailing_list=ml).first()
+        if sub is None:
+            sub = Subscription.objects.create(
+                member=member, mailing_list=ml, role=role, status=status, source=source
+            )
+            audit(actor, "subscribe", mailing_list=ml, member=member, role=role, status=status, source=source)
+            return SubscribeResult(sub, "created")
+        if sub.status == status or (sub.status == Status.ACTIVE and status == Status.PENDING):
+            return SubscribeResult(sub, "already")
+        old = sub.status
+        sub.status, sub.updated, sub.source = status, timezone.now(), source
+        sub.bounce_score, sub.disabled_reason = 0.0, ""
+        sub.save(update_fields=["status", "updated", "source", "bounce_score", "disabled_reason"])
+        audit(actor, "resubscribe", mailing_list=ml, member=member, old=old, status=status, source=source)
+        return SubscribeResult(sub, "reactivated")
+
+
+def unsubscribe(sub: Subscription, *, actor: str, reason: str = "") -> bool:
+    """Stop a subscription. Idempotent: False when it was already stopped."""
+    with transaction.atomic():
+        updated = Subscription.objects.filter(id=sub.id).exclude(status=Status.UNSUBSCRIBED).update(
+            status=Status.UNSUBSCRIBED, updated=timezone.now()
+        )
+        if updated:
+            audit(actor, "unsubscribe", mailing_list=sub.mailing_list, member=sub.member, reason=reason)
+    sub.status = Status.UNSUBSCRIBED
+    return bool(updated)
+
+
+def remove(sub: Subscription, *, actor: str) -> None:
+    """Delete a subscription outright (the owner removed the member)."""
+    with transaction.atomic():
+        audit(actor, "remove", mailing_list=sub.mailing_list, member=sub.member, address=sub.member.email)
+        sub.delete()
+
+
+def set_role(sub: Subscription, role: str, *, actor: str) -> None:
+    if role not in Role.values:
+        raise ServiceError(f"{role!r} is not a role; choose one of {', '.join(Role.values)}")
+    if sub.role != role:
+        old, sub.role = sub.role, role
+        sub.updated = timezone.now()
+        sub.save(update_fields=["role", "updated"])
+        audit(actor, "role", mailing_list=sub.mailing_list, member=sub.member, old=old, new=role)
+
+
+def set_delivery(sub: Subscription, delivery: str, *, actor: str) -> None:
+    if delivery not in DeliveryMode.values:
+        raise ServiceError(f"{delivery!r} is not a delivery mode; choose regular or nomail")
+    if sub.delivery != delivery:
+        old, sub.delivery = sub.delivery, delivery
+        sub.updated = timezone.now()
+        sub.save(update_fields=["delivery", "updated"])
+        audit(actor, "delivery", mailing_list=sub.mailing_list, member=sub.member, old=old, new=delivery)
+
+
+def set_status(sub: Subscription, status: str, *, actor: str, reason: str = "") -> None:
+    if sub.status != status:
+        old, sub.status = sub.status, status
+        sub.updated = timezone.now()
+        sub.disabled_reason = reason if status == Status.DISABLED else ""
+        if status == Status.ACTIVE:
+            sub.bounce_score = 0.0
+        sub.save(update_fields=["status", "updated", "disabled_reason", "bounce_score"])
+        audit(actor, "status", mailing_list=sub.mailing_list, member=sub.member, old=old, new=status, reason=reason)
+
+
+# Bulk ----------------------------------------------------------------------
+
+
+@dataclass
+class BulkResult:
+    added: list[str] = field(default_factory=list)
+    reactivated: list[str] = field(default_factory=list)
+    already: list[str] = field(default_factory=list)
+    members_created: int = 0
+
+
+def bulk_subscribe(
+    ml: MailingList,
+    addresses: Iterable[Address],
+    *,
+    actor: str,
+    source: str = Source.IMPORT,
+    batch_size: int = 2000,
+) -> BulkResult:
+    """Subscribe many already-parsed addresses in few queries (imports of 100,000).
+
+    Duplicates within `addresses` are merged; addresses already active are
+    counted as `already` and left alone. One audit entry sums up the batch.
+    """
+    result = BulkResult()
+    unique: dict[str, Address] = {}
+    for addr in addresses:
+        unique.setdefault(addr.key, addr)
+    items = list(unique.values())
+    for start in range(0, len(items), batch_size):
+        chunk = items[start : start + batch_size]
+        with transaction.atomic():
+            _bulk_chunk(ml, chunk, source, result)
+    audit(
+        actor,
+        "bulk_subscribe",
+        mailing_list=ml,
+        added=len(result.added),
+        reactivated=len(result.reactivated),
+        already=len(result.already),
+        source=source,
+    )
+    return result
+
+
+def _bulk_chunk(ml: MailingList, chunk: list[Address], source: str, result: BulkResult) -> None:
+    keys = [a.key for a in chunk]
+    existing = dict(Member.objects.filter(key__in=keys).values_list("key", "id"))
+    new = [Member(email=a.email, key=a.key, name=a.name) for a in chunk if a.key not in existing]
+    if new:
+        Member.objects.bulk_create(new, ignore_conflicts=True)
+        existing = dict(Member.objects.filter(key__in=keys).values_list("key", "id"))
+        result.members_created += len(new)
+    subs = {
+        s.member_id: s
+        for s in Subscription.objects.filter(mailing_list=ml, member_id__in=existing.values())
+    }
+    now = timezone.now()
+    to_create, to_reactivate = [], []
+    for addr in chunk:
+        member_id = existing[addr.key]
+        sub = subs.get(member_id)
+        if sub is None:
+            to_create.append(
+                Subscription(member_id=member_id, mailing_list=ml, source=source, created=now, updated=now)
+            )
+            result.added.append(addr.email)
+        elif sub.status == Status.ACTIVE:
+            result.already.append(addr.email)
+        else:
+            to_reactivate.append(sub.id)
+            result.reactivated.append(addr.email)
+    Subscription.objects.bulk_create(to_create, ignore_conflicts=True)
+    if to_reactivate:
+        Subscription.objects.filter(id__in=to_reactivate).update(
+            status=Status.ACTIVE, updated=now, bounce_score=0.0, disabled_reason=""
+        )

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class LmtpConfig(AppConfig):
+    name = "listkeeper.lmtp"
+    label = "lmtp"

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class PostfixConfig(AppConfig):
+    name = "listkeeper.postfix"
+    label = "postfix"
