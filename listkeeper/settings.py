@@ -142,6 +142,7 @@ INSTALLED_APPS = [
     "listkeeper.postfix",
     "listkeeper.web",
     "listkeeper.api",
+    "listkeeper.feedback",
 ]
 
 MIDDLEWARE = [

@@ -3,5 +3,8 @@ from django.urls import include, path
 
 urlpatterns = [
     path("django-admin/", admin.site.urls),
+    path("api/", include("listkeeper.api.urls")),
+    path("hooks/", include("listkeeper.feedback.urls")),
+    path("", include("listkeeper.web.public_urls")),
     path("", include("listkeeper.web.urls")),
 ]
