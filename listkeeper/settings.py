@@ -238,3 +238,5 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+EMAIL_BACKEND = "listkeeper.delivery.backend.LedgerEmailBackend"

@@ -1,4 +1,4 @@
-"""Signed, URL-safe tokens for links we mail out (unsubscribe, confirm, VERP).
+"""Signed, URL-safe tokens for links and addresses we mail out.
 
 Built on Django's signing (HMAC with SECRET_KEY); a token names what it is for
 (the salt) so one kind can never be replayed as another.
@@ -6,8 +6,12 @@ Built on Django's signing (HMAC with SECRET_KEY); a token names what it is for
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from typing import Any
 
+from django.conf import settings
 from django.core import signing
 
 
@@ -26,3 +30,61 @@ def read(purpose: str, token: str, max_age: float | None = None) -> Any:
         raise BadToken("this link has expired") from None
     except signing.BadSignature:
         raise BadToken("this link is not valid (it may have been altered or cut short)") from None
+
+
+# Unsubscribe: names list and member, never expires (RFC 8058 links live in old mail).
+def unsubscribe_token(list_id: int, member_id: int) -> str:
+    return make("unsubscribe", [list_id, member_id])
+
+
+def read_unsubscribe_token(token: str) -> tuple[int, int]:
+    list_id, member_id = read("unsubscribe", token)
+    return int(list_id), int(member_id)
+
+
+# Confirming a subscription (double opt-in): list and address, expires.
+CONFIRM_MAX_AGE = 7 * 24 * 3600
+
+
+def confirm_token(list_id: int, email: str) -> str:
+    return make("confirm", [list_id, email])
+
+
+def read_confirm_token(token: str, max_age: float = CONFIRM_MAX_AGE) -> tuple[int, str]:
+    list_id, email = read("confirm", token, max_age=max_age)
+    return int(list_id), str(email)
+
+
+# Managing one's own subscriptions: the address, expires.
+def manage_token(email: str) -> str:
+    return make("manage", email)
+
+
+def read_manage_token(token: str, max_age: float = CONFIRM_MAX_AGE) -> str:
+    return str(read("manage", token, max_age=max_age))
+
+
+# VERP: list-bounces+TOKEN@domain names one ledger row. It must be a valid,
+# short local part, so it is base32 of (id, truncated HMAC), lowercase, no padding.
+def _verp_mac(recipient_id: int) -> bytes:
+    key = settings.SECRET_KEY.encode()
+    return hmac.new(key, b"verp:%d" % recipient_id, hashlib.sha256).digest()[:6]
+
+
+def verp_token(recipient_id: int) -> str:
+    raw = recipient_id.to_bytes(8, "big") + _verp_mac(recipient_id)
+    return base64.b32encode(raw).decode().rstrip("=").lower()
+
+
+def read_verp_token(token: str) -> int:
+    try:
+        padded = token.upper() + "=" * (-len(token) % 8)
+        raw = base64.b32decode(padded)
+    except (ValueError, TypeError):
+        raise BadToken(f"{token!r} is not a bounce token") from None
+    if len(raw) != 14:
+        raise BadToken(f"{token!r} is not a bounce token")
+    recipient_id = int.from_bytes(raw[:8], "big")
+    if not hmac.compare_digest(raw[8:], _verp_mac(recipient_id)):
+        raise BadToken(f"{token!r} has a bad signature")
+    return recipient_id
