@@ -125,6 +125,9 @@ SMTP_LISTEN = env_hostport("SMTP_LISTEN", "127.0.0.1:2525")
 REINJECT_HOST = env_hostport("REINJECT_HOST", "127.0.0.1:10025")
 MAX_MESSAGE_SIZE = env_int("MAX_MESSAGE_SIZE", 10 * 1024 * 1024, minimum=1024)
 WORKER_CONNECTIONS = env_int("WORKER_CONNECTIONS", 4, minimum=1)
+# A worker whose heartbeat is older than this is dead; its claims go back to pending.
+WORKER_STALE_AFTER = env_float("WORKER_STALE_AFTER", 60.0, minimum=1.0)
+WORKER_NAME = env("WORKER_NAME")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
