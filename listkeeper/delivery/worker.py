@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
 
 from listkeeper.delivery import claims, personalise
 from listkeeper.delivery.models import Delivery
@@ -295,4 +295,5 @@ class Worker:
                     log.info("handed back %d claimed recipients", released)
             except DatabaseError as exc:
                 log.warning("could not hand back claims (another worker will): %s", exc)
+            self._db.submit(lambda: connection.close())  # resolved in the database thread
             self._db.shutdown(wait=True)
