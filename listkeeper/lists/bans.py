@@ -41,7 +41,7 @@ def clean_pattern(raw: str) -> str:
     if any(c.isspace() for c in text):
         raise BadPattern(f"{text!r} contains spaces; give one address or pattern per ban")
     if is_pattern(text):
-        if text.strip("*?") == "":
+        if not text.translate(str.maketrans("", "", "*?[]@.-")):
             raise BadPattern(f"{text!r} would ban everybody; name a domain, e.g. *@spam.example")
         return text
     try:
