@@ -18,8 +18,8 @@ def _mail_into_the_ledger(settings):
 
 
 @pytest.fixture(autouse=True)
-def _fresh_throttles():
-    # Throttle counters live in the cache; each test starts with none.
+def _fresh_throttles(db):
+    # Throttle counters live in the cache (maybe a DB table); each test starts with none.
     cache.clear()
     yield
     cache.clear()
