@@ -79,7 +79,5 @@ def banned_among(ml: MailingList | None, addresses: Iterable[str]) -> set[str]:
 
 def _patterns(bans: QuerySet[Ban]) -> list[str]:
     # Exact bans were found by the indexed query; only patterns need fnmatch.
-    qs = bans.filter(
-        Q(pattern__contains="*") | Q(pattern__contains="?") | Q(pattern__contains="[")
-    )
+    qs = bans.filter(Q(pattern__contains="*") | Q(pattern__contains="?") | Q(pattern__contains="["))
     return list(qs.values_list("pattern", flat=True))

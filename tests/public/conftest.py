@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 import email
-from email import policy
 import re
+from email import policy
 from email.message import EmailMessage
 
 import pytest

@@ -32,7 +32,9 @@ def _url(ml) -> str:
 
 
 def test_it_lets_an_owner_ban_and_lift_a_ban(owner, community) -> None:
-    response = owner.post(_url(community), {"pattern": "*@Spam.example", "reason": "spam"}, follow=True)
+    response = owner.post(
+        _url(community), {"pattern": "*@Spam.example", "reason": "spam"}, follow=True
+    )
     assert "Banned *@spam.example" in response.content.decode()
     assert bans.is_banned(community, "x@spam.example")
     assert AuditEntry.objects.filter(action="ban.add", actor="owner@example.org").exists()

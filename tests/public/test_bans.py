@@ -23,7 +23,9 @@ from listkeeper.lists.models import AuditEntry, Ban, Member, Subscription
         ("promo-*@example.com", "info@example.com", False),
     ],
 )
-def test_it_matches_exact_addresses_and_patterns_ignoring_case(community, pattern, address, banned) -> None:
+def test_it_matches_exact_addresses_and_patterns_ignoring_case(
+    community, pattern, address, banned
+) -> None:
     services.add_ban(community, pattern, actor="test")
     assert bans.is_banned(community, address) is banned
 
@@ -64,12 +66,19 @@ def test_it_audits_adding_and_removing_a_ban(community) -> None:
     assert services.add_ban(community, "*@spam.example", actor="owner@example.org") == ban
     services.remove_ban(ban, actor="owner@example.org")
     assert not bans.is_banned(community, "x@spam.example")
-    actions = list(AuditEntry.objects.filter(action__startswith="ban.").values_list("action", "actor"))
-    assert sorted(actions) == [("ban.add", "owner@example.org"), ("ban.remove", "owner@example.org")]
+    actions = list(
+        AuditEntry.objects.filter(action__startswith="ban.").values_list("action", "actor")
+    )
+    assert sorted(actions) == [
+        ("ban.add", "owner@example.org"),
+        ("ban.remove", "owner@example.org"),
+    ]
     assert Ban.objects.count() == 0
 
 
-@pytest.mark.parametrize("pattern", ["", "   ", "*", "*@*", "not an address", "two words@example.org"])
+@pytest.mark.parametrize(
+    "pattern", ["", "   ", "*", "*@*", "not an address", "two words@example.org"]
+)
 def test_it_refuses_a_pattern_it_cannot_use_with_a_reason(community, pattern) -> None:
     with pytest.raises(bans.BadPattern) as excinfo:
         services.add_ban(community, pattern, actor="test")

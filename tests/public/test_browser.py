@@ -50,7 +50,10 @@ def page(live_server) -> Iterator:
 @pytest.fixture
 def community_tx(transactional_db):
     return services.create_list(
-        "community", "lists.example.org", actor="test", display_name="Community",
+        "community",
+        "lists.example.org",
+        actor="test",
+        display_name="Community",
         description="Neighbourhood news and help.",
     )
 
@@ -81,7 +84,9 @@ def test_it_subscribes_and_confirms_in_the_browser(page, live_server, community_
     assert outbox.last()["Subject"] == "Welcome to Community"
 
 
-def test_it_shows_a_clear_page_for_a_broken_confirmation_link(page, live_server, community_tx) -> None:
+def test_it_shows_a_clear_page_for_a_broken_confirmation_link(
+    page, live_server, community_tx
+) -> None:
     response = page.goto(f"{live_server.url}/confirm/not-a-real-token/")
     assert response is not None and response.status == 400
     assert page.locator("#outcome").inner_text() == "This link does not work"
@@ -102,7 +107,9 @@ def test_it_manages_subscriptions_in_the_browser(page, live_server, community_tx
     assert "get no mail from it" in page.locator(".messages").inner_text()
     assert Subscription.objects.get(mailing_list=community_tx).delivery == "nomail"
 
-    page.locator('tr[data-list="news@lists.example.org"]').get_by_role("button", name="Join").click()
+    page.locator('tr[data-list="news@lists.example.org"]').get_by_role(
+        "button", name="Join"
+    ).click()
     assert "You have joined News" in page.locator(".messages").inner_text()
     assert Subscription.objects.get(mailing_list=news).status == Status.ACTIVE
 

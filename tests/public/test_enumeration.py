@@ -16,7 +16,9 @@ def _answer(client: Client, url: str, address: str) -> tuple[int, bytes]:
     return response.status_code, response.content
 
 
-def test_it_answers_the_subscribe_form_identically_for_every_kind_of_address(community, outbox) -> None:
+def test_it_answers_the_subscribe_form_identically_for_every_kind_of_address(
+    community, outbox
+) -> None:
     services.subscribe(community, "active@example.org", actor="test")
     gone = services.subscribe(community, "gone@example.org", actor="test").subscription
     services.unsubscribe(gone, actor="test")
@@ -52,7 +54,9 @@ def test_it_sends_a_banned_address_nothing(client, community, outbox) -> None:
     assert len(outbox) == 0
 
 
-def test_it_answers_the_manage_form_identically_for_known_and_unknown_addresses(community, outbox) -> None:
+def test_it_answers_the_manage_form_identically_for_known_and_unknown_addresses(
+    community, outbox
+) -> None:
     services.subscribe(community, "known@example.org", actor="test")
     known = _answer(Client(), "/manage/", "known@example.org")
     unknown = _answer(Client(), "/manage/", "unknown@example.org")

@@ -49,14 +49,20 @@ def test_it_honours_the_configured_link_lifetime(client, community, monkeypatch,
 
 @pytest.mark.parametrize("kind", ["confirm", "manage", "u"])
 def test_it_refuses_a_tampered_link(client, community, outbox, kind) -> None:
-    sub = services.subscribe(community, "bob@example.org", actor="test", status=Status.PENDING).subscription
+    sub = services.subscribe(
+        community, "bob@example.org", actor="test", status=Status.PENDING
+    ).subscription
     good = {
         "confirm": links.confirm_url(community.id, "bob@example.org"),
         "manage": links.manage_url("bob@example.org"),
         "u": links.unsubscribe_url(community.id, sub.member_id),
     }[kind]
     token = _path(good).split("/")[2]
-    for bad in [token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB"), token[:20], "nonsense"]:
+    for bad in [
+        token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB"),
+        token[:20],
+        "nonsense",
+    ]:
         for method in (client.get, client.post):
             response = method(f"/{kind}/{bad}/", {"action": "leave", "list": community.id})
             assert response.status_code == 400, (kind, bad)
@@ -67,7 +73,9 @@ def test_it_refuses_a_tampered_link(client, community, outbox, kind) -> None:
 
 
 def test_it_refuses_a_link_of_one_kind_used_as_another(client, community) -> None:
-    sub = services.subscribe(community, "bob@example.org", actor="test", status=Status.PENDING).subscription
+    sub = services.subscribe(
+        community, "bob@example.org", actor="test", status=Status.PENDING
+    ).subscription
     manage_token = tokens.manage_token("bob@example.org")
     unsubscribe_token = tokens.unsubscribe_token(community.id, sub.member_id)
     assert client.post(f"/confirm/{manage_token}/").status_code == 400
@@ -88,7 +96,9 @@ def test_it_refuses_an_expired_manage_link(client, community, monkeypatch) -> No
 
 def test_it_keeps_unsubscribe_links_working_for_ever(client, community, monkeypatch) -> None:
     sub = services.subscribe(community, "bob@example.org", actor="test").subscription
-    url = _made_days_ago(monkeypatch, 400, lambda: links.unsubscribe_url(community.id, sub.member_id))
+    url = _made_days_ago(
+        monkeypatch, 400, lambda: links.unsubscribe_url(community.id, sub.member_id)
+    )
     assert client.post(_path(url)).status_code == 200
     sub.refresh_from_db()
     assert sub.status == Status.UNSUBSCRIBED

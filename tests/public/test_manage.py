@@ -16,11 +16,15 @@ from .conftest import link_in
 def lists(community):
     return {
         "community": community,
-        "news": services.create_list("news", "lists.example.org", actor="test", display_name="News"),
+        "news": services.create_list(
+            "news", "lists.example.org", actor="test", display_name="News"
+        ),
         "secret": services.create_list(
             "secret", "lists.example.org", actor="test", display_name="Secret", public=False
         ),
-        "hobby": services.create_list("hobby", "lists.example.org", actor="test", display_name="Hobby"),
+        "hobby": services.create_list(
+            "hobby", "lists.example.org", actor="test", display_name="Hobby"
+        ),
     }
 
 

@@ -36,7 +36,9 @@ def test_it_hides_a_hidden_list_and_an_unknown_one(client: Client, community) ->
     assert Member.objects.count() == 0
 
 
-def test_it_makes_a_pending_subscription_and_mails_a_confirmation_link(client, community, outbox) -> None:
+def test_it_makes_a_pending_subscription_and_mails_a_confirmation_link(
+    client, community, outbox
+) -> None:
     response = client.post(PAGE, {"address": "Bob@Example.org", "name": "Bob Builder"})
     assert response.status_code == 200
     assert "Check your mail" in response.content.decode()

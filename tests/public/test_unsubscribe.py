@@ -32,7 +32,9 @@ def test_it_accepts_the_one_click_body_urlencoded_too(community) -> None:
     # The test client sends a dict as multipart/form-data (the test above);
     # RFC 8058 allows application/x-www-form-urlencoded as well.
     response = client.generic(
-        "POST", _url(community, sub), b"List-Unsubscribe=One-Click",
+        "POST",
+        _url(community, sub),
+        b"List-Unsubscribe=One-Click",
         content_type="application/x-www-form-urlencoded",
     )
     assert response.status_code == 200

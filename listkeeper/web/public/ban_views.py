@@ -36,7 +36,7 @@ def list_bans(request: HttpRequest, list_id: int) -> HttpResponse:
         raise Http404("No such list")  # do not confirm that it exists
     site_admin = permissions.is_site_admin(request.user)
     actor = getattr(request.user, "email", "") or request.user.get_username()
-    form = BanForm(request.POST or None)
+    form = BanForm(request.POST if request.method == "POST" else None)
     if not site_admin:
         del form.fields["site_wide"]
     if request.method == "POST":
@@ -46,7 +46,9 @@ def list_bans(request: HttpRequest, list_id: int) -> HttpResponse:
         if form.is_valid():
             site_wide = form.cleaned_data.get("site_wide", False)
             ban = services.add_ban(
-                None if site_wide else ml, form.cleaned_data["pattern"], actor=actor,
+                None if site_wide else ml,
+                form.cleaned_data["pattern"],
+                actor=actor,
                 reason=form.cleaned_data["reason"],
             )
             messages.success(request, f"Banned {ban.pattern}.")
@@ -62,7 +64,9 @@ def list_bans(request: HttpRequest, list_id: int) -> HttpResponse:
     return render(request, "public/bans.html", ctx, status=400 if form.errors else 200)
 
 
-def _remove(request: HttpRequest, ml: MailingList, ban_id: str, actor: str, site_admin: bool) -> None:
+def _remove(
+    request: HttpRequest, ml: MailingList, ban_id: str, actor: str, site_admin: bool
+) -> None:
     scope = Q(mailing_list=ml) | (Q(mailing_list__isnull=True) if site_admin else Q(pk__in=[]))
     ban = Ban.objects.filter(scope, id=int(ban_id) if ban_id.isdigit() else 0).first()
     if ban is None:

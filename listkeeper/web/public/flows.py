@@ -55,7 +55,11 @@ def public_list(address: str) -> MailingList | None:
 
 
 def _subscription(ml: MailingList, key: str) -> Subscription | None:
-    return Subscription.objects.filter(mailing_list=ml, member__key=key).select_related("member").first()
+    return (
+        Subscription.objects.filter(mailing_list=ml, member__key=key)
+        .select_related("member")
+        .first()
+    )
 
 
 # Subscribing (double opt-in) ------------------------------------------------
@@ -78,7 +82,9 @@ def request_subscription(ml: MailingList, addr: Address, name: str = "") -> None
     sub = _subscription(ml, addr.key)
     if sub is not None and sub.status == Status.ACTIVE:
         notices.send_template(
-            "already_subscribed", [sub.member.email], mail_context(ml, sub.member.email, sub.member),
+            "already_subscribed",
+            [sub.member.email],
+            mail_context(ml, sub.member.email, sub.member),
             mailing_list=ml,
         )
         return
@@ -120,7 +126,9 @@ def _welcome(sub: Subscription) -> None:
     ml = sub.mailing_list
     if ml.send_welcome:
         notices.send_template(
-            "welcome", [sub.member.email], mail_context(ml, sub.member.email, sub.member),
+            "welcome",
+            [sub.member.email],
+            mail_context(ml, sub.member.email, sub.member),
             mailing_list=ml,
         )
 
@@ -157,7 +165,9 @@ def leave(sub: Subscription, *, reason: str) -> bool:
     ml = sub.mailing_list
     if changed and ml.send_goodbye:
         notices.send_template(
-            "goodbye", [sub.member.email], mail_context(ml, sub.member.email, sub.member),
+            "goodbye",
+            [sub.member.email],
+            mail_context(ml, sub.member.email, sub.member),
             mailing_list=ml,
         )
     return changed
@@ -221,9 +231,11 @@ def own_subscription(email: str, list_id: int) -> Subscription | None:
     member = services.find_member(email)
     if member is None:
         return None
-    return member.subscriptions.select_related("mailing_list", "member").filter(
-        mailing_list_id=list_id
-    ).first()
+    return (
+        member.subscriptions.select_related("mailing_list", "member")
+        .filter(mailing_list_id=list_id)
+        .first()
+    )
 
 
 def joinable_lists() -> QuerySet[MailingList]:

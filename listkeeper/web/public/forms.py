@@ -31,6 +31,8 @@ class SubscribeForm(AddressForm):
 
 
 class ManageActionForm(forms.Form):
-    action = forms.ChoiceField(choices=[("leave", "leave"), ("delivery", "delivery"), ("join", "join")])
+    action = forms.ChoiceField(
+        choices=[("leave", "leave"), ("delivery", "delivery"), ("join", "join")]
+    )
     list = forms.IntegerField(min_value=1)
     delivery = forms.ChoiceField(choices=DeliveryMode.choices, required=False)

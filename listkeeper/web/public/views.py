@@ -29,7 +29,7 @@ def list_page(request: HttpRequest, address: str) -> HttpResponse:
     ml = flows.public_list(address)
     if ml is None:
         raise Http404("No such public list")
-    form = SubscribeForm(request.POST or None)
+    form = SubscribeForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
         if not throttle.allow_client(request):
             return _throttled(request)
@@ -84,7 +84,7 @@ def _is_one_click(request: HttpRequest) -> bool:
 
 @require_http_methods(["GET", "POST"])
 def manage_request(request: HttpRequest) -> HttpResponse:
-    form = AddressForm(request.POST or None)
+    form = AddressForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
         if not throttle.allow_client(request):
             return _throttled(request)
@@ -108,7 +108,9 @@ def manage(request: HttpRequest, token: str) -> HttpResponse:
             return render(request, "public/bad_request.html", status=400)
         _manage_action(request, email, form.cleaned_data)
         return redirect(request.path)
-    return render(request, "public/manage.html", {"overview": flows.overview(email), "token": token})
+    return render(
+        request, "public/manage.html", {"overview": flows.overview(email), "token": token}
+    )
 
 
 def _manage_action(request: HttpRequest, email: str, data: dict) -> None:
