@@ -22,6 +22,7 @@ from types import ModuleType
 from typing import Any
 
 from django.db import DatabaseError, close_old_connections, connection, transaction
+from django.utils import timezone
 
 from listkeeper.lists.models import InboundKind, InboundMessage, MailingList
 from listkeeper.lists.routing import POST, Route, resolve
@@ -82,10 +83,19 @@ def deliver_one(raw: bytes, sender: str, recipient: str) -> str:
             if route.kind == POST:
                 post = _process().handle_post(ml, raw, sender)
                 log.info("post to %s from <%s>: %s %s", ml.address, sender, post.status, post.reason)
-            elif route.kind == "request":
-                _process().handle_request(ml, raw, sender)
-            elif route.kind == "owner":
-                _process().forward_to_owners(ml, raw, sender)
+            elif route.kind in ("request", "owner"):
+                process = _process()
+                act = process.handle_request if route.kind == "request" else process.forward_to_owners
+                result = act(ml, raw, sender)
+                InboundMessage.objects.create(
+                    mailing_list=ml,
+                    kind=InboundKind.REQUEST if route.kind == "request" else InboundKind.OWNER,
+                    recipient=recipient,
+                    sender=sender,
+                    raw=raw,
+                    processed=timezone.now(),
+                    result=str(result or "")[:300],
+                )
             else:
                 receive_bounce(route, raw, sender, recipient)
     except DatabaseError as exc:

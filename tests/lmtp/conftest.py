@@ -27,9 +27,11 @@ class FakeProcess:
 
     def handle_request(self, ml, raw, sender):  # type: ignore[no-untyped-def]
         self.calls.append(("request", ml.address, raw, sender))
+        return "help sent"
 
     def forward_to_owners(self, ml, raw, sender):  # type: ignore[no-untyped-def]
         self.calls.append(("owner", ml.address, raw, sender))
+        return "forwarded to 1 owner"
 
 
 @pytest.fixture

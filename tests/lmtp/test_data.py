@@ -26,7 +26,9 @@ def test_it_answers_once_per_recipient_after_data(community, fake_process, lmtp_
     assert [r[:3] for r in replies] == ["250", "250", "250"]
     assert [c[0] for c in fake_process.calls] == ["post", "owner"]
     assert Delivery.objects.get().total == 1
-    bounce = InboundMessage.objects.get()
+    owner = InboundMessage.objects.get(kind=InboundKind.OWNER)
+    assert (owner.result, owner.processed is not None) == ("forwarded to 1 owner", True)
+    bounce = InboundMessage.objects.get(kind=InboundKind.BOUNCE)
     assert (bounce.kind, bounce.recipient) == (InboundKind.BOUNCE, "community-bounces+tok@lists.example.org")
     assert bytes(bounce.raw).startswith(b"From: alice@example.com")
 

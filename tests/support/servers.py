@@ -14,9 +14,9 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 class ServerThread:
     """Runs `loop.create_server(factory, host, 0)`; `.port` is the port it got."""
 
-    def __init__(self, factory: Callable[[], asyncio.Protocol], host: str = "127.0.0.1") -> None:
+    def __init__(self, factory: Callable[[], asyncio.Protocol], host: str = "127.0.0.1", port: int = 0) -> None:
         self.host = host
-        self.port = 0
+        self.port = port
         self._factory = factory
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -24,7 +24,7 @@ class ServerThread:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
-        server = self._loop.run_until_complete(self._loop.create_server(self._factory, self.host, 0))
+        server = self._loop.run_until_complete(self._loop.create_server(self._factory, self.host, self.port))
         self.port = server.sockets[0].getsockname()[1]
         self._server = server
         self._ready.set()
