@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 TIMEOUT = 120.0  # Postfix's smtpd answers within its own timeouts; this is a backstop.
 
@@ -55,6 +56,19 @@ class Outcome:
         return all(r is None for r in self.refused)
 
 
+@dataclass
+class Transaction:
+    sender: str
+    recipients: list[str]
+    data: bytes  # dot-stuffed CRLF text without the final "."
+    tag: Any = None  # the caller's
+
+
+def _final(rcpts: list[Reply], final: Reply) -> Outcome:
+    """Per recipient: handed off only if its RCPT and the end of data both said yes."""
+    return Outcome([None if (r.ok and final.code == 250) else (r if not r.ok else final) for r in rcpts])
+
+
 class Connection:
     def __init__(self, host: str, port: int, helo: str = "listkeeper.localhost") -> None:
         self.host, self.port, self.helo = host, port, helo
@@ -77,11 +91,12 @@ class Connection:
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
-            greeting = await self._reply()
-            if greeting.code != 220:
-                raise SMTPError(f"{self.host}:{self.port} greeted with {greeting}")
-            self._write(b"EHLO %s\r\n" % self.helo.encode())
-            ehlo, lines = await self._reply_lines()
+            async with asyncio.timeout(TIMEOUT):
+                greeting = await self._reply()
+                if greeting.code != 220:
+                    raise SMTPError(f"{self.host}:{self.port} greeted with {greeting}")
+                self._write(b"EHLO %s\r\n" % self.helo.encode())
+                ehlo, lines = await self._reply_lines()
             if ehlo.code != 250:
                 raise SMTPError(f"{self.host}:{self.port} refused EHLO: {ehlo}")
         except SMTPError:
@@ -114,31 +129,71 @@ class Connection:
 
         Raises SMTPError when the session breaks; the caller retries elsewhere.
         """
+        outcomes: list[Outcome] = []
+        await self.send_many([Transaction(sender, list(recipients), data)], lambda t, o: outcomes.append(o))
+        return outcomes[0]
+
+    async def send_many(
+        self, transactions: Sequence[Transaction], done: Callable[[Transaction, Outcome], None]
+    ) -> None:
+        """Several transactions back to back; `done` is called as each one's result is known.
+
+        With PIPELINING each transaction's data goes out in the same write as
+        the next one's MAIL/RCPT/DATA (RFC 2920 allows the message content to
+        start a group), so a copy costs one write and usually one read. On
+        SMTPError, the transactions `done` was not called for did not complete.
+        """
         if not self.connected:
             raise SMTPError("not connected")
-        envelope = [b"MAIL FROM:<%s>\r\n" % sender.encode()]
-        envelope += [b"RCPT TO:<%s>\r\n" % r.encode() for r in recipients]
-        envelope.append(b"DATA\r\n")
         try:
-            if self.pipelining:
-                self._write(b"".join(envelope))
-                replies = [await self._reply() for _ in envelope]
-            else:
-                replies = []
-                for command in envelope:
-                    self._write(command)
-                    replies.append(await self._reply())
-            mail, rcpts, data_reply = replies[0], replies[1:-1], replies[-1]
-            if data_reply.code != 354:
-                # No data phase happened; the session is ready for the next MAIL.
-                reason = mail if not mail.ok else data_reply
-                return Outcome([r if not r.ok else reason for r in rcpts])
-            self._write(data + b".\r\n")
-            final = await self._reply()
-        except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, ValueError) as exc:
+            if not self.pipelining:
+                for txn in transactions:
+                    async with asyncio.timeout(TIMEOUT):
+                        done(txn, await self._lockstep(txn))
+                return
+            waiting: Transaction | None = None  # got its 354; its data goes with the next write
+            accepted: list[Reply] = []
+            for txn in transactions:
+                out = [waiting.data, b".\r\n"] if waiting is not None else []
+                out.append(b"MAIL FROM:<%s>\r\n" % txn.sender.encode())
+                out += [b"RCPT TO:<%s>\r\n" % r.encode() for r in txn.recipients]
+                out.append(b"DATA\r\n")
+                async with asyncio.timeout(TIMEOUT):
+                    self._write(b"".join(out))
+                    if waiting is not None:
+                        done(waiting, _final(accepted, await self._reply()))
+                        waiting = None
+                    replies = [await self._reply() for _ in range(len(txn.recipients) + 2)]
+                mail, rcpts, data_reply = replies[0], replies[1:-1], replies[-1]
+                if data_reply.code == 354:
+                    waiting, accepted = txn, rcpts
+                else:
+                    # No data phase; the session is ready for the next MAIL.
+                    reason = mail if not mail.ok else data_reply
+                    done(txn, Outcome([r if not r.ok else reason for r in rcpts]))
+            if waiting is not None:
+                async with asyncio.timeout(TIMEOUT):
+                    self._write(waiting.data + b".\r\n")
+                    done(waiting, _final(accepted, await self._reply()))
+        except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError) as exc:
             self.abort()
             raise SMTPError(f"session with {self.host}:{self.port} broke: {exc!r}") from None
-        return Outcome([None if (r.ok and final.code == 250) else (r if not r.ok else final) for r in rcpts])
+
+    async def _lockstep(self, txn: Transaction) -> Outcome:
+        """One transaction, one command at a time, for a server without PIPELINING."""
+        self._write(b"MAIL FROM:<%s>\r\n" % txn.sender.encode())
+        mail = await self._reply()
+        rcpts = []
+        for r in txn.recipients:
+            self._write(b"RCPT TO:<%s>\r\n" % r.encode())
+            rcpts.append(await self._reply())
+        self._write(b"DATA\r\n")
+        data_reply = await self._reply()
+        if data_reply.code != 354:
+            reason = mail if not mail.ok else data_reply
+            return Outcome([r if not r.ok else reason for r in rcpts])
+        self._write(txn.data + b".\r\n")
+        return _final(rcpts, await self._reply())
 
     def _write(self, data: bytes) -> None:
         assert self._writer is not None
@@ -153,7 +208,7 @@ class Connection:
         await self._writer.drain()
         lines: list[str] = []
         while True:
-            raw = await asyncio.wait_for(self._reader.readline(), TIMEOUT)
+            raw = await self._reader.readline()
             if not raw:
                 raise asyncio.IncompleteReadError(b"", None)
             line = raw.decode("utf-8", "replace").rstrip("\r\n")

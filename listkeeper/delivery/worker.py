@@ -32,7 +32,7 @@ from django.db import DatabaseError, connection
 from listkeeper.delivery import claims, personalise
 from listkeeper.delivery.models import Delivery
 from listkeeper.delivery.pacing import Pacer, max_batch, share_of_rate
-from listkeeper.delivery.smtp import Connection, Outcome, SMTPError
+from listkeeper.delivery.smtp import Connection, Outcome, SMTPError, Transaction
 from listkeeper.lists.models import MailingList
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,13 @@ T = TypeVar("T")
 
 IDLE_POLL = 0.25  # seconds between looks at the ledger when there is nothing to do
 CLAIM_SIZE = 200  # rows per claim when unpaced
+# Unpaced, a connection sends up to this many queued transactions back to back,
+# each one's data in the same write as the next one's envelope.
+PIPELINE_DEPTH = 32
+PIPELINE_BYTES = 4 * 1024 * 1024
+# Results are written at most this often. A copy handed off but not yet recorded
+# is the only kind a crash can repeat, so this also bounds repeats after SIGKILL.
+RECORD_EVERY = 0.05
 
 
 def default_name() -> str:
@@ -213,38 +220,67 @@ class Worker:
         for _ in range(self.connections):
             await self._jobs.put(None)
 
+    def _next_batch(self, first: Job) -> tuple[list[Job], bool]:
+        """`first` plus whatever else is queued, for one pipelined run; and whether to stop after."""
+        batch, size = [first], len(first.template.prepared.head)
+        if self.pacer.rate > 0:
+            return batch, False  # paced: each transaction goes at its own moment
+        while len(batch) < PIPELINE_DEPTH and size < PIPELINE_BYTES:
+            try:
+                job = self._jobs.get_nowait()
+            except asyncio.QueueEmpty:
+                break
+            if job is None:
+                return batch, True
+            batch.append(job)
+            size += sum(len(p) for p in job.template.prepared.body_parts) + len(job.template.prepared.head)
+        return batch, False
+
     async def _send(self, index: int) -> None:
         conn = Connection(self.host, self.port)
         backoff = 0.5
         try:
-            while True:
-                job = await self._jobs.get()
-                if job is None:
+            last = False
+            while not last:
+                first = await self._jobs.get()
+                if first is None:
                     return
+                batch, last = self._next_batch(first)
                 if self.stopping.is_set() or not self._alive():
-                    # Left claimed; release_own (or a live worker) hands it back.
-                    continue
-                sender, rcpts, data = job.envelope()
-                await self.pacer.acquire(len(rcpts))
+                    continue  # left claimed; release_own (or a live worker) hands it back
+                transactions = []
+                for job in batch:
+                    sender, rcpts, data = job.envelope()
+                    await self.pacer.acquire(len(rcpts))
+                    transactions.append(Transaction(sender, rcpts, data, tag=job))
+                finished: set[int] = set()
+                deferred = False
+
+                def done(txn: Transaction, outcome: Outcome) -> None:
+                    nonlocal deferred
+                    finished.add(id(txn))
+                    result = outcome_to_result(txn.tag, outcome)
+                    deferred = deferred or bool(result.retry)
+                    self._results.put_nowait(result)
+
                 try:
                     if not conn.connected:
                         await conn.open()
-                    outcome = await conn.send(sender, rcpts, data)
+                    await conn.send_many(transactions, done)
                 except SMTPError as exc:
                     log.warning("connection %d: %s; retrying in %.1fs", index, exc, backoff)
-                    await self._results.put(
-                        Result(job.delivery_id, [], [], [(r[0], str(exc)) for r in job.rows])
-                    )
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 30.0)
-                    continue
-                result = outcome_to_result(job, outcome)
-                if result.retry:
+                    for txn in transactions:
+                        if id(txn) not in finished:
+                            job = txn.tag
+                            self._results.put_nowait(
+                                Result(job.delivery_id, [], [], [(r[0], str(exc)) for r in job.rows])
+                            )
+                    deferred = True
+                if deferred:
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 30.0)
                 else:
                     backoff = 0.5
-                await self._results.put(result)
         finally:
             await conn.close()
 
@@ -271,6 +307,10 @@ class Worker:
                 self.sent += len(m.sent)
             for _ in batch:
                 self._results.task_done()
+            if not self.stopping.is_set():
+                # Let results gather: one write per RECORD_EVERY instead of one per
+                # copy keeps the database (and the GIL) free for the hand-off.
+                await asyncio.sleep(RECORD_EVERY)
 
     async def run(self) -> None:
         """Until `stopping` is set; then finish in-flight transactions and hand back the rest."""
