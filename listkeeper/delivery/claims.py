@@ -26,6 +26,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, F, Q
 from django.utils import timezone
 
+from listkeeper.delivery import ledger
 from listkeeper.delivery.models import (
     Delivery,
     JobState,
@@ -48,14 +49,16 @@ def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
         yield ids[i : i + CHUNK]
 
 
-def _open_deliveries() -> list[int]:
+def _open_deliveries() -> list[tuple[int, bool]]:
+    """(id, still being recorded) of deliveries with work left, in the order to serve them."""
     # Our own notices (no post) first: a confirmation should not wait behind a
     # 100,000-member fan-out.
-    return list(
-        Delivery.objects.filter(state__in=[JobState.PENDING, JobState.RUNNING])
+    return [
+        (id_, after is not None)
+        for id_, after in Delivery.objects.filter(state__in=[JobState.PENDING, JobState.RUNNING])
         .order_by(F("post_id").asc(nulls_first=True), "id")
-        .values_list("id", flat=True)[:50]
-    )
+        .values_list("id", "expand_after")[:50]
+    ]
 
 
 def finish_if_done(delivery_id: int) -> bool:
@@ -64,7 +67,7 @@ def finish_if_done(delivery_id: int) -> bool:
         delivery_id=delivery_id, state__in=[RecipientState.PENDING, RecipientState.CLAIMED]
     )
     done = (
-        Delivery.objects.filter(id=delivery_id)
+        Delivery.objects.filter(id=delivery_id, expand_after__isnull=True)
         .exclude(state=JobState.DONE)
         .filter(~Exists(busy))
         .update(state=JobState.DONE, finished=timezone.now())
@@ -73,8 +76,15 @@ def finish_if_done(delivery_id: int) -> bool:
 
 
 def claim(worker: str, limit: int) -> Claimed | None:
-    """Claim up to `limit` pending recipients of the oldest open delivery."""
-    for delivery_id in _open_deliveries():
+    """Claim up to `limit` pending recipients of the oldest open delivery.
+
+    A delivery whose ledger is still being recorded gets its next chunk at
+    every call, so the snapshot of a big list completes within seconds of
+    the post being accepted, one short transaction at a time.
+    """
+    for delivery_id, expanding in _open_deliveries():
+        if expanding:
+            ledger.record_more(delivery_id)
         with transaction.atomic():
             rows = list(
                 Recipient.objects.select_for_update(skip_locked=True)

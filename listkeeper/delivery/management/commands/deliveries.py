@@ -10,7 +10,7 @@ from listkeeper.delivery.models import Delivery, JobState
 
 
 class Command(BaseCommand):
-    help = "Show progress per post: handed to Postfix / total, failures, state."
+    help = "Progress per post: handed to Postfix / total (+ while a big list is still being recorded)."
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--limit", type=int, default=20, help="how many, newest first")
@@ -30,7 +30,7 @@ class Command(BaseCommand):
                 what = f"{d.post.mailing_list.address}: {d.post.subject or '(no subject)'}"
             else:
                 what = f"notice from {d.envelope_from}"
-            progress = f"{d.handed_off}/{d.total}"
+            progress = f"{d.handed_off}/{d.total}" + ("+" if d.expanding else "")
             self.stdout.write(
                 f"{d.id:>6}  {d.state:<8} {progress:>15} {d.failed:>6}  "
                 f"{d.created:%Y-%m-%d %H:%M}  {what[:80]}"
