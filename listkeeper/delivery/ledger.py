@@ -55,13 +55,13 @@ def record_more(delivery_id: int, limit: int = WORKER_CHUNK) -> int:
     with transaction.atomic():
         delivery = (
             Delivery.objects.select_for_update()
-            .select_related("post")
-            .filter(id=delivery_id, expand_after__isnull=False)
+            .filter(id=delivery_id, expand_after__isnull=False, post__isnull=False)
             .first()
         )
-        if delivery is None or delivery.post is None:
+        if delivery is None:
             return 0
-        return _record_chunk(delivery, delivery.post.mailing_list_id, limit)
+        list_id = Post.objects.filter(id=delivery.post_id).values_list("mailing_list_id", flat=True).get()
+        return _record_chunk(delivery, list_id, limit)
 
 
 def _record_chunk(delivery: Delivery, list_id: int, limit: int) -> int:
