@@ -67,8 +67,13 @@ def read_author(block: h.HeaderBlock) -> Address | None:
     return None
 
 
-def parse_message(ml: MailingList, raw: bytes, envelope_sender: str) -> InFlight:
-    """Split and read a message; raise Hold when there is nothing we can work with."""
+def parse_message(
+    ml: MailingList, raw: bytes, envelope_sender: str, *, require_author: bool = True
+) -> InFlight:
+    """Split and read a message; raise Hold when there is nothing we can work with.
+
+    A moderator may approve a post without a readable From (require_author=False).
+    """
     if not raw.strip():
         raise Hold("the message is empty")
     block, body = h.split(h.canonical(raw))
@@ -76,7 +81,7 @@ def parse_message(ml: MailingList, raw: bytes, envelope_sender: str) -> InFlight
         raise Hold("the message has no header fields (it may not be an email message)")
     ctx = InFlight(ml, raw, envelope_sender.strip().strip("<>"), block, body)
     ctx.author = read_author(block)
-    if ctx.author is None:
+    if ctx.author is None and require_author:
         shown = block.get("From")
         if shown is None:
             raise Hold("the message has no From: header")

@@ -87,6 +87,10 @@ def _listed(ctx: InFlight, kind: str) -> bool:
     ).exists()
 
 
+def _role(sub: Subscription | None) -> str:
+    return "an owner" if sub is not None and sub.role == Role.OWNER else "a moderator"
+
+
 def posting_policy(ctx: InFlight) -> str:
     """Whether this author may post under the list's policy; returns why they may.
 
@@ -105,12 +109,12 @@ def posting_policy(ctx: InFlight) -> str:
         return "anyone may post to this list"
     if ml.posting_policy == PostingPolicy.ANNOUNCE:
         if staff:
-            return f"{who} is an {sub.role} of this announce-only list"  # type: ignore[union-attr]
+            return f"{who} is {_role(sub)} of this announce-only list"
         if _listed(ctx, SenderKind.POSTER):
             return f"{who} is a named poster of this announce-only list"
         raise Hold(f"{who} is not a named poster of this announce-only list")
     if staff:
-        return f"{who} is an {sub.role} of this list"  # type: ignore[union-attr]
+        return f"{who} is {_role(sub)} of this list"
     if _listed(ctx, SenderKind.ALLOWED):
         return f"{who} is on this list's allowed senders"
     if ml.posting_policy == PostingPolicy.MODERATED:

@@ -1,0 +1,144 @@
+"""The mail path's entry points, called by the LMTP server (and tests) without sockets.
+
+- handle_post: a message to NAME@ → rules decide → Post stored with status and
+  reason; accepted posts transformed and queued for delivery in the same
+  transaction; held → moderators told; rejected → the poster told.
+- handle_request: NAME-request@ commands (see commands.py).
+- forward_to_owners: NAME-owner@ mail re-sent to the owners.
+- approve / reject / discard / expire_held: moderation (see moderation.py).
+
+Database errors propagate, so the LMTP server answers 451 and Postfix retries;
+anything wrong with the message itself ends in a stored post, never an exception.
+handle_request and forward_to_owners return a one-line result for the caller
+to keep (InboundMessage.result).
+"""
+
+from __future__ import annotations
+
+import logging
+from email.utils import make_msgid
+
+from django.db import DatabaseError, transaction
+from django.utils import timezone
+
+from listkeeper.delivery.ledger import enqueue_message, enqueue_post
+from listkeeper.lib.addresses import address_key
+from listkeeper.lists.bans import is_banned
+from listkeeper.lists.models import MailingList, Post, PostStatus, Role
+from listkeeper.mail import headers as h
+from listkeeper.mail import pipeline, rules
+from listkeeper.mail.commands import handle_request
+from listkeeper.mail.context import InFlight, parse_message, read_author
+from listkeeper.mail.errors import Stop
+from listkeeper.mail.handlers import clean_headers
+from listkeeper.mail.moderation import (
+    approve,
+    discard,
+    expire_held,
+    housekeeping,
+    notify_held,
+    reject,
+)
+from listkeeper.mail.replies import reply, staff_of
+
+__all__ = [
+    "approve",
+    "discard",
+    "expire_held",
+    "forward_to_owners",
+    "handle_post",
+    "handle_request",
+    "housekeeping",
+    "reject",
+]
+
+log = logging.getLogger("listkeeper.mail")
+
+
+def handle_post(ml: MailingList, raw: bytes, envelope_sender: str) -> Post:
+    sender = (envelope_sender or "").strip().strip("<>")
+    message = b""
+    ctx: InFlight | None = None
+    try:
+        ctx = parse_message(ml, raw, sender)
+        decision = rules.decide(ctx)
+        if decision.status == PostStatus.ACCEPTED:
+            message = pipeline.run(ctx)
+    except Stop as stop:
+        decision = rules.Decision(stop.status, stop.reason)
+    except DatabaseError:
+        raise
+    except Exception as exc:  # a message our code cannot digest waits for a person
+        log.exception("post to %s could not be processed; holding it", ml.address)
+        decision = rules.Decision(
+            PostStatus.HELD, f"the message could not be processed ({type(exc).__name__}: {exc})"[:500]
+        )
+    block = ctx.headers_in if ctx is not None else h.split(h.canonical(raw))[0]
+    stored = raw
+    if decision.status in (PostStatus.REJECTED, PostStatus.DISCARDED) and len(raw) > ml.max_message_size:
+        stored = block.as_bytes()  # keep the headers of an oversized post, not its megabytes
+    now = timezone.now()
+    with transaction.atomic():
+        post = Post.objects.create(
+            mailing_list=ml,
+            message_id=((ctx.headers.get("Message-ID") if message and ctx else None) or block.get("Message-ID") or "")[:998],
+            sender=sender[:254],
+            author=(ctx.author.email if ctx is not None and ctx.author else "")[:254],
+            subject=(block.get_text("Subject") or "")[:998],
+            raw=stored,
+            size=len(raw),
+            status=decision.status,
+            reason=decision.reason[:500],
+            decided=None if decision.status == PostStatus.HELD else now,
+            decided_by="" if decision.status == PostStatus.HELD else "rules",
+        )
+        if decision.status == PostStatus.ACCEPTED:
+            delivery = enqueue_post(post, message, envelope_from=ml.suffixed("bounces"))
+            log.info("post %s to %s accepted for %d recipients: %s", post.message_id, ml.address, delivery.total, decision.reason)
+        elif decision.status == PostStatus.HELD:
+            notify_held(ml)
+            log.info("post %s to %s held: %s", post.message_id, ml.address, decision.reason)
+        elif decision.status == PostStatus.REJECTED:
+            reply(
+                "post-rejected",
+                sender,
+                {"subject": post.subject, "reason": decision.reason, "received": post.received, "post": post},
+                mailing_list=ml,
+                original=block,
+            )
+            log.info("post %s to %s rejected: %s", post.message_id, ml.address, decision.reason)
+        else:
+            log.info("post %s to %s discarded: %s", post.message_id, ml.address, decision.reason)
+    return post
+
+
+def forward_to_owners(ml: MailingList, raw: bytes, sender: str) -> str:
+    """Re-send mail for NAME-owner@ to the owners (moderators, then site admins, if none).
+
+    From becomes the -owner address (SES sends only verified identities) and
+    Reply-To the original sender, so the owners' "Reply" reaches them.
+    """
+    owner = ml.suffixed("owner")
+    block, body = h.split(h.canonical(raw))
+    if any(owner.lower() in v.lower() for v in block.get_all("X-Loop")):
+        return "dropped: it already went through this list's owner address (X-Loop)"
+    author = read_author(block)
+    who = author.email if author else sender.strip().strip("<>")
+    if who and is_banned(ml, who):
+        return f"dropped: {who} is banned"
+    if author is not None and address_key(author.email) == address_key(owner):
+        return "dropped: it comes from the owner address itself"
+    to = staff_of(ml, roles=(Role.OWNER,)) or staff_of(ml)
+    if not to:
+        return "dropped: the list has no owners, moderators or site admins"
+    clean_headers.handle(InFlight(ml, raw, sender, block, body))  # removes List-*, DKIM, Sender, ...
+    name = f"{(author.name or author.email) if author else who or 'Someone'} via {ml.local_part}-owner"
+    block.replace("From", h.fold_address("From", h.format_address(name, owner)))
+    if block.get("Reply-To") is None and who:
+        shown = h.format_address(author.name if author else "", who)
+        block.add(h.fold_address("Reply-To", shown))
+    block.add(h.fold_ascii("X-Loop", owner))
+    if block.get("Message-ID") is None:
+        block.add(h.fold_ascii("Message-ID", make_msgid(domain=ml.domain)))
+    enqueue_message(block.as_bytes() + h.CRLF + body, to, envelope_from=ml.suffixed("bounces"))
+    return f"forwarded to {len(to)} owner(s)"
