@@ -19,15 +19,14 @@ from listkeeper.lists.models import (
     LIST_SUFFIXES,
     AuditEntry,
     DeliveryMode,
-    ListSender,
     MailingList,
     Member,
     Role,
-    SenderKind,
     Source,
     Status,
     Subscription,
 )
+from listkeeper.lists.models import ListSender, SenderKind  # posting rights (add_list_sender)
 
 LOCAL_PART_RE = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62})$")
 

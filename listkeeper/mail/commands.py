@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import email
 import logging
-import re
+from datetime import timedelta
 from email import policy
 from email.message import EmailMessage
+
+from django.conf import settings
+from django.utils import timezone
 
 from listkeeper.lib import links
 from listkeeper.lib.addresses import Address, InvalidAddress, parse
@@ -43,6 +46,12 @@ COMMANDS = {
     "info": "help",
 }
 BODY_LINES = 10
+# The audit actor for what people do by mail to themselves. Not the address:
+# erase_member must be able to wipe every trace of it.
+ACTOR = "email:self"
+# A From can be forged: send one confirmation per address per hour at most,
+# so -request cannot be used to bomb someone with confirmation mail.
+CONFIRM_RESEND_AFTER = timedelta(hours=1)
 
 
 def _command(text: str) -> str | None:
@@ -116,17 +125,37 @@ def _result(ml: MailingList, to: str, block: h.HeaderBlock, command: str, outcom
     reply("request-result", to, context, mailing_list=ml, original=block)
 
 
+def mail_context(ml: MailingList, address: str) -> dict[str, object]:
+    return {
+        "address": address,
+        "list_url": links.list_page_url(ml.local_part, ml.domain),
+        "manage_url": links.manage_url(address),
+        "expires_days": getattr(settings, "CONFIRM_LINK_DAYS", 7),
+    }
+
+
 def _subscribe(ml: MailingList, author: Address, block: h.HeaderBlock) -> str:
     if not ml.public:
         _result(ml, author.email, block, "subscribe", "closed")
         return f"subscribe refused for {author.email}: the list takes no requests"
-    result = services.subscribe(
-        ml, author, actor=author.email, source=Source.EMAIL, status=Status.PENDING
-    )
-    if result.subscription.status == Status.ACTIVE:
+    before = Subscription.objects.filter(mailing_list=ml, member__key=author.key).first()
+    try:
+        result = services.subscribe(ml, author, actor=ACTOR, source=Source.EMAIL, status=Status.PENDING)
+    except services.ServiceError as exc:  # banned meanwhile
+        return f"subscribe refused for {author.email}: {exc}"
+    sub = result.subscription
+    if sub.status == Status.ACTIVE:
         _result(ml, author.email, block, "subscribe", "already")
         return f"{author.email} is already subscribed"
-    context = {"confirm_url": links.confirm_url(ml.id, author.email), "address": author.email}
+    recently = before is not None and before.status == Status.PENDING and (
+        timezone.now() - before.updated < CONFIRM_RESEND_AFTER
+    )
+    if recently:
+        return f"confirmation for {author.email} already sent within the hour; not sent again"
+    if before is not None and before.status == Status.PENDING:
+        Subscription.objects.filter(id=sub.id).update(updated=timezone.now())
+    context = mail_context(ml, author.email)
+    context["confirm_url"] = links.confirm_url(ml.id, author.email)
     reply("confirm", author.email, context, mailing_list=ml, original=block)
     return f"confirmation sent to {author.email}"
 
@@ -145,7 +174,7 @@ def _unsubscribe(ml: MailingList, author: Address, sender: str, block: h.HeaderB
             .first()
         )
         if sub is not None:
-            services.unsubscribe(sub, actor=address, reason="unsubscribe command mailed to the -request address")
+            services.unsubscribe(sub, actor=ACTOR, reason="unsubscribe command mailed to the -request address")
             reply("unsubscribe-ack", sub.member.email, {"address": sub.member.email}, mailing_list=ml, original=block)
             return f"{sub.member.email} unsubscribed"
     _result(ml, author.email, block, "unsubscribe", "not-member")

@@ -128,7 +128,7 @@ def forward_to_owners(ml: MailingList, raw: bytes, sender: str) -> str:
         return f"dropped: {who} is banned"
     if author is not None and address_key(author.email) == address_key(owner):
         return "dropped: it comes from the owner address itself"
-    to = staff_of(ml, roles=(Role.OWNER,)) or staff_of(ml)
+    to = staff_of(ml, roles=(Role.OWNER,), admins=False) or staff_of(ml)
     if not to:
         return "dropped: the list has no owners, moderators or site admins"
     clean_headers.handle(InFlight(ml, raw, sender, block, body))  # removes List-*, DKIM, Sender, ...

@@ -81,14 +81,16 @@ def reply(
     return True
 
 
-def staff_of(ml: MailingList, roles: Sequence[str] = (Role.OWNER, Role.MODERATOR)) -> list[str]:
+def staff_of(
+    ml: MailingList, roles: Sequence[str] = (Role.OWNER, Role.MODERATOR), *, admins: bool = True
+) -> list[str]:
     """Addresses of the list's owners/moderators; the site admins when it has none."""
     emails = set(
         Subscription.objects.filter(mailing_list=ml, role__in=roles)
         .exclude(status=Status.UNSUBSCRIBED)
         .values_list("member__email", flat=True)
     )
-    if not emails:
+    if not emails and admins:
         emails = set(
             get_user_model().objects.filter(is_superuser=True, is_active=True)
             .exclude(email="")

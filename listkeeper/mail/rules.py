@@ -63,12 +63,10 @@ def size(ctx: InFlight) -> None:
 
 def banned(ctx: InFlight) -> None:
     """Banned senders are dropped without a notice: telling a spammer helps no one."""
-    candidates = [ctx.author.email if ctx.author else "", ctx.envelope_sender]
-    for address in candidates:
-        ban = is_banned(ctx.mailing_list, address)
-        if ban is not None:
-            scope = "this list" if ban.mailing_list_id else "every list on this site"
-            raise Discard(f"{address} is banned from {scope} (ban {ban.pattern!r})")
+    for address in (ctx.author.email if ctx.author else "", ctx.envelope_sender):
+        if address and is_banned(ctx.mailing_list, address):
+            scope = "every list on this site" if is_banned(None, address) else "this list"
+            raise Discard(f"{address} is banned from {scope}")
 
 
 def _subscription(ctx: InFlight) -> Subscription | None:

@@ -6,14 +6,14 @@ from listkeeper.lists import services
 from listkeeper.lists.models import Ban
 from listkeeper.mail import rules
 from listkeeper.mail.errors import Discard
-from tests.mail.conftest import make_ctx
+from tests.mail.conftest import load, make_ctx
 
 
-def test_it_discards_a_post_from_an_address_banned_on_the_list(ml) -> None:
-    Ban.objects.create(mailing_list=ml, pattern="Alice@Example.com")
+def test_it_discards_a_post_from_an_address_banned_on_the_list_whatever_the_case(ml) -> None:
+    Ban.objects.create(mailing_list=ml, pattern="alice@example.com")
 
-    with pytest.raises(Discard, match="alice@example.com is banned from this list"):
-        rules.banned(make_ctx(ml, "plain.eml", sender="bounce@example.com"))
+    with pytest.raises(Discard, match="Alice@example.com is banned from this list"):
+        rules.banned(make_ctx(ml, load("plain.eml").replace(b"alice@", b"Alice@"), sender="bounce@example.com"))
 
 
 def test_it_discards_a_post_from_a_domain_banned_site_wide(ml) -> None:
