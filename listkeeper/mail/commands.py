@@ -22,13 +22,21 @@ from email import policy
 from email.message import EmailMessage
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from listkeeper.lib import links
 from listkeeper.lib.addresses import Address, InvalidAddress, parse
 from listkeeper.lists import services
 from listkeeper.lists.bans import is_banned
-from listkeeper.lists.models import MailingList, Source, Status, Subscription
+from listkeeper.lists.models import (
+    InboundKind,
+    InboundMessage,
+    MailingList,
+    Source,
+    Status,
+    Subscription,
+)
 from listkeeper.mail import headers as h
 from listkeeper.mail.context import read_author
 from listkeeper.mail.handlers.subject_tag import REPLY_PREFIXES
@@ -91,7 +99,31 @@ def find_commands(subject: str, body: str) -> list[str]:
 
 
 def handle_request(ml: MailingList, raw: bytes, sender: str) -> str:
-    """Carry out the commands in mail to NAME-request@; returns what happened, for the log."""
+    """Carry out the commands in mail to NAME-request@; returns what happened.
+
+    The message and the result are kept as an InboundMessage, in the same
+    transaction as the changes the commands made.
+    """
+    with transaction.atomic():
+        result = _handle_request(ml, raw, sender)
+        record_inbound(ml, InboundKind.REQUEST, raw, sender, result)
+    log.info("request to %s from <%s>: %s", ml.suffixed("request"), sender, result)
+    return result
+
+
+def record_inbound(ml: MailingList, kind: str, raw: bytes, sender: str, result: str) -> InboundMessage:
+    return InboundMessage.objects.create(
+        mailing_list=ml,
+        kind=kind,
+        recipient=ml.suffixed(kind),
+        sender=sender.strip().strip("<>")[:254],
+        raw=raw,
+        processed=timezone.now(),
+        result=result[:300],
+    )
+
+
+def _handle_request(ml: MailingList, raw: bytes, sender: str) -> str:
     canonical = h.canonical(raw)
     block, _ = h.split(canonical)
     why = why_not_answer(block)
@@ -115,9 +147,7 @@ def handle_request(ml: MailingList, raw: bytes, sender: str) -> str:
         else:
             reply("request-help", author.email, {}, mailing_list=ml, original=block)
             results.append(f"help sent to {author.email}")
-    result = "; ".join(results)
-    log.info("request to %s from %s: %s", ml.suffixed("request"), author.email, result)
-    return result
+    return "; ".join(results)
 
 
 def _result(ml: MailingList, to: str, block: h.HeaderBlock, command: str, outcome: str) -> None:

@@ -24,10 +24,10 @@ from django.utils import timezone
 from listkeeper.delivery.ledger import enqueue_message, enqueue_post
 from listkeeper.lib.addresses import address_key
 from listkeeper.lists.bans import is_banned
-from listkeeper.lists.models import MailingList, Post, PostStatus, Role
+from listkeeper.lists.models import InboundKind, MailingList, Post, PostStatus, Role
 from listkeeper.mail import headers as h
 from listkeeper.mail import pipeline, rules
-from listkeeper.mail.commands import handle_request
+from listkeeper.mail.commands import handle_request, record_inbound
 from listkeeper.mail.context import InFlight, parse_message, read_author
 from listkeeper.mail.errors import Stop
 from listkeeper.mail.handlers import clean_headers
@@ -116,8 +116,17 @@ def forward_to_owners(ml: MailingList, raw: bytes, sender: str) -> str:
     """Re-send mail for NAME-owner@ to the owners (moderators, then site admins, if none).
 
     From becomes the -owner address (SES sends only verified identities) and
-    Reply-To the original sender, so the owners' "Reply" reaches them.
+    Reply-To the original sender, so the owners' "Reply" reaches them. The
+    message and the result are kept as an InboundMessage.
     """
+    with transaction.atomic():
+        result = _forward_to_owners(ml, raw, sender)
+        record_inbound(ml, InboundKind.OWNER, raw, sender, result)
+    log.info("mail to %s from <%s>: %s", ml.suffixed("owner"), sender, result)
+    return result
+
+
+def _forward_to_owners(ml: MailingList, raw: bytes, sender: str) -> str:
     owner = ml.suffixed("owner")
     block, body = h.split(h.canonical(raw))
     if any(owner.lower() in v.lower() for v in block.get_all("X-Loop")):

@@ -4,7 +4,7 @@ from django.contrib.auth import get_user_model
 
 from listkeeper.delivery.models import Delivery
 from listkeeper.lists import services
-from listkeeper.lists.models import Role
+from listkeeper.lists.models import InboundMessage, Role
 from listkeeper.mail import headers as h
 from listkeeper.mail import process
 from tests.mail.conftest import load, outbox
@@ -57,3 +57,11 @@ def test_it_does_not_forward_its_own_forwards_again(ml) -> None:
 
     assert result.startswith("dropped")
     assert len(outbox()) == 1
+
+
+def test_it_keeps_the_owner_mail_and_what_came_of_it(ml) -> None:
+    process.forward_to_owners(ml, load("plain.eml"), "alice@example.com")
+
+    kept = InboundMessage.objects.get()
+    assert (kept.kind, kept.recipient) == ("owner", "community-owner@lists.example.org")
+    assert kept.result == "dropped: the list has no owners, moderators or site admins"

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 
 from listkeeper.delivery.models import Delivery
@@ -132,3 +134,13 @@ def test_it_approves_a_post_without_a_readable_from(ml) -> None:
 
     sent = parse_out(bytes(Delivery.objects.get(post=post).message))
     assert sent["From"].addresses[0].addr_spec == "community@lists.example.org"
+
+
+def test_it_expires_and_sends_postponed_notices_from_the_command(held, ml) -> None:
+    Post.objects.filter(id=held.id).update(received=timezone.now() - timedelta(days=30))
+    out = StringIO()
+
+    call_command("mail-housekeeping", stdout=out)
+
+    assert out.getvalue().strip() == "expired 1 held post(s); mailed moderators of 0 list(s)"
+    assert Post.objects.get(id=held.id).status == PostStatus.REJECTED

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from listkeeper.lib import tokens
 from listkeeper.lists import services
-from listkeeper.lists.models import AuditEntry, Ban, Source, Status, Subscription
+from listkeeper.lists.models import AuditEntry, Ban, InboundMessage, Source, Status, Subscription
 from listkeeper.mail import process
 from listkeeper.mail.commands import find_commands
 from tests.mail.conftest import outbox
@@ -137,3 +137,14 @@ def test_it_answers_no_robot(ml) -> None:
     process.handle_request(ml, raw, "")
 
     assert outbox() == []
+
+
+def test_it_keeps_the_request_and_what_came_of_it(ml) -> None:
+    raw = request("subscribe")
+
+    process.handle_request(ml, raw, "dana@example.com")
+
+    kept = InboundMessage.objects.get()
+    assert (kept.kind, kept.recipient, kept.sender) == ("request", "community-request@lists.example.org", "dana@example.com")
+    assert bytes(kept.raw) == raw
+    assert kept.result == "confirmation sent to dana@example.com" and kept.processed is not None
