@@ -38,7 +38,7 @@ from listkeeper.lists.models import (
     Subscription,
 )
 from listkeeper.mail import headers as h
-from listkeeper.mail.context import read_author
+from listkeeper.mail.context import read_author, wire_form
 from listkeeper.mail.handlers.subject_tag import REPLY_PREFIXES
 from listkeeper.mail.replies import reply, why_not_answer
 
@@ -124,7 +124,7 @@ def record_inbound(ml: MailingList, kind: str, raw: bytes, sender: str, result: 
 
 
 def _handle_request(ml: MailingList, raw: bytes, sender: str) -> str:
-    canonical = h.canonical(raw)
+    canonical = wire_form(raw)
     block, _ = h.split(canonical)
     why = why_not_answer(block)
     if why:

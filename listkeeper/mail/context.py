@@ -46,15 +46,23 @@ class InFlight:
     @cached_property
     def headers_in(self) -> h.HeaderBlock:
         """The header block as it arrived, whatever the handlers have done since."""
-        return h.split(h.canonical(self.raw))[0]
+        return h.split(wire_form(self.raw))[0]
 
     @cached_property
     def parsed(self) -> Message:
         """The original message parsed (compat32 never re-folds or decodes on access)."""
-        return email.message_from_bytes(h.canonical(self.raw), policy=policy.compat32)
+        return email.message_from_bytes(wire_form(self.raw), policy=policy.compat32)
 
     def as_bytes(self) -> bytes:
         return self.headers.as_bytes() + h.CRLF + self.body
+
+
+def wire_form(raw: bytes) -> bytes:
+    """CRLF line endings, without the mbox "From " line a message saved to a file may start with."""
+    data = h.canonical(raw)
+    if data.startswith(b"From "):
+        data = data.partition(h.CRLF)[2]
+    return data
 
 
 def read_author(block: h.HeaderBlock) -> Address | None:
@@ -76,7 +84,7 @@ def parse_message(
     """
     if not raw.strip():
         raise Hold("the message is empty")
-    block, body = h.split(h.canonical(raw))
+    block, body = h.split(wire_form(raw))
     if not block.fields:
         raise Hold("the message has no header fields (it may not be an email message)")
     ctx = InFlight(ml, raw, envelope_sender.strip().strip("<>"), block, body)

@@ -22,7 +22,7 @@ from listkeeper.lists import services
 from listkeeper.lists.models import MailingList, Post, PostingPolicy, PostStatus, SenderKind
 from listkeeper.mail import headers as h
 from listkeeper.mail import pipeline
-from listkeeper.mail.context import parse_message
+from listkeeper.mail.context import parse_message, wire_form
 from listkeeper.mail.errors import Stop
 from listkeeper.mail.models import HeldNotice
 from listkeeper.mail.replies import reply, staff_of
@@ -178,7 +178,7 @@ def housekeeping(now: datetime | None = None) -> dict[str, int]:
 
 
 def _tell_sender(post: Post, reason: str) -> bool:
-    original, _ = h.split(h.canonical(bytes(post.raw)))
+    original, _ = h.split(wire_form(bytes(post.raw)))
     return reply(
         "post-rejected",
         post.sender,

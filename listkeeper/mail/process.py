@@ -28,7 +28,7 @@ from listkeeper.lists.models import InboundKind, MailingList, Post, PostStatus, 
 from listkeeper.mail import headers as h
 from listkeeper.mail import pipeline, rules
 from listkeeper.mail.commands import handle_request, record_inbound
-from listkeeper.mail.context import InFlight, parse_message, read_author
+from listkeeper.mail.context import InFlight, parse_message, read_author, wire_form
 from listkeeper.mail.errors import Stop
 from listkeeper.mail.handlers import clean_headers
 from listkeeper.mail.moderation import (
@@ -73,7 +73,7 @@ def handle_post(ml: MailingList, raw: bytes, envelope_sender: str) -> Post:
         decision = rules.Decision(
             PostStatus.HELD, f"the message could not be processed ({type(exc).__name__}: {exc})"[:500]
         )
-    block = ctx.headers_in if ctx is not None else h.split(h.canonical(raw))[0]
+    block = ctx.headers_in if ctx is not None else h.split(wire_form(raw))[0]
     stored = raw
     if decision.status in (PostStatus.REJECTED, PostStatus.DISCARDED) and len(raw) > ml.max_message_size:
         stored = block.as_bytes()  # keep the headers of an oversized post, not its megabytes
@@ -128,7 +128,7 @@ def forward_to_owners(ml: MailingList, raw: bytes, sender: str) -> str:
 
 def _forward_to_owners(ml: MailingList, raw: bytes, sender: str) -> str:
     owner = ml.suffixed("owner")
-    block, body = h.split(h.canonical(raw))
+    block, body = h.split(wire_form(raw))
     if any(owner.lower() in v.lower() for v in block.get_all("X-Loop")):
         return "dropped: it already went through this list's owner address (X-Loop)"
     author = read_author(block)

@@ -208,3 +208,12 @@ def test_it_adds_the_generated_message_id_to_the_post(members) -> None:
     assert post.status == PostStatus.ACCEPTED
     assert post.message_id.endswith("@lists.example.org>")
     assert post.message_id.encode() in bytes(Delivery.objects.get(post=post).message)
+
+
+def test_it_reads_a_message_saved_with_an_mbox_from_line(members) -> None:
+    raw = b"From alice@example.com Tue May 14 09:12:33 2024\n" + load("plain.eml")
+
+    post = process.handle_post(members, raw, "alice@example.com")
+
+    assert (post.status, post.subject) == (PostStatus.ACCEPTED, "Meeting on Thursday")
+    assert not bytes(Delivery.objects.get(post=post).message).startswith(b"From ")
