@@ -111,7 +111,9 @@ def handle_request(ml: MailingList, raw: bytes, sender: str) -> str:
     return result
 
 
-def record_inbound(ml: MailingList, kind: str, raw: bytes, sender: str, result: str) -> InboundMessage:
+def record_inbound(
+    ml: MailingList, kind: str, raw: bytes, sender: str, result: str
+) -> InboundMessage:
     return InboundMessage.objects.create(
         mailing_list=ml,
         kind=kind,
@@ -170,15 +172,19 @@ def _subscribe(ml: MailingList, author: Address, block: h.HeaderBlock) -> str:
         return f"subscribe refused for {author.email}: the list takes no requests"
     before = Subscription.objects.filter(mailing_list=ml, member__key=author.key).first()
     try:
-        result = services.subscribe(ml, author, actor=ACTOR, source=Source.EMAIL, status=Status.PENDING)
+        result = services.subscribe(
+            ml, author, actor=ACTOR, source=Source.EMAIL, status=Status.PENDING
+        )
     except services.ServiceError as exc:  # banned meanwhile
         return f"subscribe refused for {author.email}: {exc}"
     sub = result.subscription
     if sub.status == Status.ACTIVE:
         _result(ml, author.email, block, "subscribe", "already")
         return f"{author.email} is already subscribed"
-    recently = before is not None and before.status == Status.PENDING and (
-        timezone.now() - before.updated < CONFIRM_RESEND_AFTER
+    recently = (
+        before is not None
+        and before.status == Status.PENDING
+        and (timezone.now() - before.updated < CONFIRM_RESEND_AFTER)
     )
     if recently:
         return f"confirmation for {author.email} already sent within the hour; not sent again"
@@ -204,8 +210,16 @@ def _unsubscribe(ml: MailingList, author: Address, sender: str, block: h.HeaderB
             .first()
         )
         if sub is not None:
-            services.unsubscribe(sub, actor=ACTOR, reason="unsubscribe command mailed to the -request address")
-            reply("unsubscribe-ack", sub.member.email, {"address": sub.member.email}, mailing_list=ml, original=block)
+            services.unsubscribe(
+                sub, actor=ACTOR, reason="unsubscribe command mailed to the -request address"
+            )
+            reply(
+                "unsubscribe-ack",
+                sub.member.email,
+                {"address": sub.member.email},
+                mailing_list=ml,
+                original=block,
+            )
             return f"{sub.member.email} unsubscribed"
     _result(ml, author.email, block, "unsubscribe", "not-member")
     return f"unsubscribe: {author.email} is not subscribed"

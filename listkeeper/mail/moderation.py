@@ -74,7 +74,9 @@ def notify_held(ml: MailingList, now: datetime | None = None) -> bool:
                 mailing_list=ml,
             )
         else:
-            log.warning("posts held on %s but nobody to tell: no owners, moderators or admins", ml.address)
+            log.warning(
+                "posts held on %s but nobody to tell: no owners, moderators or admins", ml.address
+            )
         notice.last_sent, notice.last_post_id = now, newest
         notice.save(update_fields=["last_sent", "last_post_id"])
         return bool(to)
@@ -99,7 +101,9 @@ def _decide(post: Post, status: str, actor: str, **fields: object) -> None:
         if current is None:
             raise ModerationError("this post no longer exists")
         state, by = current
-        raise ModerationError(f"this post is no longer held: it was {state}" + (f" by {by}" if by else ""))
+        raise ModerationError(
+            f"this post is no longer held: it was {state}" + (f" by {by}" if by else "")
+        )
     post.status, post.decided, post.decided_by = status, now, actor
     for name, value in fields.items():
         setattr(post, name, value)
@@ -112,21 +116,37 @@ def approve(post: Post, actor: str, always_allow: bool = False) -> Post:
         ctx = parse_message(ml, bytes(post.raw), post.sender, require_author=False)
         message = pipeline.run(ctx)
     except Stop as stop:
-        raise ModerationError(f"this post cannot be sent to the list: {stop.reason}; discard it") from None
+        raise ModerationError(
+            f"this post cannot be sent to the list: {stop.reason}; discard it"
+        ) from None
     message_id = (ctx.headers.get("Message-ID") or post.message_id)[:998]
     with transaction.atomic():
         _decide(post, PostStatus.ACCEPTED, actor, message_id=message_id)
         delivery = enqueue_post(post, message, envelope_from=ml.suffixed("bounces"))
         allowed = always_allow and ctx.author is not None
         if allowed:
-            kind = SenderKind.POSTER if ml.posting_policy == PostingPolicy.ANNOUNCE else SenderKind.ALLOWED
+            kind = (
+                SenderKind.POSTER
+                if ml.posting_policy == PostingPolicy.ANNOUNCE
+                else SenderKind.ALLOWED
+            )
             services.add_list_sender(ml, ctx.author.email, kind, actor=actor)  # type: ignore[union-attr]
         # Post ids, not addresses, in the log: erasing a person must not leave them here.
         services.audit(
-            actor, "post.approve", mailing_list=ml, post=post.id, recipients=delivery.total,
+            actor,
+            "post.approve",
+            mailing_list=ml,
+            post=post.id,
+            recipients=delivery.total,
             always_allow=allowed,
         )
-    log.info("post %s on %s approved by %s for %d recipients", post.message_id, ml.address, actor, delivery.total)
+    log.info(
+        "post %s on %s approved by %s for %d recipients",
+        post.message_id,
+        ml.address,
+        actor,
+        delivery.total,
+    )
     return post
 
 
@@ -138,7 +158,9 @@ def reject(post: Post, actor: str, reason: str = "") -> Post:
     with transaction.atomic():
         _decide(post, PostStatus.REJECTED, actor, reason=stored[:500])
         told = _tell_sender(post, reason or "a moderator declined it")
-        services.audit(actor, "post.reject", mailing_list=ml, post=post.id, reason=reason, sender_told=told)
+        services.audit(
+            actor, "post.reject", mailing_list=ml, post=post.id, reason=reason, sender_told=told
+        )
     return post
 
 
@@ -154,17 +176,27 @@ def expire_held(now: datetime | None = None) -> int:
     """Reject posts held longer than their list's held_expiry_days (0 = never); sender told."""
     now = now or timezone.now()
     expired = 0
-    lists = MailingList.objects.filter(posts__status=PostStatus.HELD, held_expiry_days__gt=0).distinct()
+    lists = MailingList.objects.filter(
+        posts__status=PostStatus.HELD, held_expiry_days__gt=0
+    ).distinct()
     for ml in lists:
         cutoff = now - timedelta(days=ml.held_expiry_days)
-        for post in Post.objects.filter(mailing_list=ml, status=PostStatus.HELD, received__lt=cutoff):
+        for post in Post.objects.filter(
+            mailing_list=ml, status=PostStatus.HELD, received__lt=cutoff
+        ):
             why = f"no moderator approved it within {ml.held_expiry_days} days"
             try:
                 with transaction.atomic():
-                    _decide(post, PostStatus.REJECTED, services.SYSTEM, reason=f"expired: {why}"[:500])
+                    _decide(
+                        post, PostStatus.REJECTED, services.SYSTEM, reason=f"expired: {why}"[:500]
+                    )
                     told = _tell_sender(post, why)
                     services.audit(
-                        services.SYSTEM, "post.expire", mailing_list=ml, post=post.id, sender_told=told
+                        services.SYSTEM,
+                        "post.expire",
+                        mailing_list=ml,
+                        post=post.id,
+                        sender_told=told,
                     )
             except ModerationError:
                 continue  # decided meanwhile by a moderator

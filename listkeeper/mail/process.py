@@ -71,17 +71,25 @@ def handle_post(ml: MailingList, raw: bytes, envelope_sender: str) -> Post:
     except Exception as exc:  # a message our code cannot digest waits for a person
         log.exception("post to %s could not be processed; holding it", ml.address)
         decision = rules.Decision(
-            PostStatus.HELD, f"the message could not be processed ({type(exc).__name__}: {exc})"[:500]
+            PostStatus.HELD,
+            f"the message could not be processed ({type(exc).__name__}: {exc})"[:500],
         )
     block = ctx.headers_in if ctx is not None else h.split(wire_form(raw))[0]
     stored = raw
-    if decision.status in (PostStatus.REJECTED, PostStatus.DISCARDED) and len(raw) > ml.max_message_size:
+    if (
+        decision.status in (PostStatus.REJECTED, PostStatus.DISCARDED)
+        and len(raw) > ml.max_message_size
+    ):
         stored = block.as_bytes()  # keep the headers of an oversized post, not its megabytes
     now = timezone.now()
     with transaction.atomic():
         post = Post.objects.create(
             mailing_list=ml,
-            message_id=((ctx.headers.get("Message-ID") if message and ctx else None) or block.get("Message-ID") or "")[:998],
+            message_id=(
+                (ctx.headers.get("Message-ID") if message and ctx else None)
+                or block.get("Message-ID")
+                or ""
+            )[:998],
             sender=sender[:254],
             author=(ctx.author.email if ctx is not None and ctx.author else "")[:254],
             subject=(block.get_text("Subject") or "")[:998],
@@ -94,7 +102,13 @@ def handle_post(ml: MailingList, raw: bytes, envelope_sender: str) -> Post:
         )
         if decision.status == PostStatus.ACCEPTED:
             delivery = enqueue_post(post, message, envelope_from=ml.suffixed("bounces"))
-            log.info("post %s to %s accepted for %d recipients: %s", post.message_id, ml.address, delivery.total, decision.reason)
+            log.info(
+                "post %s to %s accepted for %d recipients: %s",
+                post.message_id,
+                ml.address,
+                delivery.total,
+                decision.reason,
+            )
         elif decision.status == PostStatus.HELD:
             notify_held(ml)
             log.info("post %s to %s held: %s", post.message_id, ml.address, decision.reason)
@@ -102,7 +116,12 @@ def handle_post(ml: MailingList, raw: bytes, envelope_sender: str) -> Post:
             reply(
                 "post-rejected",
                 sender,
-                {"subject": post.subject, "reason": decision.reason, "received": post.received, "post": post},
+                {
+                    "subject": post.subject,
+                    "reason": decision.reason,
+                    "received": post.received,
+                    "post": post,
+                },
                 mailing_list=ml,
                 original=block,
             )
@@ -140,8 +159,12 @@ def _forward_to_owners(ml: MailingList, raw: bytes, sender: str) -> str:
     to = staff_of(ml, roles=(Role.OWNER,), admins=False) or staff_of(ml)
     if not to:
         return "dropped: the list has no owners, moderators or site admins"
-    clean_headers.handle(InFlight(ml, raw, sender, block, body))  # removes List-*, DKIM, Sender, ...
-    name = f"{(author.name or author.email) if author else who or 'Someone'} via {ml.local_part}-owner"
+    clean_headers.handle(
+        InFlight(ml, raw, sender, block, body)
+    )  # removes List-*, DKIM, Sender, ...
+    name = (
+        f"{(author.name or author.email) if author else who or 'Someone'} via {ml.local_part}-owner"
+    )
     block.replace("From", h.fold_address("From", h.format_address(name, owner)))
     if block.get("Reply-To") is None and who:
         shown = h.format_address(author.name if author else "", who)

@@ -23,7 +23,9 @@ from listkeeper.mail.headers import HeaderBlock
 
 log = logging.getLogger("listkeeper.mail")
 
-ROBOTS = frozenset({"mailer-daemon", "listserv", "majordomo", "noreply", "no-reply", "do-not-reply"})
+ROBOTS = frozenset(
+    {"mailer-daemon", "listserv", "majordomo", "noreply", "no-reply", "do-not-reply"}
+)
 
 
 def why_not_reply_to(address: str) -> str:
@@ -77,7 +79,9 @@ def reply(
     headers = {"Auto-Submitted": "auto-replied"}
     if original is not None and original.get("Message-ID"):
         headers["In-Reply-To"] = original.get("Message-ID") or ""
-    send_template(name, [to.strip().strip("<>")], context, mailing_list=mailing_list, headers=headers)
+    send_template(
+        name, [to.strip().strip("<>")], context, mailing_list=mailing_list, headers=headers
+    )
     return True
 
 
@@ -92,7 +96,8 @@ def staff_of(
     )
     if not emails and admins:
         emails = set(
-            get_user_model().objects.filter(is_superuser=True, is_active=True)
+            get_user_model()
+            .objects.filter(is_superuser=True, is_active=True)
             .exclude(email="")
             .values_list("email", flat=True)
         )

@@ -42,7 +42,9 @@ def loop(ctx: InFlight) -> None:
     ml = ctx.mailing_list
     for value in ctx.headers_in.get_all("List-Id"):
         if f"<{ml.list_id}>" in value.lower():
-            raise Discard(f"mail loop: the message already carries this list's List-Id <{ml.list_id}>")
+            raise Discard(
+                f"mail loop: the message already carries this list's List-Id <{ml.list_id}>"
+            )
     looped = {address_key(e) for _, e in getaddresses(ctx.headers_in.get_all("X-Loop"))}
     if address_key(ml.address) in looped:
         raise Discard(f"mail loop: the message already carries X-Loop: {ml.address}")
@@ -80,9 +82,12 @@ def _subscription(ctx: InFlight) -> Subscription | None:
 
 
 def _listed(ctx: InFlight, kind: str) -> bool:
-    return ctx.author is not None and ListSender.objects.filter(
-        mailing_list=ctx.mailing_list, key=ctx.author.key, kind=kind
-    ).exists()
+    return (
+        ctx.author is not None
+        and ListSender.objects.filter(
+            mailing_list=ctx.mailing_list, key=ctx.author.key, kind=kind
+        ).exists()
+    )
 
 
 def _role(sub: Subscription | None) -> str:

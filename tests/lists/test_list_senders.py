@@ -7,8 +7,12 @@ from listkeeper.lists.models import AuditEntry
 
 
 def test_it_adds_a_list_sender_once_with_an_audit_entry(community) -> None:
-    first = services.add_list_sender(community, "Alice@Example.com", "allowed", actor="mod@example.org")
-    again = services.add_list_sender(community, "alice@example.com", "allowed", actor="mod@example.org")
+    first = services.add_list_sender(
+        community, "Alice@Example.com", "allowed", actor="mod@example.org"
+    )
+    again = services.add_list_sender(
+        community, "alice@example.com", "allowed", actor="mod@example.org"
+    )
 
     assert first == again and first.key == "alice@example.com"
     assert community.senders.count() == 1

@@ -38,7 +38,9 @@ def leaves(data: bytes) -> list[tuple[str, bytes]]:
 
 @pytest.fixture(params=["Community", "Gemeinschaft Köln"])
 def any_ml(request, ml):
-    return services.update_list(ml, actor="test", display_name=request.param, subject_tag="Community")
+    return services.update_list(
+        ml, actor="test", display_name=request.param, subject_tag="Community"
+    )
 
 
 @pytest.mark.parametrize("name", EML_FILES)

@@ -21,7 +21,10 @@ def test_it_forwards_to_the_owners_from_the_owner_address(ml) -> None:
     [mail] = outbox()
     assert mail.to == ["owner@example.org"]
     assert mail.envelope_from == "community-bounces@lists.example.org"
-    assert str(mail.message["From"]) == "Bob Sender via community-owner <community-owner@lists.example.org>"
+    assert (
+        str(mail.message["From"])
+        == "Bob Sender via community-owner <community-owner@lists.example.org>"
+    )
     assert str(mail.message["Reply-To"]) == "Bob Sender <bob.sender@gmail.com>"
     assert mail.message["DKIM-Signature"] is None and mail.message["Sender"] is None
     assert mail.message["X-Loop"] == "community-owner@lists.example.org"

@@ -31,7 +31,11 @@ def test_it_accepts_a_members_post_and_queues_it_for_every_member(members) -> No
     post.refresh_from_db()
     assert post.status == PostStatus.ACCEPTED
     assert post.reason == "alice@example.com is a member of this list"
-    assert (post.author, post.subject, post.size) == ("alice@example.com", "Meeting on Thursday", len(load("plain.eml")))
+    assert (post.author, post.subject, post.size) == (
+        "alice@example.com",
+        "Meeting on Thursday",
+        len(load("plain.eml")),
+    )
     assert post.message_id == "<20240514091230.GA1234@mail.example.com>"
     delivery = Delivery.objects.get(post=post)
     assert delivery.envelope_from == "community-bounces@lists.example.org"
@@ -116,7 +120,8 @@ def test_it_never_sends_a_reject_notice_to_a_robot_or_a_list(members, sender) ->
 
 
 @pytest.mark.parametrize(
-    "field", [b"Auto-Submitted: auto-replied", b"Precedence: bulk", b"List-Id: <other.lists.elsewhere.net>"]
+    "field",
+    [b"Auto-Submitted: auto-replied", b"Precedence: bulk", b"List-Id: <other.lists.elsewhere.net>"],
 )
 def test_it_sends_no_reject_notice_in_answer_to_automatic_or_list_mail(members, field) -> None:
     services.update_list(members, actor="test", nonmember_action=NonMemberAction.REJECT)
@@ -154,7 +159,9 @@ def test_it_rejects_an_oversized_post_keeping_only_its_headers(members) -> None:
     post.refresh_from_db()
     assert post.status == PostStatus.REJECTED
     assert post.size == len(raw)
-    assert bytes(post.raw).startswith(b"Received: from EUR05") and b"JVBERi0x" not in bytes(post.raw)
+    assert bytes(post.raw).startswith(b"Received: from EUR05") and b"JVBERi0x" not in bytes(
+        post.raw
+    )
     assert "at most 1 KB" in outbox()[0].text
 
 
@@ -185,7 +192,10 @@ def test_it_holds_a_post_the_pipeline_chokes_on(members, monkeypatch) -> None:
     post = process.handle_post(members, load("plain.eml"), "alice@example.com")
 
     assert post.status == PostStatus.HELD
-    assert post.reason == "the message could not be processed (ValueError: something odd in the subject)"
+    assert (
+        post.reason
+        == "the message could not be processed (ValueError: something odd in the subject)"
+    )
     assert not Delivery.objects.filter(post=post).exists()
 
 

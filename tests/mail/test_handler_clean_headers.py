@@ -30,8 +30,11 @@ def test_it_removes_fields_that_must_not_reach_the_members(ml) -> None:
 
 def test_it_keeps_everything_else_byte_for_byte(ml) -> None:
     ctx = make_ctx(ml, "dkim-gmail.eml")
-    kept = [f for f in ctx.headers if not f.lower().startswith(
-        tuple(n.lower().encode() + b":" for n in GONE))]
+    kept = [
+        f
+        for f in ctx.headers
+        if not f.lower().startswith(tuple(n.lower().encode() + b":" for n in GONE))
+    ]
 
     clean_headers.handle(ctx)
 

@@ -30,7 +30,9 @@ def test_it_appends_to_a_plain_text_message(ml) -> None:
     ctx, before, msg = with_footer(ml, "plain.eml")
 
     assert ctx.body.startswith(before)
-    assert ctx.body.endswith(b"Community mailing list <community@lists.example.org>\r\nUnsubscribe: @@UNSUBSCRIBE_URL@@\r\n")
+    assert ctx.body.endswith(
+        b"Community mailing list <community@lists.example.org>\r\nUnsubscribe: @@UNSUBSCRIBE_URL@@\r\n"
+    )
     assert msg.get_content_type() == "text/plain"
 
 

@@ -17,7 +17,10 @@ def test_it_sends_from_the_list_in_the_authors_name(ml) -> None:
 
     from_header.handle(ctx)
 
-    assert ctx.headers.raw("From") == b"From: Alice Example via Community <community@lists.example.org>\r\n"
+    assert (
+        ctx.headers.raw("From")
+        == b"From: Alice Example via Community <community@lists.example.org>\r\n"
+    )
 
 
 def test_it_encodes_non_ascii_names_as_rfc2047(ml) -> None:

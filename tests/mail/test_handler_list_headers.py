@@ -49,7 +49,9 @@ def test_it_writes_list_unsubscribe_itself_on_a_non_personalised_list(ml, settin
 
 
 def test_it_replaces_another_lists_fields_and_keeps_their_x_loop(ml) -> None:
-    ctx = make_ctx(ml, b"X-Loop: other@elsewhere.example\n" + open("tests/data/dkim-gmail.eml", "rb").read())
+    ctx = make_ctx(
+        ml, b"X-Loop: other@elsewhere.example\n" + open("tests/data/dkim-gmail.eml", "rb").read()
+    )
     list_headers.handle(ctx)
     msg = parse_out(ctx.as_bytes())
 
@@ -64,7 +66,10 @@ def test_it_encodes_a_non_ascii_list_name_in_list_id(ml) -> None:
     list_headers.handle(ctx)
 
     assert ctx.headers.raw("List-Id").isascii()
-    assert parse_out(ctx.as_bytes())["List-Id"] == "Gemeinschaft Köln, e.V. <community.lists.example.org>"
+    assert (
+        parse_out(ctx.as_bytes())["List-Id"]
+        == "Gemeinschaft Köln, e.V. <community.lists.example.org>"
+    )
 
 
 def test_it_says_no_posting_on_an_announce_list(ml) -> None:

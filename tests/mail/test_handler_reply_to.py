@@ -32,7 +32,9 @@ def test_it_copies_the_posters_own_reply_to_instead_of_their_from(ml) -> None:
 
 
 def test_it_extends_an_existing_cc_without_touching_its_bytes(ml) -> None:
-    raw = load("plain.eml").replace(b"To: community", b"Cc: =?utf-8?q?Bj=C3=B6rn?= <bjorn@example.org>\nTo: community")
+    raw = load("plain.eml").replace(
+        b"To: community", b"Cc: =?utf-8?q?Bj=C3=B6rn?= <bjorn@example.org>\nTo: community"
+    )
     ctx, msg = handled(ml, raw)
 
     assert ctx.headers.raw("Cc").startswith(b"Cc: =?utf-8?q?Bj=C3=B6rn?= <bjorn@example.org>,\r\n ")
@@ -41,7 +43,9 @@ def test_it_extends_an_existing_cc_without_touching_its_bytes(ml) -> None:
 
 
 def test_it_adds_no_cc_when_the_author_is_already_addressed(ml) -> None:
-    raw = load("plain.eml").replace(b"To: community@lists.example.org", b"To: community@lists.example.org, alice@example.com")
+    raw = load("plain.eml").replace(
+        b"To: community@lists.example.org", b"To: community@lists.example.org, alice@example.com"
+    )
     _, msg = handled(ml, raw)
 
     assert msg["Cc"] is None

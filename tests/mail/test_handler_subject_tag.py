@@ -23,7 +23,9 @@ def with_subject(subject: bytes) -> bytes:
 
 
 def test_it_prefixes_the_tag(tagged_ml) -> None:
-    assert subject_after(tagged_ml, "plain.eml")[0] == b"Subject: [Community] Meeting on Thursday\r\n"
+    assert (
+        subject_after(tagged_ml, "plain.eml")[0] == b"Subject: [Community] Meeting on Thursday\r\n"
+    )
 
 
 def test_it_does_not_repeat_the_tag_on_replies(tagged_ml) -> None:
@@ -69,4 +71,7 @@ def test_it_accepts_a_tag_written_with_brackets(ml) -> None:
 
 
 def test_it_leaves_the_subject_alone_without_a_tag(ml) -> None:
-    assert subject_after(ml, "nonascii-8bit.eml")[0] == b"Subject: =?UTF-8?B?R3LDvMOfZSBhdXMgS8O2bG4g4oCUIMOcYmVyc2ljaHQ=?=\r\n"
+    assert (
+        subject_after(ml, "nonascii-8bit.eml")[0]
+        == b"Subject: =?UTF-8?B?R3LDvMOfZSBhdXMgS8O2bG4g4oCUIMOcYmVyc2ljaHQ=?=\r\n"
+    )

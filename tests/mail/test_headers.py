@@ -43,13 +43,20 @@ def test_it_ends_the_header_block_at_a_line_that_is_no_header() -> None:
 
 
 def test_it_never_lets_a_value_we_write_start_a_new_header() -> None:
-    assert h.fold_ascii("X-Test", "a\r\nBcc: victim@example.com") == b"X-Test: a Bcc: victim@example.com\r\n"
-    assert b"\nBcc" not in h.fold_address("From", h.format_address("Eve\r\nBcc: x@y.example", "l@x.example"))
+    assert (
+        h.fold_ascii("X-Test", "a\r\nBcc: victim@example.com")
+        == b"X-Test: a Bcc: victim@example.com\r\n"
+    )
+    assert b"\nBcc" not in h.fold_address(
+        "From", h.format_address("Eve\r\nBcc: x@y.example", "l@x.example")
+    )
 
 
 def test_it_folds_long_ascii_values_without_encoding_urls() -> None:
     url = "https://lists.example.org/l/" + "a" * 90 + "/"
-    field = h.fold_ascii("List-Subscribe", f"<{url}>, <mailto:x-request@lists.example.org?subject=subscribe>")
+    field = h.fold_ascii(
+        "List-Subscribe", f"<{url}>, <mailto:x-request@lists.example.org?subject=subscribe>"
+    )
 
     assert field == (
         f"List-Subscribe: <{url}>,\r\n <mailto:x-request@lists.example.org?subject=subscribe>\r\n".encode()

@@ -9,7 +9,15 @@ from django.utils import timezone
 
 from listkeeper.delivery.models import Delivery
 from listkeeper.lists import services
-from listkeeper.lists.models import AuditEntry, ListSender, Post, PostingPolicy, PostStatus, Role, SenderKind
+from listkeeper.lists.models import (
+    AuditEntry,
+    ListSender,
+    Post,
+    PostingPolicy,
+    PostStatus,
+    Role,
+    SenderKind,
+)
 from listkeeper.mail import process
 from listkeeper.mail.moderation import ModerationError
 from tests.mail.conftest import load, outbox, parse_out
@@ -34,7 +42,11 @@ def test_it_delivers_an_approved_post_as_if_it_had_been_accepted(held, ml) -> No
     held.refresh_from_db()
     assert (held.status, held.decided_by) == (PostStatus.ACCEPTED, MOD)
     delivery = Delivery.objects.get(post=held)
-    assert sorted(delivery.recipients.values_list("email", flat=True)) == ["alice@example.com", "bob@example.org", MOD]
+    assert sorted(delivery.recipients.values_list("email", flat=True)) == [
+        "alice@example.com",
+        "bob@example.org",
+        MOD,
+    ]
     assert delivery.envelope_from == "community-bounces@lists.example.org"
     sent = parse_out(bytes(delivery.message))
     assert str(sent["From"]) == "Jörg Müller via Community <community@lists.example.org>"
@@ -56,7 +68,9 @@ def test_it_approves_a_post_only_once(held) -> None:
 def test_it_always_allows_the_sender_when_asked(held, ml) -> None:
     process.approve(held, actor=MOD, always_allow=True)
 
-    assert ListSender.objects.filter(mailing_list=ml, key="joerg@beispiel.de", kind=SenderKind.ALLOWED).exists()
+    assert ListSender.objects.filter(
+        mailing_list=ml, key="joerg@beispiel.de", kind=SenderKind.ALLOWED
+    ).exists()
     again = process.handle_post(ml, load("nonascii-8bit.eml"), "joerg@beispiel.de")
     assert again.status == PostStatus.ACCEPTED
 
@@ -67,8 +81,14 @@ def test_it_makes_the_sender_a_named_poster_on_an_announce_list(ml) -> None:
 
     process.approve(post, actor=MOD, always_allow=True)
 
-    assert process.handle_post(ml, load("reply-references.eml"), "dave@example.com").status == PostStatus.HELD
-    assert process.handle_post(ml, load("plain.eml"), "alice@example.com").status == PostStatus.ACCEPTED
+    assert (
+        process.handle_post(ml, load("reply-references.eml"), "dave@example.com").status
+        == PostStatus.HELD
+    )
+    assert (
+        process.handle_post(ml, load("plain.eml"), "alice@example.com").status
+        == PostStatus.ACCEPTED
+    )
 
 
 def test_it_rejects_a_held_post_and_tells_the_sender_why(held, ml) -> None:

@@ -14,7 +14,9 @@ from listkeeper.mail.commands import find_commands
 from tests.mail.conftest import outbox
 
 
-def request(subject: str = "", body: str = "", sender: str = "dana@example.com", extra: str = "") -> bytes:
+def request(
+    subject: str = "", body: str = "", sender: str = "dana@example.com", extra: str = ""
+) -> bytes:
     return (
         f"From: Dana Doe <{sender}>\nTo: community-request@lists.example.org\n"
         f"Subject: {subject}\nMessage-ID: <req-1@example.com>\n{extra}\n{body}"
@@ -47,8 +49,13 @@ def test_it_sends_one_confirmation_an_hour_however_often_asked(ml) -> None:
     Subscription.objects.filter(member__key="dana@example.com").update(
         updated=timezone.now() - timedelta(minutes=61)
     )
-    assert process.handle_request(ml, request("subscribe"), "dana@example.com") == "confirmation sent to dana@example.com"
-    assert process.handle_request(ml, request("subscribe"), "dana@example.com").endswith("not sent again")
+    assert (
+        process.handle_request(ml, request("subscribe"), "dana@example.com")
+        == "confirmation sent to dana@example.com"
+    )
+    assert process.handle_request(ml, request("subscribe"), "dana@example.com").endswith(
+        "not sent again"
+    )
     assert len(outbox()) == 2
 
 
@@ -91,7 +98,9 @@ def test_it_tells_a_stranger_there_was_nothing_to_unsubscribe(ml) -> None:
     assert "is not subscribed to this list" in outbox()[0].text
 
 
-@pytest.mark.parametrize("subject, body", [("help", ""), ("", "help\n"), ("what is this?", "Hello, how do I join?\n")])
+@pytest.mark.parametrize(
+    "subject, body", [("help", ""), ("", "help\n"), ("what is this?", "Hello, how do I join?\n")]
+)
 def test_it_sends_help_for_help_and_for_mail_without_a_command(ml, subject, body) -> None:
     result = process.handle_request(ml, request(subject, body), "dana@example.com")
 
@@ -127,7 +136,10 @@ def test_it_ignores_automatic_mail(ml, extra) -> None:
 def test_it_ignores_banned_addresses(ml) -> None:
     Ban.objects.create(mailing_list=None, pattern="*@example.com")
 
-    assert process.handle_request(ml, request("subscribe"), "dana@example.com") == "ignored: dana@example.com is banned"
+    assert (
+        process.handle_request(ml, request("subscribe"), "dana@example.com")
+        == "ignored: dana@example.com is banned"
+    )
     assert status_of(ml, "dana@example.com") is None
 
 
@@ -145,6 +157,10 @@ def test_it_keeps_the_request_and_what_came_of_it(ml) -> None:
     process.handle_request(ml, raw, "dana@example.com")
 
     kept = InboundMessage.objects.get()
-    assert (kept.kind, kept.recipient, kept.sender) == ("request", "community-request@lists.example.org", "dana@example.com")
+    assert (kept.kind, kept.recipient, kept.sender) == (
+        "request",
+        "community-request@lists.example.org",
+        "dana@example.com",
+    )
     assert bytes(kept.raw) == raw
     assert kept.result == "confirmation sent to dana@example.com" and kept.processed is not None

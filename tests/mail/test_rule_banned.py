@@ -13,7 +13,11 @@ def test_it_discards_a_post_from_an_address_banned_on_the_list_whatever_the_case
     Ban.objects.create(mailing_list=ml, pattern="alice@example.com")
 
     with pytest.raises(Discard, match="Alice@example.com is banned from this list"):
-        rules.banned(make_ctx(ml, load("plain.eml").replace(b"alice@", b"Alice@"), sender="bounce@example.com"))
+        rules.banned(
+            make_ctx(
+                ml, load("plain.eml").replace(b"alice@", b"Alice@"), sender="bounce@example.com"
+            )
+        )
 
 
 def test_it_discards_a_post_from_a_domain_banned_site_wide(ml) -> None:

@@ -24,13 +24,18 @@ def test_it_discards_a_post_with_our_x_loop(ml) -> None:
 
 
 def test_it_lets_through_another_lists_list_id_and_x_loop(ml) -> None:
-    raw = b"X-Loop: mycommunity@lists.example.org\nList-Id: <community.lists.example.org.evil>\n" + load("plain.eml")
+    raw = (
+        b"X-Loop: mycommunity@lists.example.org\nList-Id: <community.lists.example.org.evil>\n"
+        + load("plain.eml")
+    )
 
     rules.loop(make_ctx(ml, raw))
     assert rules.loop(make_ctx(ml, "dkim-gmail.eml")) is None
 
 
 def test_it_ignores_a_list_id_inside_a_forwarded_message(ml) -> None:
-    raw = load("forwarded-rfc822.eml").replace(b"<something.else.example>", b"<community.lists.example.org>")
+    raw = load("forwarded-rfc822.eml").replace(
+        b"<something.else.example>", b"<community.lists.example.org>"
+    )
 
     assert rules.loop(make_ctx(ml, raw)) is None

@@ -3,7 +3,14 @@ from __future__ import annotations
 import pytest
 
 from listkeeper.lists import services
-from listkeeper.lists.models import NonMemberAction, PostingPolicy, PostStatus, Role, SenderKind, Status
+from listkeeper.lists.models import (
+    NonMemberAction,
+    PostingPolicy,
+    PostStatus,
+    Role,
+    SenderKind,
+    Status,
+)
 from listkeeper.mail import rules
 from listkeeper.mail.errors import Hold, Reject
 from tests.mail.conftest import make_ctx
@@ -37,7 +44,9 @@ def test_it_accepts_a_member_of_a_members_only_list_whatever_the_case(ml) -> Non
 def test_it_holds_a_non_member_on_a_members_only_list(ml) -> None:
     decision = decide(ml)
 
-    assert decision == rules.Decision(PostStatus.HELD, f"{ALICE} is not a member of this members-only list")
+    assert decision == rules.Decision(
+        PostStatus.HELD, f"{ALICE} is not a member of this members-only list"
+    )
 
 
 def test_it_rejects_a_non_member_when_the_list_says_so(ml) -> None:
@@ -71,7 +80,9 @@ def test_it_holds_every_member_post_on_a_moderated_list(ml) -> None:
     policy(ml, PostingPolicy.MODERATED)
     services.subscribe(ml, ALICE, actor="test")
 
-    assert decide(ml) == rules.Decision(PostStatus.HELD, "this list is moderated: every post waits for a moderator")
+    assert decide(ml) == rules.Decision(
+        PostStatus.HELD, "this list is moderated: every post waits for a moderator"
+    )
 
 
 @pytest.mark.parametrize("role", [Role.OWNER, Role.MODERATOR])
@@ -87,7 +98,9 @@ def test_it_takes_only_named_posters_on_an_announce_list(ml) -> None:
     services.subscribe(ml, ALICE, actor="test")
     services.add_list_sender(ml, ALICE, SenderKind.ALLOWED, actor="test")
 
-    assert decide(ml) == rules.Decision(PostStatus.HELD, f"{ALICE} is not a named poster of this announce-only list")
+    assert decide(ml) == rules.Decision(
+        PostStatus.HELD, f"{ALICE} is not a named poster of this announce-only list"
+    )
 
     services.add_list_sender(ml, ALICE, SenderKind.POSTER, actor="test")
     assert decide(ml).status == PostStatus.ACCEPTED
@@ -99,7 +112,9 @@ def test_it_holds_a_moderated_member_whatever_the_policy(ml) -> None:
     sub.moderated = True
     sub.save()
 
-    assert decide(ml) == rules.Decision(PostStatus.HELD, f"posts from {ALICE} are moderated on this list")
+    assert decide(ml) == rules.Decision(
+        PostStatus.HELD, f"posts from {ALICE} are moderated on this list"
+    )
 
 
 def test_it_raises_hold_and_reject_from_the_rule_itself(ml) -> None:

@@ -36,4 +36,6 @@ REMOVE = frozenset(
 
 
 def handle(ctx: InFlight) -> None:
-    ctx.headers.remove_where(lambda name: name.lower() in REMOVE or name.lower().startswith("list-"))
+    ctx.headers.remove_where(
+        lambda name: name.lower() in REMOVE or name.lower().startswith("list-")
+    )

@@ -39,11 +39,7 @@ ASCII_SAFE = re.compile(
 def footer_text(ctx: InFlight) -> str:
     ml = ctx.mailing_list
     url = PLACEHOLDER if ml.personalised else links.list_page_url(ml.local_part, ml.domain)
-    return (
-        f"{RULE}\r\n"
-        f"{ml.name} mailing list <{ml.address}>\r\n"
-        f"Unsubscribe: {url}\r\n"
-    )
+    return f"{RULE}\r\n{ml.name} mailing list <{ml.address}>\r\nUnsubscribe: {url}\r\n"
 
 
 def _top(ctx: InFlight) -> Message:
@@ -82,7 +78,9 @@ def append_to_text(ctx: InFlight, top: Message, text: str) -> bool:
 
 def footer_part(text: str) -> bytes:
     if h.is_ascii(text):
-        head = b'Content-Type: text/plain; charset="us-ascii"\r\nContent-Transfer-Encoding: 7bit\r\n'
+        head = (
+            b'Content-Type: text/plain; charset="us-ascii"\r\nContent-Transfer-Encoding: 7bit\r\n'
+        )
     else:
         head = b'Content-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: 8bit\r\n'
     return head + b"Content-Disposition: inline\r\n\r\n" + text.encode("utf-8")
@@ -92,7 +90,9 @@ def insert_into_mixed(ctx: InFlight, top: Message, text: str) -> bool:
     boundary = top.get_boundary()
     if top.get_content_type() != "multipart/mixed" or not boundary:
         return False
-    closing = re.compile(rb"(?:^|(?<=\r\n))--" + re.escape(boundary.encode("utf-8", "surrogateescape")) + rb"--")
+    closing = re.compile(
+        rb"(?:^|(?<=\r\n))--" + re.escape(boundary.encode("utf-8", "surrogateescape")) + rb"--"
+    )
     found = list(closing.finditer(ctx.body))
     if not found:
         return False  # no closing delimiter: let wrapping make a well-formed message
@@ -113,12 +113,24 @@ def wrap_in_mixed(ctx: InFlight, text: str) -> None:
     if "MIME-Version" not in ctx.headers:
         ctx.headers.add(b"MIME-Version: 1.0\r\n")
     ctx.headers.add(f'Content-Type: multipart/mixed; boundary="{boundary}"\r\n'.encode("ascii"))
-    eight_bit = any(b > 127 for b in ctx.body) or not h.is_ascii(text) or b"8bit" in b"".join(inner).lower()
+    eight_bit = (
+        any(b > 127 for b in ctx.body) or not h.is_ascii(text) or b"8bit" in b"".join(inner).lower()
+    )
     if eight_bit:
         ctx.headers.add(b"Content-Transfer-Encoding: 8bit\r\n")
     delimiter = b"--" + boundary.encode("ascii")
     ctx.body = (
-        delimiter + h.CRLF + b"".join(inner) + h.CRLF + ctx.body + h.CRLF
-        + delimiter + h.CRLF + footer_part(text) + h.CRLF
-        + delimiter + b"--" + h.CRLF
+        delimiter
+        + h.CRLF
+        + b"".join(inner)
+        + h.CRLF
+        + ctx.body
+        + h.CRLF
+        + delimiter
+        + h.CRLF
+        + footer_part(text)
+        + h.CRLF
+        + delimiter
+        + b"--"
+        + h.CRLF
     )

@@ -23,7 +23,10 @@ def handle(ctx: InFlight) -> None:
     ctx.headers.remove_where(lambda name: name.lower().startswith("list-"))
     fields = [
         ("List-Id", f"{h.phrase(ml.name)} <{ml.list_id}>".strip()),
-        ("List-Post", "NO" if ml.posting_policy == PostingPolicy.ANNOUNCE else f"<mailto:{ml.address}>"),
+        (
+            "List-Post",
+            "NO" if ml.posting_policy == PostingPolicy.ANNOUNCE else f"<mailto:{ml.address}>",
+        ),
         ("List-Help", f"<mailto:{request}?subject=help>"),
         ("List-Owner", f"<mailto:{ml.suffixed('owner')}>"),
         ("List-Subscribe", f"<{page}>, <mailto:{request}?subject=subscribe>"),

@@ -11,6 +11,8 @@ from listkeeper.mail.context import InFlight
 
 def handle(ctx: InFlight) -> None:
     if not (ctx.headers.get("Message-ID") or "").strip():
-        ctx.headers.replace("Message-ID", h.fold_ascii("Message-ID", make_msgid(domain=ctx.mailing_list.domain)))
+        ctx.headers.replace(
+            "Message-ID", h.fold_ascii("Message-ID", make_msgid(domain=ctx.mailing_list.domain))
+        )
     if not (ctx.headers.get("Date") or "").strip():
         ctx.headers.replace("Date", h.fold_ascii("Date", formatdate(usegmt=True)))

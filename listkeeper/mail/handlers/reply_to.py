@@ -23,14 +23,20 @@ def handle(ctx: InFlight) -> None:
     theirs = ctx.headers_in.addresses("Reply-To")
     if ml.reply_to == ReplyTo.AUTHOR:
         if not theirs and author is not None:
-            ctx.headers.replace("Reply-To", h.fold_address("Reply-To", h.format_address(author.name, author.email)))
+            ctx.headers.replace(
+                "Reply-To", h.fold_address("Reply-To", h.format_address(author.name, author.email))
+            )
         return
-    ctx.headers.replace("Reply-To", h.fold_address("Reply-To", h.format_address(ml.name, ml.address)))
+    ctx.headers.replace(
+        "Reply-To", h.fold_address("Reply-To", h.format_address(ml.name, ml.address))
+    )
     own = address_key(ml.address)
     wanted = [(n, e) for n, e in theirs if address_key(e) != own]
     if not wanted and author is not None:
         wanted = [(author.name, author.email)]
-    present = {address_key(e) for _, e in ctx.headers_in.addresses("To") + ctx.headers_in.addresses("Cc")}
+    present = {
+        address_key(e) for _, e in ctx.headers_in.addresses("To") + ctx.headers_in.addresses("Cc")
+    }
     for name, email in wanted:
         if address_key(email) not in present:
             add_cc(ctx, name, email)

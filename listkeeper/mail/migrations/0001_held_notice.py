@@ -5,21 +5,32 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('lists', '0001_initial'),
+        ("lists", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='HeldNotice',
+            name="HeldNotice",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('last_sent', models.DateTimeField(blank=True, null=True)),
-                ('last_post_id', models.BigIntegerField(default=0)),
-                ('mailing_list', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='held_notice', to='lists.mailinglist')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("last_sent", models.DateTimeField(blank=True, null=True)),
+                ("last_post_id", models.BigIntegerField(default=0)),
+                (
+                    "mailing_list",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="held_notice",
+                        to="lists.mailinglist",
+                    ),
+                ),
             ],
         ),
     ]

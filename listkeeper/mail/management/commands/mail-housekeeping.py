@@ -21,7 +21,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--every", type=int, default=0, metavar="SECONDS",
+            "--every",
+            type=int,
+            default=0,
+            metavar="SECONDS",
             help="keep running, once every SECONDS (default: run once and exit)",
         )
 
@@ -32,7 +35,9 @@ class Command(BaseCommand):
                 signal.signal(sig, lambda *_: stop.set())
         while True:
             done = housekeeping()
-            self.stdout.write(f"expired {done['expired']} held post(s); mailed moderators of {done['notices']} list(s)")
+            self.stdout.write(
+                f"expired {done['expired']} held post(s); mailed moderators of {done['notices']} list(s)"
+            )
             if not every or stop.wait(every):
                 return
             close_old_connections()  # a long-running process reconnects after a database restart
