@@ -57,78 +57,74 @@ log = logging.getLogger("listkeeper.mail")
 
 def handle_post(ml: MailingList, raw: bytes, envelope_sender: str) -> Post:
     sender = (envelope_sender or "").strip().strip("<>")
-    message = b""
-    ctx: InFlight | None = None
-    try:
-        ctx = parse_message(ml, raw, sender)
-        decision = rules.decide(ctx)
-        if decision.status == PostStatus.ACCEPTED:
-            message = pipeline.run(ctx)
-    except Stop as stop:
-        decision = rules.Decision(stop.status, stop.reason)
-    except DatabaseError:
-        raise
-    except Exception as exc:  # a message our code cannot digest waits for a person
-        log.exception("post to %s could not be processed; holding it", ml.address)
-        decision = rules.Decision(
-            PostStatus.HELD,
-            f"the message could not be processed ({type(exc).__name__}: {exc})"[:500],
-        )
+    ctx, decision, message = _judge(ml, raw, sender)
     block = ctx.headers_in if ctx is not None else h.split(wire_form(raw))[0]
+    message_id = (ctx.headers.get("Message-ID") if ctx and message else None) or block.get(
+        "Message-ID"
+    )
     stored = raw
     if (
         decision.status in (PostStatus.REJECTED, PostStatus.DISCARDED)
         and len(raw) > ml.max_message_size
     ):
         stored = block.as_bytes()  # keep the headers of an oversized post, not its megabytes
-    now = timezone.now()
+    decided = decision.status != PostStatus.HELD
     with transaction.atomic():
         post = Post.objects.create(
             mailing_list=ml,
-            message_id=(
-                (ctx.headers.get("Message-ID") if message and ctx else None)
-                or block.get("Message-ID")
-                or ""
-            )[:998],
-            sender=sender[:254],
-            author=(ctx.author.email if ctx is not None and ctx.author else "")[:254],
-            subject=(block.get_text("Subject") or "")[:998],
+            message_id=_text(message_id, 998),
+            sender=_text(sender, 254),
+            author=_text(ctx.author.email if ctx is not None and ctx.author else "", 254),
+            subject=_text(block.get_text("Subject"), 998),
             raw=stored,
             size=len(raw),
             status=decision.status,
-            reason=decision.reason[:500],
-            decided=None if decision.status == PostStatus.HELD else now,
-            decided_by="" if decision.status == PostStatus.HELD else "rules",
+            reason=_text(decision.reason, 500),
+            decided=timezone.now() if decided else None,
+            decided_by="rules" if decided else "",
         )
-        if decision.status == PostStatus.ACCEPTED:
-            delivery = enqueue_post(post, message, envelope_from=ml.suffixed("bounces"))
-            log.info(
-                "post %s to %s accepted for %d recipients: %s",
-                post.message_id,
-                ml.address,
-                delivery.total,
-                decision.reason,
-            )
-        elif decision.status == PostStatus.HELD:
-            notify_held(ml)
-            log.info("post %s to %s held: %s", post.message_id, ml.address, decision.reason)
-        elif decision.status == PostStatus.REJECTED:
-            reply(
-                "post-rejected",
-                sender,
-                {
-                    "subject": post.subject,
-                    "reason": decision.reason,
-                    "received": post.received,
-                    "post": post,
-                },
-                mailing_list=ml,
-                original=block,
-            )
-            log.info("post %s to %s rejected: %s", post.message_id, ml.address, decision.reason)
-        else:
-            log.info("post %s to %s discarded: %s", post.message_id, ml.address, decision.reason)
+        _follow_up(post, decision, message, block)
     return post
+
+
+def _judge(
+    ml: MailingList, raw: bytes, sender: str
+) -> tuple[InFlight | None, rules.Decision, bytes]:
+    """Parse, decide and (if accepted) transform; the message's faults become a decision."""
+    ctx: InFlight | None = None
+    try:
+        ctx = parse_message(ml, raw, sender)
+        decision = rules.decide(ctx)
+        message = pipeline.run(ctx) if decision.status == PostStatus.ACCEPTED else b""
+        return ctx, decision, message
+    except Stop as stop:
+        return ctx, rules.Decision(stop.status, stop.reason), b""
+    except DatabaseError:
+        raise  # the LMTP server answers 451 and Postfix tries again later
+    except Exception as exc:  # a message our code cannot digest waits for a person
+        log.exception("post to %s could not be processed; holding it", ml.address)
+        reason = f"the message could not be processed ({type(exc).__name__}: {exc})"
+        return ctx, rules.Decision(PostStatus.HELD, reason), b""
+
+
+def _follow_up(post: Post, decision: rules.Decision, message: bytes, block: h.HeaderBlock) -> None:
+    ml = post.mailing_list
+    what = f"post {post.message_id} to {ml.address} {decision.status}: {decision.reason}"
+    if decision.status == PostStatus.ACCEPTED:
+        delivery = enqueue_post(post, message, envelope_from=ml.suffixed("bounces"))
+        log.info("%s (%d recipients)", what, delivery.total)
+        return
+    log.info("%s", what)
+    if decision.status == PostStatus.HELD:
+        notify_held(ml)
+    elif decision.status == PostStatus.REJECTED:
+        context = {"subject": post.subject, "reason": decision.reason, "received": post.received}
+        reply("post-rejected", post.sender, context, mailing_list=ml, original=block)
+
+
+def _text(value: str | None, limit: int) -> str:
+    # PostgreSQL refuses NUL in text columns; a header may carry one.
+    return (value or "").replace("\x00", "")[:limit]
 
 
 def forward_to_owners(ml: MailingList, raw: bytes, sender: str) -> str:

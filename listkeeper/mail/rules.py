@@ -59,7 +59,8 @@ def size(ctx: InFlight) -> None:
     if limit and ctx.size > limit:
         raise Reject(
             f"the message is {_size(ctx.size)} ({ctx.size} bytes); this list accepts at most "
-            f"{_size(limit)} ({limit} bytes). Send a smaller message, or a link instead of large attachments"
+            f"{_size(limit)} ({limit} bytes). Send a smaller message, "
+            "or a link instead of large attachments"
         )
 
 

@@ -36,7 +36,8 @@ class Command(BaseCommand):
         while True:
             done = housekeeping()
             self.stdout.write(
-                f"expired {done['expired']} held post(s); mailed moderators of {done['notices']} list(s)"
+                f"expired {done['expired']} held post(s); "
+                f"mailed moderators of {done['notices']} list(s)"
             )
             if not every or stop.wait(every):
                 return
