@@ -42,3 +42,7 @@ def cli(transactional_db) -> Callable[..., subprocess.CompletedProcess[str]]:
         )
 
     return run
+
+
+# Real mail servers (the SES stand-in, a private Postfix): see tests/mailfixtures.py.
+from tests.mailfixtures import _postfix_instance, _ses_server, postfix, ses, test_ca  # noqa: E402,F401
