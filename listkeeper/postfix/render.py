@@ -8,6 +8,7 @@ docs/postfix.md explains the design.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -145,5 +146,10 @@ def _write(path: Path, text: str, mode: int) -> Path:
     with os.fdopen(fd, "w") as fh:
         os.fchmod(fh.fileno(), mode)
         fh.write(text)
+    # Postfix waits until a file is two seconds old before reading it, in
+    # case it is still being written; ours appear whole (rename), so date
+    # them back and save every start and test that wait.
+    past = time.time() - 5
+    os.utime(tmp, (past, past))
     os.replace(tmp, path)
     return path
