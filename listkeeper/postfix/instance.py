@@ -102,6 +102,7 @@ class PostfixInstance:
         """Render the configuration and start Postfix; return once both smtpd listen."""
         if os.geteuid() != 0:
             raise PostfixError("Postfix's master must be started as root; run as root or without Postfix")
+        self._check_reachable()
         if self.is_running():
             self.stop()
         for name, (host, port) in self.listeners().items():
@@ -121,6 +122,17 @@ class PostfixInstance:
                     self.stop()
                     raise PostfixError(f"Postfix did not start listening on {host}:{port}{self.log_tail()}")
                 time.sleep(0.1)
+
+    def _check_reachable(self) -> None:
+        """Postfix's unprivileged daemons must be able to walk to the queue."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        for directory in [self.root, *self.root.parents]:
+            if not directory.stat().st_mode & 0o001:
+                raise PostfixError(
+                    f"Postfix's daemons (user postfix) cannot enter {directory} (mode "
+                    f"{directory.stat().st_mode & 0o777:04o}); allow it (chmod o+x) "
+                    f"or put LISTKEEPER_DATA_DIR elsewhere"
+                )
 
     def stop(self, timeout: float = 30) -> None:
         """Stop the master and its children; harmless when nothing runs."""
