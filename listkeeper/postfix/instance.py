@@ -17,7 +17,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from listkeeper.postfix.render import Options, render
+from listkeeper.postfix.render import Options, RenderError, render
 
 
 class PostfixError(RuntimeError):
@@ -111,7 +111,10 @@ class PostfixInstance:
                     f"{host}:{port} (Postfix {name} listener) is already in use; "
                     f"stop what listens there or choose another port"
                 )
-        self.render()
+        try:
+            self.render()
+        except RenderError as exc:
+            raise PostfixError(str(exc)) from None
         result = self._postfix("start")
         if result.returncode != 0:
             raise PostfixError(f"postfix start failed: {_tail(result)}{self.log_tail()}")

@@ -73,6 +73,11 @@ def database_context() -> dict[str, Any]:
 def context(config_directory: Path, options: Options) -> dict[str, Any]:
     ctx = database_context()
     sasl = bool(options.ses_user)
+    if options.relay_tls == "secure" and not Path(options.relay_ca_file).is_file():
+        raise RenderError(
+            f"RELAY_TLS_CA_FILE={options.relay_ca_file!r} does not exist; Postfix needs it to check "
+            "the relay's certificate (install ca-certificates or point it at a CA bundle)"
+        )
     maillog_prefix = options.maillog_file if options.maillog_file.startswith("/dev/") else str(
         Path(options.maillog_file).parent
     )

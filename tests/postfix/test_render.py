@@ -12,7 +12,7 @@ from django.db import connections
 
 from listkeeper.lists import services
 from listkeeper.lists.routing import resolve
-from listkeeper.postfix.render import SASL_MAP, Options, render
+from listkeeper.postfix.render import SASL_MAP, Options, RenderError, render
 
 pytestmark = pytest.mark.skipif(shutil.which("postconf") is None, reason="needs Postfix's postconf")
 
@@ -129,3 +129,9 @@ def test_it_renders_through_the_command_line(cli, tmp_path) -> None:
     assert "pw-secret" not in result.stdout + result.stderr
     assert postconf(tmp_path / "etc", "-n").returncode == 0
     assert (tmp_path / "etc" / SASL_MAP).exists()
+
+
+def test_it_names_a_missing_ca_file(tmp_path, settings) -> None:
+    settings.RELAY_TLS_CA_FILE = str(tmp_path / "missing.pem")
+    with pytest.raises(RenderError, match="RELAY_TLS_CA_FILE=.*missing.pem.* does not exist"):
+        render(tmp_path / "etc")
