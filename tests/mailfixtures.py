@@ -62,6 +62,7 @@ def ses(_ses_server: SESStub) -> SESStub:
     stub.verified_domains = {settings.LISTKEEPER_DOMAIN}
     stub.max_recipients = 50
     stub.max_rate = 0.0
+    stub.rate_window = 1.0
     stub.reject_recipients = set()
     return stub
 

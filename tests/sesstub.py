@@ -8,8 +8,8 @@ Behaves like SES where it shapes Listkeeper:
   sender, From or Sender is outside the verified domains (checked after DATA).
 - 554 for more than `max_recipients` (50) recipients in one message.
 - 454 "Throttling failure: Maximum sending rate exceeded." when a message
-  would take the recipients accepted in the last second over `max_rate`
-  (0 = no limit).
+  would take the recipients accepted in the last `rate_window` seconds (1)
+  over `max_rate` (0 = no limit).
 - 550 at RCPT for addresses in `reject_recipients` (permanent failures).
 Accepted messages are kept in `messages` with their envelope. stop() and
 start() again serve on the same port (a relay that goes away and comes back).
@@ -128,7 +128,8 @@ class SESStub:
     password: str = "ses-smtp-password"
     verified_domains: set[str] = field(default_factory=lambda: {"lists.example.org"})
     max_recipients: int = 50
-    max_rate: float = 0.0  # recipients per second; 0 = unlimited
+    max_rate: float = 0.0  # recipients per rate_window seconds; 0 = unlimited
+    rate_window: float = 1.0  # tests that must not depend on timing make it long
     reject_recipients: set[str] = field(default_factory=set)
     messages: list[Received] = field(default_factory=list)
     replies: list[str] = field(default_factory=list)  # every non-250 reply after DATA
@@ -185,7 +186,9 @@ class SESStub:
             and auth_data.login.decode() == self.username
             and auth_data.password.decode() == self.password
         )
-        return AuthResult(success=ok, auth_data=auth_data.login.decode() if ok else None)
+        if not ok:
+            return AuthResult(success=False, handled=False)  # aiosmtpd then replies 535
+        return AuthResult(success=True, auth_data=auth_data.login.decode())
 
     def _verified(self, address: str) -> bool:
         return address.rpartition("@")[2].lower() in {d.lower() for d in self.verified_domains}
@@ -203,7 +206,7 @@ class SESStub:
         if self.max_rate:
             with self._lock:
                 now = time.monotonic()
-                while self._sent and now - self._sent[0] >= 1.0:
+                while self._sent and now - self._sent[0] >= self.rate_window:
                     self._sent.popleft()
                 if len(self._sent) + len(envelope.rcpt_tos) > self.max_rate:
                     return THROTTLED
