@@ -202,6 +202,8 @@ def _greets(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=2) as sock:
             sock.settimeout(5)
-            return sock.recv(4).startswith(b"220")
+            greeted = sock.recv(4).startswith(b"220")
+            sock.sendall(b"QUIT\r\n")
+            return greeted
     except OSError:
         return False

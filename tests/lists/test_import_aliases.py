@@ -3,7 +3,6 @@ from __future__ import annotations
 from io import StringIO
 from pathlib import Path
 
-import pytest
 from django.core.management import CommandError, call_command
 
 from listkeeper.lists import services
