@@ -16,6 +16,7 @@ from listkeeper.lists.aliases import AliasFile, Entry, Problem, parse_aliases
 from listkeeper.lists.models import MailingList, Source, Subscription
 
 ACTOR = "command:import-aliases"
+CHUNK = 2000
 
 
 @dataclass
@@ -92,11 +93,14 @@ class Command(BaseCommand):
         totals.lists += 1
         # Leave every existing subscription alone: someone who unsubscribed
         # must not be put back by a second import.
-        present = set(
-            Subscription.objects.filter(mailing_list=ml, member__key__in=list(entry.members)).values_list(
-                "member__key", flat=True
+        keys = list(entry.members)
+        present: set[str] = set()
+        for start in range(0, len(keys), CHUNK):  # SQLite limits the parameters of one query
+            present.update(
+                Subscription.objects.filter(
+                    mailing_list=ml, member__key__in=keys[start : start + CHUNK]
+                ).values_list("member__key", flat=True)
             )
-        )
         new = [a for key, a in entry.members.items() if key not in present]
         totals.kept += len(present)
         if new:
