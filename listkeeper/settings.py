@@ -144,6 +144,8 @@ WORKER_CONNECTIONS = env_int("WORKER_CONNECTIONS", 4, minimum=1)
 # A worker whose heartbeat is older than this is dead; its claims go back to pending.
 WORKER_STALE_AFTER = env_float("WORKER_STALE_AFTER", 60.0, minimum=1.0)
 WORKER_NAME = env("WORKER_NAME")
+# `serve` without SES_USER: where the local catcher listens (port 0: any free port).
+CATCHER_LISTEN = env_hostport("CATCHER_LISTEN", "127.0.0.1:0")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

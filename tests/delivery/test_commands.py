@@ -69,3 +69,18 @@ def test_it_runs_lmtpd_until_sigterm(community, tmp_path) -> None:
         assert lmtpd.wait(30) == 0, (tmp_path / "lmtpd.log").read_text()
     finally:
         lmtpd.kill()
+
+
+def test_it_shows_fan_out_progress_and_the_outbox_on_the_status_page(community, client, settings, tmp_path) -> None:
+    from listkeeper.delivery import catcher
+
+    settings.DATA_DIR = tmp_path
+    settings.SES_USER = ""
+    post_to(community, 4)
+    catcher.save(catcher.outbox_dir(), b"Return-Path: <community-bounces+x@lists.example.org>\r\n"
+                 b"X-Listkeeper-To: m1@example.net\r\nSubject: Caught one\r\n\r\nHi\r\n")
+
+    page = client.get("/status/").content.decode()
+
+    assert "0 / 4" in page and "community@lists.example.org: Hello all" in page
+    assert "Caught one" in page and "m1@example.net" in page
