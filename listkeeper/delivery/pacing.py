@@ -35,11 +35,20 @@ def max_batch(rate: float, limit: int = 50) -> int:
     return max(1, min(limit, math.floor(rate)))
 
 
+# Sends are spaced for 1% under the rate. Exactly 1/rate apart, any delay in
+# the network or in Postfix between two sends a second apart (a few
+# milliseconds) would put rate + 1 recipients into one second as SES counts.
+HEADROOM = 0.99
+
+
 class Pacer:
     """Evenly spaced sends with a sliding one-second cap. Not thread-safe: one event loop."""
 
-    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, rate: float, clock: Callable[[], float] = time.monotonic, headroom: float = HEADROOM
+    ) -> None:
         self._clock = clock
+        self._headroom = headroom
         self._rate = rate
         self._next = 0.0
         self._window: collections.deque[tuple[float, int]] = collections.deque()
@@ -70,7 +79,7 @@ class Pacer:
             if self._in_window + n <= budget or not self._window:
                 break
             start = self._window[0][0] + 1.0
-        self._next = start + n / self._rate
+        self._next = start + n / (self._rate * self._headroom)
         self._window.append((start, n))
         self._in_window += n
         return start - now

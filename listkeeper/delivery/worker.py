@@ -38,7 +38,7 @@ from listkeeper.lists.models import MailingList
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-IDLE_POLL = 0.25  # seconds between looks at the ledger when there is nothing to do
+IDLE_POLL = 0.1  # seconds between looks at the ledger when there is nothing to do
 CLAIM_SIZE = 200  # rows per claim when unpaced
 # Unpaced, a connection sends up to this many queued transactions back to back,
 # each one's data in the same write as the next one's envelope.
