@@ -62,29 +62,48 @@ class Pacer:
         self._rate = rate
 
     def delay(self, n: int) -> float:
-        """Seconds to wait before n recipients may go, reserving their slot.
-
-        The caller must send right after the returned delay has passed.
-        """
+        """Reserve the next evenly spaced slot for n recipients; seconds until it comes."""
         if self._rate <= 0:
             return 0.0
         now = self._clock()
-        start = max(now, self._next)
-        # The hard cap: drop sends older than a second before `start`, then
-        # wait until enough of them have aged out for n more to fit.
-        budget = max(n, math.floor(self._rate))
-        while True:
-            while self._window and self._window[0][0] <= start - 1.0:
-                self._in_window -= self._window.popleft()[1]
-            if self._in_window + n <= budget or not self._window:
-                break
-            start = self._window[0][0] + 1.0
+        start = self._free_at(max(now, self._next), n)
         self._next = start + n / (self._rate * self._headroom)
-        self._window.append((start, n))
-        self._in_window += n
         return start - now
 
+    def record(self, n: int) -> float:
+        """Note that n recipients go now. If that would put more than the rate into
+        the last second (the loop woke late, say), note nothing and return how long
+        to wait instead."""
+        if self._rate <= 0:
+            return 0.0
+        now = self._clock()
+        while self._window and self._window[0][0] <= now - 1.0:
+            self._in_window -= self._window.popleft()[1]
+        free = self._free_at(now, n)
+        if free > now:
+            return free - now
+        self._window.append((now, n))
+        self._in_window += n
+        return 0.0
+
+    def _free_at(self, t: float, n: int) -> float:
+        """The earliest time from t at which the second before it holds room for n more."""
+        budget = max(n, math.floor(self._rate))
+        count = self._in_window
+        for sent_at, k in self._window:  # oldest first
+            if count + n <= budget and sent_at > t - 1.0:
+                break
+            if sent_at > t - 1.0:
+                t = sent_at + 1.0  # wait for this one to age out
+            count -= k
+        return t
+
     async def acquire(self, n: int = 1) -> None:
+        """Wait for n recipients' turn; the cap counts the moments sends really happen."""
         wait = self.delay(n)
-        if wait > 0:
-            await asyncio.sleep(wait)
+        while True:
+            if wait > 0:
+                await asyncio.sleep(wait)
+            wait = self.record(n)
+            if wait <= 0:
+                return

@@ -17,6 +17,7 @@ def _send_times(pacer: Pacer, clock: FakeClock, sizes: list[int]) -> list[tuple[
     sent = []
     for n in sizes:
         clock.now += pacer.delay(n)
+        assert pacer.record(n) == 0
         sent.append((clock.now, n))
     return sent
 
@@ -84,3 +85,18 @@ def test_it_keeps_transactions_within_one_seconds_budget() -> None:
     assert max_batch(0) == 50
     assert max_batch(500) == 50
     assert max_batch(0.5) == 1
+
+
+def test_it_holds_back_the_next_send_when_an_earlier_one_went_late() -> None:
+    clock = FakeClock()
+    pacer = Pacer(10, clock, headroom=1.0)
+    sent = []
+    for i in range(30):
+        clock.now += pacer.delay(1)
+        if i == 5:
+            clock.now += 0.05  # the event loop woke 50 ms late for this one
+        while (wait := pacer.record(1)) > 0:
+            clock.now += wait
+        sent.append((clock.now, 1))
+
+    assert _worst_window(sent) <= 10
