@@ -209,6 +209,12 @@ class Worker:
                 log.warning("cannot claim recipients, database unavailable: %s", exc)
                 jobs = []
                 await asyncio.sleep(1)
+            except Exception:
+                # A bug or an odd row must not stop the worker; what it claimed
+                # goes back to pending when it stops or is counted dead.
+                log.exception("claiming recipients failed")
+                jobs = []
+                await asyncio.sleep(1)
             if not jobs:
                 try:
                     await asyncio.wait_for(self.stopping.wait(), IDLE_POLL)
@@ -303,6 +309,9 @@ class Worker:
                         break
                     except DatabaseError as exc:
                         log.warning("cannot record results, retrying: %s", exc)
+                        await asyncio.sleep(1)
+                    except Exception:
+                        log.exception("recording results failed, retrying")
                         await asyncio.sleep(1)
                 self.sent += len(m.sent)
             for _ in batch:
