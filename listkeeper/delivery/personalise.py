@@ -1,7 +1,7 @@
 """Per-recipient copies of one message, built with byte operations.
 
-The message is prepared once per delivery (line endings made CRLF, lines
-dot-stuffed for SMTP DATA, the body cut at the footer placeholder); each copy
+The message is prepared once per delivery (line endings made CRLF, a
+dot-stuffed variant for SMTP DATA, the body cut at the footer placeholder); each copy
 is then a join of a few byte strings with the member's own unsubscribe URL and
 List-Unsubscribe headers. Nothing is re-parsed per copy, so a 100,000-member
 fan-out spends its time in the SMTP hand-off, not here.
@@ -30,15 +30,18 @@ _PER_COPY_HEADERS = (b"list-unsubscribe", b"list-unsubscribe-post")
 
 @dataclass(frozen=True)
 class Prepared:
-    """A message ready to be copied: CRLF, dot-stuffed, cut at the placeholder.
+    """A message ready to be copied: CRLF line endings, cut at the placeholder.
 
-    `head` is the header block without its final blank line; `body_parts` are
-    the body split at each placeholder (one part when there is none). The DATA
-    terminator is not included.
+    `head` is the header block (each line ending in CRLF) without the blank
+    line after it; `body_parts` are the body split at each placeholder (one
+    part when there is none). `stuffed_parts` are the same, dot-stuffed for
+    SMTP DATA (stuffed before the split, so a part that starts mid-line is not
+    stuffed by mistake); BDAT sends `body_parts` as they are.
     """
 
     head: bytes
     body_parts: tuple[bytes, ...]
+    stuffed_parts: tuple[bytes, ...]
     list_id: int | None = None
     request_address: str = ""
     list_page_url: str = ""
@@ -47,12 +50,19 @@ class Prepared:
     def has_placeholder(self) -> bool:
         return len(self.body_parts) > 1
 
+    @property
+    def size(self) -> int:
+        return len(self.head) + sum(len(p) for p in self.body_parts)
 
-def for_smtp(message: bytes) -> bytes:
-    """CRLF line endings, a final CRLF, and leading dots doubled (RFC 5321 4.5.2)."""
+
+def crlf(message: bytes) -> bytes:
+    """CRLF line endings and a final CRLF."""
     data = _BARE_LF.sub(b"\r\n", message)
-    if not data.endswith(b"\r\n"):
-        data += b"\r\n"
+    return data if data.endswith(b"\r\n") else data + b"\r\n"
+
+
+def dot_stuff(data: bytes) -> bytes:
+    """Leading dots doubled, for the body of SMTP DATA (RFC 5321 4.5.2)."""
     return _LEADING_DOT.sub(b"..", data)
 
 
@@ -84,42 +94,50 @@ def _drop_headers(head: bytes, names: tuple[bytes, ...]) -> bytes:
 
 def prepare(message: bytes, mailing_list: MailingList | None, *, personalised: bool) -> Prepared:
     """Do the once-per-delivery work. Without a list, copies are the message as is."""
-    data = for_smtp(message)
+    head, body = _split_head(crlf(message))
+    # Header lines never start with a dot (field names, or folded lines that
+    # start with white space), so only the body needs stuffing.
     if mailing_list is None:
-        head, body = _split_head(data)
-        return Prepared(head=head, body_parts=(body,))
-    head, body = _split_head(data)
+        return Prepared(head=head, body_parts=(body,), stuffed_parts=(dot_stuff(body),))
     page = links.list_page_url(mailing_list.local_part, mailing_list.domain)
     if personalised:
         head = _drop_headers(head, _PER_COPY_HEADERS)
         parts = tuple(body.split(PLACEHOLDER))
+        stuffed = tuple(dot_stuff(body).split(PLACEHOLDER))
     else:
         # Everyone gets the same copy: the footer points at the public list page.
-        parts = (body.replace(PLACEHOLDER, page.encode()),)
+        body = body.replace(PLACEHOLDER, page.encode())
+        parts, stuffed = (body,), (dot_stuff(body),)
     return Prepared(
         head=head,
         body_parts=parts,
+        stuffed_parts=stuffed,
         list_id=mailing_list.id,
         request_address=mailing_list.suffixed("request"),
         list_page_url=page,
     )
 
 
-def shared_copy(prepared: Prepared) -> bytes:
+def shared_copy(prepared: Prepared, *, stuffed: bool = False) -> bytes:
     """The one copy of a non-personalised message (or one of our own notices)."""
-    return prepared.head + b"\r\n" + b"".join(prepared.body_parts)
+    parts = prepared.stuffed_parts if stuffed else prepared.body_parts
+    return prepared.head + b"\r\n" + b"".join(parts)
 
 
-def copy_for(prepared: Prepared, member_id: int) -> bytes:
-    """One member's copy: their unsubscribe URL in the headers and the footer."""
+def copy_for(prepared: Prepared, member_id: int, *, stuffed: bool = False) -> bytes:
+    """One member's copy: their unsubscribe URL in the headers and the footer.
+
+    `stuffed`: dot-stuffed for SMTP DATA; otherwise as is (BDAT, files).
+    """
     if prepared.list_id is None:
-        return shared_copy(prepared)
+        return shared_copy(prepared, stuffed=stuffed)
     url = links.unsubscribe_url(prepared.list_id, member_id).encode()
     headers = (
         b"List-Unsubscribe: <" + url + b">,\r\n <mailto:" + prepared.request_address.encode()
         + b"?subject=unsubscribe>\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
     )
-    body = url.join(prepared.body_parts) if prepared.has_placeholder else prepared.body_parts[0]
+    parts = prepared.stuffed_parts if stuffed else prepared.body_parts
+    body = url.join(parts) if len(parts) > 1 else parts[0]
     return prepared.head + headers + b"\r\n" + body
 
 

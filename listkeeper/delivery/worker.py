@@ -40,9 +40,10 @@ T = TypeVar("T")
 
 IDLE_POLL = 0.1  # seconds between looks at the ledger when there is nothing to do
 CLAIM_SIZE = 200  # rows per claim when unpaced
-# Unpaced, a connection sends up to this many queued transactions back to back,
-# each one's data in the same write as the next one's envelope.
-PIPELINE_DEPTH = 32
+# Unpaced, a connection sends up to this many queued transactions at once
+# (one write with BDAT). These are the transactions "in flight" that a crash
+# can repeat, so the number stays small.
+PIPELINE_DEPTH = 16
 PIPELINE_BYTES = 4 * 1024 * 1024
 # Results are written at most this often. A copy handed off but not yet recorded
 # is the only kind a crash can repeat, so this also bounds repeats after SIGKILL.
@@ -69,14 +70,15 @@ class Job:
     template: Template
     rows: list[tuple[int, str, int | None]]
 
-    def envelope(self) -> tuple[str, list[str], bytes]:
+    def envelope(self, *, stuffed: bool) -> tuple[str, list[str], bytes]:
+        """Sender, recipients and the copy (dot-stuffed for DATA, as is for BDAT)."""
         t = self.template
         if t.personalised and t.mailing_list is not None:
             rid, email, member_id = self.rows[0]
             assert member_id is not None
-            data = personalise.copy_for(t.prepared, member_id)
+            data = personalise.copy_for(t.prepared, member_id, stuffed=stuffed)
             return personalise.verp_sender(t.mailing_list, rid), [email], data
-        return t.envelope_from, [r[1] for r in self.rows], personalise.shared_copy(t.prepared)
+        return t.envelope_from, [r[1] for r in self.rows], personalise.shared_copy(t.prepared, stuffed=stuffed)
 
 
 @dataclass
@@ -228,7 +230,7 @@ class Worker:
 
     def _next_batch(self, first: Job) -> tuple[list[Job], bool]:
         """`first` plus whatever else is queued, for one pipelined run; and whether to stop after."""
-        batch, size = [first], len(first.template.prepared.head)
+        batch, size = [first], first.template.prepared.size
         if self.pacer.rate > 0:
             return batch, False  # paced: each transaction goes at its own moment
         while len(batch) < PIPELINE_DEPTH and size < PIPELINE_BYTES:
@@ -239,7 +241,7 @@ class Worker:
             if job is None:
                 return batch, True
             batch.append(job)
-            size += sum(len(p) for p in job.template.prepared.body_parts) + len(job.template.prepared.head)
+            size += job.template.prepared.size
         return batch, False
 
     async def _send(self, index: int) -> None:
@@ -254,17 +256,12 @@ class Worker:
                 batch, last = self._next_batch(first)
                 if self.stopping.is_set() or not self._alive():
                     continue  # left claimed; release_own (or a live worker) hands it back
-                transactions = []
-                for job in batch:
-                    sender, rcpts, data = job.envelope()
-                    await self.pacer.acquire(len(rcpts))
-                    transactions.append(Transaction(sender, rcpts, data, tag=job))
                 finished: set[int] = set()
                 deferred = False
 
                 def done(txn: Transaction, outcome: Outcome) -> None:
                     nonlocal deferred
-                    finished.add(id(txn))
+                    finished.add(id(txn.tag))
                     result = outcome_to_result(txn.tag, outcome)
                     deferred = deferred or bool(result.retry)
                     self._results.put_nowait(result)
@@ -272,12 +269,16 @@ class Worker:
                 try:
                     if not conn.connected:
                         await conn.open()
+                    transactions = []
+                    for job in batch:
+                        sender, rcpts, data = job.envelope(stuffed=not conn.bdat)
+                        await self.pacer.acquire(len(rcpts))
+                        transactions.append(Transaction(sender, rcpts, data, tag=job))
                     await conn.send_many(transactions, done)
                 except SMTPError as exc:
                     log.warning("connection %d: %s; retrying in %.1fs", index, exc, backoff)
-                    for txn in transactions:
-                        if id(txn) not in finished:
-                            job = txn.tag
+                    for job in batch:
+                        if id(job) not in finished:
                             self._results.put_nowait(
                                 Result(job.delivery_id, [], [], [(r[0], str(exc)) for r in job.rows])
                             )

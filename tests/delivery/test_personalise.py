@@ -32,7 +32,7 @@ def _unstuff(data: bytes) -> email.message.EmailMessage:
 def test_it_gives_each_member_their_own_one_click_unsubscribe(community) -> None:
     prepared = personalise.prepare(MESSAGE, community, personalised=True)
 
-    copy = _unstuff(personalise.copy_for(prepared, 42))
+    copy = _unstuff(personalise.copy_for(prepared, 42, stuffed=True))
 
     url = links.unsubscribe_url(community.id, 42)
     assert tokens.read_unsubscribe_token(url.rstrip("/").rsplit("/", 1)[1]) == (community.id, 42)
@@ -49,11 +49,23 @@ def test_it_gives_each_member_their_own_one_click_unsubscribe(community) -> None
 def test_it_keeps_lines_that_start_with_a_dot_intact_on_the_wire(community) -> None:
     prepared = personalise.prepare(MESSAGE, community, personalised=True)
 
-    data = personalise.copy_for(prepared, 1)
+    for_data = personalise.copy_for(prepared, 1, stuffed=True)
+    for_bdat = personalise.copy_for(prepared, 1)
 
-    assert b"\r\n..a line starting with a dot\r\n" in data
-    assert b"\n" not in data.replace(b"\r\n", b"")
-    assert ".a line starting with a dot" in _unstuff(data).get_content()
+    assert b"\r\n..a line starting with a dot\r\n" in for_data
+    assert b"\r\n.a line starting with a dot\r\n" in for_bdat
+    assert b"\n" not in for_data.replace(b"\r\n", b"")
+    assert ".a line starting with a dot" in _unstuff(for_data).get_content()
+    assert _unstuff(for_data).as_bytes() == email.message_from_bytes(for_bdat, policy=policy.SMTP).as_bytes()
+
+
+def test_it_does_not_stuff_a_dot_that_follows_the_link_mid_line(community) -> None:
+    message = b"Subject: x\r\n\r\nLeave: @@UNSUBSCRIBE_URL@@.\r\n.dot\r\n"
+    prepared = personalise.prepare(message, community, personalised=True)
+
+    data = personalise.copy_for(prepared, 1, stuffed=True)
+
+    assert b"/.\r\n..dot\r\n" in data
 
 
 def test_it_gives_two_members_different_links(community) -> None:
@@ -65,7 +77,7 @@ def test_it_gives_two_members_different_links(community) -> None:
 def test_it_points_a_shared_copy_at_the_list_page(community) -> None:
     prepared = personalise.prepare(MESSAGE, community, personalised=False)
 
-    copy = _unstuff(personalise.shared_copy(prepared))
+    copy = _unstuff(personalise.shared_copy(prepared, stuffed=True))
 
     page = links.list_page_url("community", "lists.example.org")
     assert copy.get_content().count(page) == 2
