@@ -155,6 +155,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
+    "listkeeper.web.middleware.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "listkeeper.urls"
@@ -202,9 +203,16 @@ PASSWORD_HASHERS = [
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = 0.25  # hours
 AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+# The lockout page says the same whether or not the account exists.
+AXES_LOCKOUT_TEMPLATE = "web/auth/locked_out.html"
+AXES_RESET_ON_SUCCESS = True
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
+PASSWORD_RESET_TIMEOUT = 3 * 24 * 3600
+# Bulk imports run in a thread of the web process; tests turn this off to run
+# them inline inside the test's transaction.
+BULK_IMPORT_THREADS = True
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"

@@ -7,7 +7,7 @@ so validation, dedupe and the audit log happen in one place.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,9 +19,11 @@ from listkeeper.lists.models import (
     LIST_SUFFIXES,
     AuditEntry,
     DeliveryMode,
+    ListSender,
     MailingList,
     Member,
     Role,
+    SenderKind,
     Source,
     Status,
     Subscription,
@@ -123,6 +125,34 @@ def delete_list(ml: MailingList, *, actor: str) -> None:
         count = ml.subscriptions.count()
         audit(actor, "list.delete", address=ml.address, subscriptions=count)
         ml.delete()
+
+
+def set_senders(ml: MailingList, kind: str, addresses: Iterable[str], *, actor: str) -> None:
+    """Make the list's senders of `kind` exactly `addresses` (poster or allowed)."""
+    if kind not in SenderKind.values:
+        raise ServiceError(f"{kind!r} is not a sender kind; choose one of {', '.join(SenderKind.values)}")
+    wanted = {}
+    for raw in addresses:
+        addr = parse(raw) if isinstance(raw, str) else raw
+        wanted.setdefault(addr.key, addr.email)
+    with transaction.atomic():
+        current = dict(ml.senders.filter(kind=kind).values_list("key", "email"))
+        gone = set(current) - set(wanted)
+        new = [k for k in wanted if k not in current]
+        if not gone and not new:
+            return
+        ml.senders.filter(kind=kind, key__in=gone).delete()
+        ListSender.objects.bulk_create(
+            [ListSender(mailing_list=ml, email=wanted[k], key=k, kind=kind) for k in new]
+        )
+        audit(
+            actor,
+            "list.senders",
+            mailing_list=ml,
+            kind=kind,
+            added=[wanted[k] for k in new],
+            removed=[current[k] for k in gone],
+        )
 
 
 def _jsonable(value: Any) -> Any:
@@ -321,11 +351,13 @@ def bulk_subscribe(
     actor: str,
     source: str = Source.IMPORT,
     batch_size: int = 2000,
+    progress: Callable[[int], None] | None = None,
 ) -> BulkResult:
     """Subscribe many already-parsed addresses in few queries (imports of 100,000).
 
     Duplicates within `addresses` are merged; addresses already active are
     counted as `already` and left alone. One audit entry sums up the batch.
+    `progress(n)` is called after each committed batch of n addresses.
     """
     result = BulkResult()
     unique: dict[str, Address] = {}
@@ -336,6 +368,8 @@ def bulk_subscribe(
         chunk = items[start : start + batch_size]
         with transaction.atomic():
             _bulk_chunk(ml, chunk, source, result)
+        if progress is not None:
+            progress(len(chunk))
     audit(
         actor,
         "bulk_subscribe",

@@ -1,0 +1,134 @@
+"""A list's members: the table, adding one, acting on a selection."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count, Q, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods, require_POST
+
+from listkeeper.lists import services
+from listkeeper.lists.models import MailingList, Role, Status, Subscription
+from listkeeper.web.access import actor, managed_list
+from listkeeper.web.forms import AddMemberForm, MemberActionForm, MemberFilterForm
+from listkeeper.web.paging import paginate
+from listkeeper.web.views.dashboard import held_url
+
+# Every ordering ends in a column unique within one list, so paging can reverse it.
+ORDERS: dict[str, tuple[str, ...]] = {
+    "email": ("member__key",),
+    "-email": ("-member__key",),
+    "name": ("member__name", "member__key"),
+    "-joined": ("-created", "-id"),
+    "joined": ("created", "id"),
+}
+
+
+def filtered_subscriptions(ml: MailingList, data: dict[str, str]) -> QuerySet[Subscription]:
+    qs = Subscription.objects.filter(mailing_list=ml)
+    if data.get("status"):
+        qs = qs.filter(status=data["status"])
+    if data.get("role"):
+        qs = qs.filter(role=data["role"])
+    q = (data.get("q") or "").strip()
+    if q:
+        qs = qs.filter(Q(member__key__contains=q.lower()) | Q(member__name__icontains=q))
+    return qs
+
+
+@login_required
+def members(request: HttpRequest, list_id: int) -> HttpResponse:
+    ml = managed_list(request, list_id)
+    filters = MemberFilterForm(request.GET, auto_id="f_%s")
+    data = filters.cleaned_data if filters.is_valid() else {}
+    qs = filtered_subscriptions(ml, data)
+    order = ORDERS.get(data.get("sort") or "email", ORDERS["email"])
+    page = paginate(qs.select_related("member"), order, request.GET)
+    by_status = dict(ml.subscriptions.values_list("status").annotate(n=Count("id")).order_by())
+    return render(
+        request,
+        "web/members/list.html",
+        {
+            "ml": ml,
+            "page": page,
+            "filters": filters,
+            "filtered": any(data.get(k) for k in ("q", "status", "role")),
+            "by_status": [(label, by_status.get(value, 0)) for value, label in Status.choices],
+            "add_form": AddMemberForm(auto_id="add_%s"),
+            "action_form": MemberActionForm(),
+            "held_url": held_url(ml.id),
+            "here": request.get_full_path(),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def add(request: HttpRequest, list_id: int) -> HttpResponse:
+    ml = managed_list(request, list_id)
+    form = AddMemberForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        addr = form.cleaned_data["address"]
+        result = services.subscribe(
+            ml,
+            addr,
+            actor=actor(request),
+            name=form.cleaned_data["name"],
+            role=form.cleaned_data["role"],
+        )
+        if result.outcome == "created":
+            messages.success(request, f"Added {addr.email} to {ml.address}.")
+        elif result.outcome == "reactivated":
+            messages.success(request, f"{addr.email} had left {ml.address}; they are a member again.")
+        else:
+            messages.info(request, f"{addr.email} is already a member of {ml.address}; nothing changed.")
+        return redirect("list_members", ml.id)
+    return render(request, "web/members/add.html", {"ml": ml, "form": form})
+
+
+def _back(request: HttpRequest, ml: MailingList) -> HttpResponse:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return redirect(target)
+    return redirect("list_members", ml.id)
+
+
+@login_required
+@require_POST
+def action(request: HttpRequest, list_id: int) -> HttpResponse:
+    ml = managed_list(request, list_id)
+    form = MemberActionForm(request.POST)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return _back(request, ml)
+    # Only this list's subscriptions: ids of another list's members are ignored.
+    subs = list(
+        Subscription.objects.filter(mailing_list=ml, id__in=form.cleaned_data["selected"])
+        .select_related("member", "mailing_list")
+    )
+    chosen = form.cleaned_data["action"]
+    who = actor(request)
+    for sub in subs:
+        apply_action(sub, chosen, actor=who)
+    label = dict(form.fields["action"].choices)[chosen]
+    messages.success(request, f"{label}: {len(subs)} member{'s' if len(subs) != 1 else ''}.")
+    return _back(request, ml)
+
+
+def apply_action(sub: Subscription, chosen: str, *, actor: str) -> None:
+    kind, _, value = chosen.partition(":")
+    if kind == "remove":
+        services.remove(sub, actor=actor)
+    elif kind == "unsubscribe":
+        services.unsubscribe(sub, actor=actor, reason="removed by an owner")
+    elif kind == "activate":
+        services.set_status(sub, Status.ACTIVE, actor=actor)
+    elif kind == "role" and value in Role.values:
+        services.set_role(sub, value, actor=actor)
+    elif kind == "delivery":
+        services.set_delivery(sub, value, actor=actor)
