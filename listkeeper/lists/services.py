@@ -384,7 +384,13 @@ def bulk_subscribe(
 
 def _bulk_chunk(ml: MailingList, chunk: list[Address], source: str, result: BulkResult) -> None:
     keys = [a.key for a in chunk]
-    existing = dict(Member.objects.filter(key__in=keys).values_list("key", "id"))
+    found = list(Member.objects.filter(key__in=keys).values_list("key", "id", "name"))
+    existing = {key: member_id for key, member_id, _ in found}
+    # Like get_or_create_member: a name fills in a member's empty name, never replaces one.
+    unnamed = {key: member_id for key, member_id, name in found if not name}
+    named = [Member(id=unnamed[a.key], name=a.name) for a in chunk if a.name and a.key in unnamed]
+    if named:
+        Member.objects.bulk_update(named, ["name"])
     new = [Member(email=a.email, key=a.key, name=a.name) for a in chunk if a.key not in existing]
     if new:
         Member.objects.bulk_create(new, ignore_conflicts=True)
