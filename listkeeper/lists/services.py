@@ -208,14 +208,15 @@ def change_address(member: Member, new_address: str, *, actor: str) -> Member:
             old = member.email
             member.email, member.key = addr.email, addr.key
             member.save(update_fields=["email", "key"])
+            member.subscriptions.update(member_key=addr.key)
             audit(actor, "member.change_address", member=member, old=old, new=addr.email)
             return member
         # Merge: keep the other member; move subscriptions it lacks.
         for sub in member.subscriptions.all():
             mine = other.subscriptions.filter(mailing_list_id=sub.mailing_list_id).first()
             if mine is None:
-                sub.member = other
-                sub.save(update_fields=["member"])
+                sub.member, sub.member_key = other, other.key
+                sub.save(update_fields=["member", "member_key"])
             elif mine.status != Status.ACTIVE and sub.status == Status.ACTIVE:
                 mine.status, mine.updated = Status.ACTIVE, timezone.now()
                 mine.save(update_fields=["status", "updated"])
@@ -269,7 +270,8 @@ def subscribe(
         sub = Subscription.objects.select_for_update().filter(member=member, mailing_list=ml).first()
         if sub is None:
             sub = Subscription.objects.create(
-                member=member, mailing_list=ml, role=role, status=status, source=source
+                member=member, mailing_list=ml, role=role, status=status, source=source,
+                member_key=member.key,
             )
             audit(actor, "subscribe", mailing_list=ml, member=member, role=role, status=status, source=source)
             return SubscribeResult(sub, "created")
@@ -407,7 +409,10 @@ def _bulk_chunk(ml: MailingList, chunk: list[Address], source: str, result: Bulk
         sub = subs.get(member_id)
         if sub is None:
             to_create.append(
-                Subscription(member_id=member_id, mailing_list=ml, source=source, created=now, updated=now)
+                Subscription(
+                    member_id=member_id, member_key=addr.key, mailing_list=ml, source=source,
+                    created=now, updated=now,
+                )
             )
             result.added.append(addr.email)
         elif sub.status == Status.ACTIVE:

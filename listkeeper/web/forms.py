@@ -172,7 +172,6 @@ class MemberFilterForm(forms.Form):
         choices=[
             ("email", "Email"),
             ("-email", "Email, Z–A"),
-            ("name", "Name"),
             ("-joined", "Newest first"),
             ("joined", "Oldest first"),
         ],

@@ -27,6 +27,8 @@ class Page(Generic[T]):
     count: int
     per_page: int
     params: QueryDict
+    # True when only the first `count` of more matches are shown.
+    capped: bool = False
 
     @property
     def pages(self) -> int:
@@ -75,6 +77,22 @@ class Page(Generic[T]):
         return [(k, v) for k, values in self.params.lists() if k != "page" for v in values]
 
 
+def _number(params: QueryDict, pages: int) -> int:
+    try:
+        number = int(params.get("page", "1"))
+    except ValueError:
+        number = 1
+    return min(max(number, 1), pages)
+
+
+def _rows(qs: QuerySet[Any], ids: list[Any], related: tuple[str, ...]) -> list[Any]:
+    rows = qs.model._default_manager.filter(pk__in=ids)
+    if related:
+        rows = rows.select_related(*related)
+    by_id = {row.pk: row for row in rows}
+    return [by_id[i] for i in ids if i in by_id]
+
+
 def paginate(
     qs: QuerySet[Any],
     order: tuple[str, ...],
@@ -82,22 +100,49 @@ def paginate(
     *,
     per_page: int = 50,
     count: int | None = None,
+    related: tuple[str, ...] = (),
 ) -> Page[Any]:
-    """`order` must end in a unique column so that reversing it is exact."""
+    """`order` must end in a unique column so that reversing it is exact.
+
+    The page's ids come first from the ordering index alone; only those rows
+    are then read in full (with `related` joined), so skipping 50,000 rows
+    touches no table but the index.
+    """
     if count is None:
         count = qs.count()
     pages = max(1, -(-count // per_page))
-    try:
-        number = int(params.get("page", "1"))
-    except ValueError:
-        number = 1
-    number = min(max(number, 1), pages)
+    number = _number(params, pages)
     offset = (number - 1) * per_page
     limit = max(0, min(per_page, count - offset))
     if offset > count // 2 and limit:
         from_end = count - offset - limit
-        items = list(qs.order_by(*[_flip(t) for t in order])[from_end : from_end + limit])
-        items.reverse()
+        ids = list(
+            qs.order_by(*[_flip(t) for t in order]).values_list("pk", flat=True)[from_end : from_end + limit]
+        )
+        ids.reverse()
     else:
-        items = list(qs.order_by(*order)[offset : offset + per_page])
-    return Page(items, number, count, per_page, params)
+        ids = list(qs.order_by(*order).values_list("pk", flat=True)[offset : offset + per_page])
+    return Page(_rows(qs, ids, related), number, count, per_page, params)
+
+
+def paginate_matches(
+    qs: QuerySet[Any],
+    order: tuple[str, ...],
+    params: QueryDict,
+    *,
+    per_page: int = 50,
+    cap: int = 5000,
+    related: tuple[str, ...] = (),
+) -> Page[Any]:
+    """For searches: one pass collects the ids of up to `cap` matches.
+
+    A search reads every row it tests; counting and then paging would read
+    them all twice.
+    """
+    found = list(qs.order_by(*order).values_list("pk", flat=True)[: cap + 1])
+    capped = len(found) > cap
+    found = found[:cap]
+    pages = max(1, -(-len(found) // per_page))
+    number = _number(params, pages)
+    ids = found[(number - 1) * per_page : number * per_page]
+    return Page(_rows(qs, ids, related), number, len(found), per_page, params, capped)

@@ -4,24 +4,24 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from listkeeper.lists import services
-from listkeeper.lists.models import MailingList, Role, Status, Subscription
+from listkeeper.lists.models import MailingList, Member, Role, Status, Subscription
 from listkeeper.web.access import actor, managed_list
 from listkeeper.web.forms import AddMemberForm, MemberActionForm, MemberFilterForm
-from listkeeper.web.paging import paginate
+from listkeeper.web.paging import paginate, paginate_matches
 from listkeeper.web.views.dashboard import held_url
 
-# Every ordering ends in a column unique within one list, so paging can reverse it.
+# Each ordering is served by an index of Subscription and ends in a unique
+# column, so paging can read it backwards (see paging.py).
 ORDERS: dict[str, tuple[str, ...]] = {
-    "email": ("member__key",),
-    "-email": ("-member__key",),
-    "name": ("member__name", "member__key"),
+    "email": ("member_key", "id"),
+    "-email": ("-member_key", "-id"),
     "-joined": ("-created", "-id"),
     "joined": ("created", "id"),
 }
@@ -35,7 +35,10 @@ def filtered_subscriptions(ml: MailingList, data: dict[str, str]) -> QuerySet[Su
         qs = qs.filter(role=data["role"])
     q = (data.get("q") or "").strip()
     if q:
-        qs = qs.filter(Q(member__key__contains=q.lower()) | Q(member__name__icontains=q))
+        # Match members first (one pass over the member table), then their
+        # subscriptions to this list through the (member, list) unique index.
+        matching = Member.objects.filter(Q(key__contains=q.lower()) | Q(name__icontains=q))
+        qs = qs.filter(member_id__in=matching.values("id"))
     return qs
 
 
@@ -44,10 +47,13 @@ def members(request: HttpRequest, list_id: int) -> HttpResponse:
     ml = managed_list(request, list_id)
     filters = MemberFilterForm(request.GET, auto_id="f_%s")
     data = filters.cleaned_data if filters.is_valid() else {}
+    filtered = any(data.get(k) for k in ("q", "status", "role"))
     qs = filtered_subscriptions(ml, data)
     order = ORDERS.get(data.get("sort") or "email", ORDERS["email"])
-    page = paginate(qs.select_related("member"), order, request.GET)
-    by_status = dict(ml.subscriptions.values_list("status").annotate(n=Count("id")).order_by())
+    if data.get("q"):
+        page = paginate_matches(qs, order, request.GET, related=("member",))
+    else:
+        page = paginate(qs, order, request.GET, related=("member",))
     return render(
         request,
         "web/members/list.html",
@@ -55,8 +61,7 @@ def members(request: HttpRequest, list_id: int) -> HttpResponse:
             "ml": ml,
             "page": page,
             "filters": filters,
-            "filtered": any(data.get(k) for k in ("q", "status", "role")),
-            "by_status": [(label, by_status.get(value, 0)) for value, label in Status.choices],
+            "filtered": filtered,
             "add_form": AddMemberForm(auto_id="add_%s"),
             "action_form": MemberActionForm(),
             "held_url": held_url(ml.id),
