@@ -32,7 +32,12 @@ def managed_list(request: HttpRequest, list_id: int) -> MailingList:
 
 
 def managed_list_ids(request: HttpRequest) -> list[int]:
-    return list(permissions.managed_lists(request.user).values_list("id", flat=True))
+    """Ids of the lists the user manages, looked up once per request."""
+    ids = getattr(request, "_managed_list_ids", None)
+    if ids is None:
+        ids = list(permissions.managed_lists(request.user).values_list("id", flat=True))
+        request._managed_list_ids = ids  # type: ignore[attr-defined]
+    return ids
 
 
 def visible_members(request: HttpRequest) -> QuerySet[Member]:
@@ -46,8 +51,13 @@ def visible_members(request: HttpRequest) -> QuerySet[Member]:
 
 
 def visible_member(request: HttpRequest, member_id: int) -> Member:
-    member = visible_members(request).filter(id=member_id).first()
-    if member is None:
+    member = Member.objects.filter(id=member_id).first()
+    if member is None or not (
+        permissions.is_site_admin(request.user)
+        or Subscription.objects.filter(
+            member_id=member.id, mailing_list_id__in=managed_list_ids(request)
+        ).exists()
+    ):
         raise Http404("No such member")
     return member
 

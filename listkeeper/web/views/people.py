@@ -20,7 +20,7 @@ from listkeeper.web.access import (
     visible_members,
 )
 from listkeeper.web.forms import ChangeAddressForm, MemberNameForm, SubscriptionForm
-from listkeeper.web.paging import paginate
+from listkeeper.web.paging import paginate, paginate_matches
 
 
 @login_required
@@ -29,7 +29,9 @@ def index(request: HttpRequest) -> HttpResponse:
     q = request.GET.get("q", "").strip()
     if q:
         qs = qs.filter(Q(key__contains=q.lower()) | Q(name__icontains=q))
-    page = paginate(qs, ("key",), request.GET)
+        page = paginate_matches(qs, ("key",), request.GET)
+    else:
+        page = paginate(qs, ("key",), request.GET)
     # Lists per member for this page only: one grouped query, not one per row.
     ids = [m.id for m in page.items]
     subs = Subscription.objects.filter(member_id__in=ids, status=Status.ACTIVE)
