@@ -125,6 +125,22 @@ def paginate(
     return Page(_rows(qs, ids, related), number, count, per_page, params)
 
 
+def paginate_ids(
+    qs: QuerySet[Any],
+    ids: list[Any],
+    params: QueryDict,
+    *,
+    per_page: int = 50,
+    capped: bool = False,
+    related: tuple[str, ...] = (),
+) -> Page[Any]:
+    """A page of rows whose ids are all known and in order already."""
+    pages = max(1, -(-len(ids) // per_page))
+    number = _number(params, pages)
+    chosen = ids[(number - 1) * per_page : number * per_page]
+    return Page(_rows(qs, chosen, related), number, len(ids), per_page, params, capped)
+
+
 def paginate_matches(
     qs: QuerySet[Any],
     order: tuple[str, ...],
@@ -141,8 +157,4 @@ def paginate_matches(
     """
     found = list(qs.order_by(*order).values_list("pk", flat=True)[: cap + 1])
     capped = len(found) > cap
-    found = found[:cap]
-    pages = max(1, -(-len(found) // per_page))
-    number = _number(params, pages)
-    ids = found[(number - 1) * per_page : number * per_page]
-    return Page(_rows(qs, ids, related), number, len(found), per_page, params, capped)
+    return paginate_ids(qs, found[:cap], params, per_page=per_page, capped=capped, related=related)

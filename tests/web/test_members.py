@@ -179,3 +179,17 @@ def test_it_searches_all_members(admin_client, alpha, beta):
     body = admin_client.get(reverse("members"), {"q": "ann"}).content.decode()
     assert emails_on(body) == ["ann@example.org"]
     assert re.search(r'ann@example.org</a></td>\s*<td></td>\s*<td class="num">2</td>', body)
+
+
+def test_it_lists_a_broad_search_in_order_and_says_when_more_match(admin_client, alpha, monkeypatch):
+    from listkeeper.web.views import members as members_view
+
+    fill(alpha, 30)
+    monkeypatch.setattr(members_view, "SEARCH_CAP", 10)
+    url = reverse("list_members", args=[alpha.id])
+    body = admin_client.get(url, {"q": "user0", "sort": "-email"}).content.decode()
+    assert emails_on(body) == [f"user{i:03d}@example.org" for i in range(29, 19, -1)]
+    assert "more match: narrow the search" in body
+    narrow = admin_client.get(url, {"q": "user00", "sort": "-email"}).content.decode()
+    assert emails_on(narrow) == [f"user{i:03d}@example.org" for i in range(9, -1, -1)]
+    assert "more match" not in narrow

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
@@ -14,7 +14,7 @@ from listkeeper.lists import services
 from listkeeper.lists.models import MailingList, Member, Role, Status, Subscription
 from listkeeper.web.access import actor, managed_list
 from listkeeper.web.forms import AddMemberForm, MemberActionForm, MemberFilterForm
-from listkeeper.web.paging import paginate, paginate_matches
+from listkeeper.web.paging import Page, paginate, paginate_ids, paginate_matches
 from listkeeper.web.views.dashboard import held_url
 
 # Each ordering is served by an index of Subscription and ends in a unique
@@ -27,19 +27,36 @@ ORDERS: dict[str, tuple[str, ...]] = {
 }
 
 
+SEARCH_CAP = 5000
+
+
 def filtered_subscriptions(ml: MailingList, data: dict[str, str]) -> QuerySet[Subscription]:
     qs = Subscription.objects.filter(mailing_list=ml)
     if data.get("status"):
         qs = qs.filter(status=data["status"])
     if data.get("role"):
         qs = qs.filter(role=data["role"])
-    q = (data.get("q") or "").strip()
-    if q:
-        # Match members first (one pass over the member table), then their
-        # subscriptions to this list through the (member, list) unique index.
-        matching = Member.objects.filter(Q(key__contains=q.lower()) | Q(name__icontains=q))
-        qs = qs.filter(member_id__in=matching.values("id"))
     return qs
+
+
+def search(qs: QuerySet[Subscription], q: str, order: tuple[str, ...], params: QueryDict) -> Page[Subscription]:
+    """Members matching `q` in address or name, then their subscriptions.
+
+    Matching members first is one pass over the member table (an index
+    search on PostgreSQL); their subscriptions are then looked up by the
+    (member, list) unique index and sorted here. Without that, a database
+    may walk the list's whole sort index testing each row against the matches.
+    """
+    matching = Member.objects.filter(Q(key__contains=q.lower()) | Q(name__icontains=q))
+    member_ids = list(matching.order_by().values_list("id", flat=True)[: SEARCH_CAP + 1])
+    if len(member_ids) > SEARCH_CAP:  # a broad search: let the database order it
+        return paginate_matches(
+            qs.filter(member_id__in=matching.values("id")), order, params, cap=SEARCH_CAP, related=("member",)
+        )
+    fields = [term.lstrip("-") for term in order]  # every ordering ends in "id"
+    rows = list(qs.filter(member_id__in=member_ids).order_by().values_list(*fields))
+    rows.sort(reverse=order[0].startswith("-"))
+    return paginate_ids(qs, [row[-1] for row in rows], params, related=("member",))
 
 
 @login_required
@@ -50,8 +67,9 @@ def members(request: HttpRequest, list_id: int) -> HttpResponse:
     filtered = any(data.get(k) for k in ("q", "status", "role"))
     qs = filtered_subscriptions(ml, data)
     order = ORDERS.get(data.get("sort") or "email", ORDERS["email"])
-    if data.get("q"):
-        page = paginate_matches(qs, order, request.GET, related=("member",))
+    q = (data.get("q") or "").strip()
+    if q:
+        page = search(qs, q, order, request.GET)
     else:
         page = paginate(qs, order, request.GET, related=("member",))
     return render(
