@@ -221,6 +221,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
+# Serve the apps' static files straight from the package: no collectstatic step.
+WHITENOISE_USE_FINDERS = True
 
 # Mail we send ourselves (confirmations, notices) goes through our own Postfix.
 EMAIL_HOST, EMAIL_PORT = REINJECT_HOST
