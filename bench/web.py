@@ -186,9 +186,9 @@ def run_backend(name: str, url: str | None, members: int, rows: int, n: int) -> 
     pages = got["pages"]
     base_p50 = pages["baseline: sign-in page"]["p50"]
     print(f"\n== {name}: {members:,} members on one list (seeded in {seeded['seed_s']:.1f} s), {n} requests each")
-    print(f"{'page':32} {'p50 ms':>8} {'p95 ms':>8} {'p50 / baseline':>15}")
+    print(f"{'page':36} {'p50 ms':>8} {'p95 ms':>8} {'p50 / baseline':>15}")
     for page, t in pages.items():
-        print(f"{page:32} {t['p50']:8.1f} {t['p95']:8.1f} {t['p50'] / base_p50:14.1f}x")
+        print(f"{page:36} {t['p50']:8.1f} {t['p95']:8.1f} {t['p50'] / base_p50:14.1f}x")
     imp = got["import"]
     total = imp["preview_s"] + imp["commit_s"]
     print(
