@@ -48,6 +48,8 @@ PIPELINE_BYTES = 4 * 1024 * 1024
 # Results are written at most this often. A copy handed off but not yet recorded
 # is the only kind a crash can repeat, so this also bounds repeats after SIGKILL.
 RECORD_EVERY = 0.05
+# A connection unused for this long is reopened (Postfix's smtpd times out at 300 s).
+IDLE_RECONNECT = 60.0
 
 
 def default_name() -> str:
@@ -247,6 +249,7 @@ class Worker:
     async def _send(self, index: int) -> None:
         conn = Connection(self.host, self.port)
         backoff = 0.5
+        last_used = 0.0
         try:
             last = False
             while not last:
@@ -267,6 +270,10 @@ class Worker:
                     self._results.put_nowait(result)
 
                 try:
+                    if conn.connected and time.monotonic() - last_used > IDLE_RECONNECT:
+                        # Postfix's smtpd drops an idle client after its timeout;
+                        # start afresh rather than find out by a failed send.
+                        await conn.close()
                     if not conn.connected:
                         await conn.open()
                     transactions = []
@@ -275,6 +282,7 @@ class Worker:
                         await self.pacer.acquire(len(rcpts))
                         transactions.append(Transaction(sender, rcpts, data, tag=job))
                     await conn.send_many(transactions, done)
+                    last_used = time.monotonic()
                 except SMTPError as exc:
                     log.warning("connection %d: %s; retrying in %.1fs", index, exc, backoff)
                     for job in batch:
