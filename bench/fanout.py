@@ -168,18 +168,28 @@ def worst_window(times: list[float], seconds: float = 1.0) -> int:
 
 
 class TimingSink:
-    """A small SMTP sink that notes when each message arrives (for the paced run)."""
+    """A small SMTP sink that notes when each message arrives (for the paced run).
 
-    def __init__(self, port: int) -> None:
+    `at_mail`: note the moment the client began the transaction (its MAIL
+    command), which is the moment the worker's pacer let it go; otherwise the
+    moment the message was accepted, which is what SES counts.
+    """
+
+    def __init__(self, port: int, at_mail: bool = False) -> None:
         from aiosmtpd.smtp import SMTP
 
         self.times: list[float] = []
         handler = self
 
         class Handler:
+            async def handle_MAIL(self, server, session, envelope, address, options):  # type: ignore[no-untyped-def]
+                envelope.mail_from, envelope.mail_options = address, options
+                envelope.started = time.monotonic()
+                return "250 2.1.0 Ok"
+
             async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
-                now = time.monotonic()
-                handler.times.extend([now] * len(envelope.rcpt_tos))
+                moment = envelope.started if at_mail else time.monotonic()
+                handler.times.extend([moment] * len(envelope.rcpt_tos))
                 return "250 2.0.0 Ok"
 
         self.loop = asyncio.new_event_loop()
@@ -293,7 +303,7 @@ def main() -> None:
                 paced = services.create_list(name, DOMAIN, actor="bench", posting_policy="open")
                 services.bulk_subscribe(paced, (parse(f"{name}{i}@example.net") for i in range(m)), actor="bench")
                 timing_port = sink_port if through_postfix else free_port()
-                timing = TimingSink(timing_port)
+                timing = TimingSink(timing_port, at_mail=not through_postfix)
                 worker = start_command(
                     env, tmp / f"worker-{name}.log", "worker", SES_MAX_SEND_RATE=f"{args.rate:g}",
                     REINJECT_HOST=env["REINJECT_HOST"] if through_postfix else f"127.0.0.1:{timing_port}",
