@@ -1,0 +1,36 @@
+"""The REST API: token auth, JSON errors {"detail": ...}, OpenAPI at /api/openapi.json."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from ninja import NinjaAPI
+
+from listkeeper.api.auth import TokenAuth
+from listkeeper.api.routers import held, lists, members
+from listkeeper.lib.addresses import InvalidAddress
+from listkeeper.lists.services import ServiceError
+
+api = NinjaAPI(
+    title="Listkeeper API",
+    version="1",
+    description=(
+        "Lists, members and held posts. Authenticate with `Authorization: Bearer <token>`; "
+        "create a token with `listkeeper api-token create EMAIL`. A token acts as its user: "
+        "it sees the lists that user owns or moderates."
+    ),
+    auth=TokenAuth(),
+    urls_namespace="api",
+)
+api.add_router("/lists", lists.router)
+api.add_router("", members.router)
+api.add_router("", held.router)
+
+
+@api.exception_handler(InvalidAddress)
+def invalid_address(request: HttpRequest, exc: InvalidAddress) -> HttpResponse:
+    return api.create_response(request, {"detail": str(exc)}, status=422)
+
+
+@api.exception_handler(ServiceError)
+def service_error(request: HttpRequest, exc: ServiceError) -> HttpResponse:
+    return api.create_response(request, {"detail": str(exc)}, status=422)
