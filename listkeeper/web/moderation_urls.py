@@ -1,0 +1,12 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from listkeeper.web import moderation
+
+app_name = "moderation"
+
+urlpatterns = [
+    path("lists/<int:list_id>/held/", moderation.queue, name="queue"),
+    path("lists/<int:list_id>/held/<int:post_id>/", moderation.held_post, name="post"),
+]
