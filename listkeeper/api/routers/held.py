@@ -64,9 +64,9 @@ def get_post(request: HttpRequest, list_id: int, post_id: int) -> dict:
     summary="Deliver a held post as if it had been accepted",
 )
 def approve(request: HttpRequest, list_id: int, post_id: int, body: ApproveIn | None = None) -> dict:
+    post = _held(request, list_id, post_id)
     from listkeeper.mail import process
 
-    post = _held(request, list_id, post_id)
     process.approve(post, actor(request), always_allow=bool(body and body.always_allow))
     post.refresh_from_db()
     return post_out(post)
@@ -78,9 +78,9 @@ def approve(request: HttpRequest, list_id: int, post_id: int, body: ApproveIn | 
     summary="Refuse a held post; the sender is told, with the reason if given",
 )
 def reject(request: HttpRequest, list_id: int, post_id: int, body: RejectIn | None = None) -> dict:
+    post = _held(request, list_id, post_id)
     from listkeeper.mail import process
 
-    post = _held(request, list_id, post_id)
     process.reject(post, actor(request), reason=body.reason if body else "")
     post.refresh_from_db()
     return post_out(post)
@@ -92,9 +92,9 @@ def reject(request: HttpRequest, list_id: int, post_id: int, body: RejectIn | No
     summary="Drop a held post without telling anyone",
 )
 def discard(request: HttpRequest, list_id: int, post_id: int) -> dict:
+    post = _held(request, list_id, post_id)
     from listkeeper.mail import process
 
-    post = _held(request, list_id, post_id)
     process.discard(post, actor(request))
     post.refresh_from_db()
     return post_out(post)
