@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
+from ninja.parser import Parser
 
 from listkeeper.api.auth import TokenAuth
 from listkeeper.api.routers import held, lists, members
 from listkeeper.lib.addresses import InvalidAddress
 from listkeeper.lists.services import ServiceError
+
+class EmptyBodyParser(Parser):
+    """A bodiless POST (approve, discard) means "no options", not a parse error."""
+
+    def parse_body(self, request: HttpRequest) -> dict:
+        if not request.body.strip():
+            return {}
+        return super().parse_body(request)
+
 
 api = NinjaAPI(
     title="Listkeeper API",
@@ -20,6 +30,7 @@ api = NinjaAPI(
     ),
     auth=TokenAuth(),
     urls_namespace="api",
+    parser=EmptyBodyParser(),
 )
 api.add_router("/lists", lists.router)
 api.add_router("", members.router)

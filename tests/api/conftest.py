@@ -21,8 +21,9 @@ class ApiClient:
 
     def _call(self, method: str, path: str, body: Any = None, **kw: Any) -> Any:
         fn = getattr(self.client, method)
-        if body is not None:
-            kw.update(data=json.dumps(body), content_type="application/json")
+        # No body at all, as `curl -X POST` sends, when there is nothing to say.
+        data = "" if body is None else json.dumps(body)
+        kw.update(data=data, content_type="application/json")
         return fn(f"/api{path}", headers=self.headers, **kw)
 
     def get(self, path: str, **params: Any) -> Any:
