@@ -10,6 +10,7 @@ from listkeeper.api.auth import TokenAuth
 from listkeeper.api.routers import held, lists, members
 from listkeeper.lib.addresses import InvalidAddress
 from listkeeper.lists.services import ServiceError
+from listkeeper.mail.moderation import ModerationError
 
 class EmptyBodyParser(Parser):
     """A bodiless POST (approve, discard) means "no options", not a parse error."""
@@ -40,6 +41,12 @@ api.add_router("", held.router)
 @api.exception_handler(InvalidAddress)
 def invalid_address(request: HttpRequest, exc: InvalidAddress) -> HttpResponse:
     return api.create_response(request, {"detail": str(exc)}, status=422)
+
+
+@api.exception_handler(ModerationError)
+def moderation_error(request: HttpRequest, exc: ModerationError) -> HttpResponse:
+    # The post was decided meanwhile, or cannot be sent as it is.
+    return api.create_response(request, {"detail": str(exc)}, status=409)
 
 
 @api.exception_handler(ServiceError)

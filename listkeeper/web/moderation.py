@@ -15,6 +15,8 @@ from django.views.decorators.http import require_http_methods
 
 from listkeeper.lists import permissions
 from listkeeper.lists.models import MailingList, Post, PostStatus
+from listkeeper.mail import process
+from listkeeper.mail.moderation import ModerationError
 from listkeeper.mail.preview import preview
 
 ACTIONS = {
@@ -54,7 +56,7 @@ def queue(request: HttpRequest, list_id: int) -> HttpResponse:
     ml = _moderated_list(request, list_id)
     if request.method == "POST":
         _act(request, ml)
-        return HttpResponseRedirect(reverse("moderation:queue", args=[ml.id]))
+        return HttpResponseRedirect(reverse("held-posts", args=[ml.id]))
     posts = _held(ml).order_by("received", "id")
     return render(request, "moderation/queue.html", {"list": ml, "posts": posts})
 
@@ -84,8 +86,6 @@ def _act(request: HttpRequest, ml: MailingList) -> None:
     if not ids:
         messages.error(request, "Select at least one post first.")
         return
-    from listkeeper.mail import process
-
     reason = request.POST.get("reason", "").strip()[:1000]
     actor = _actor(request)
     done: list[str] = []
@@ -94,19 +94,24 @@ def _act(request: HttpRequest, ml: MailingList) -> None:
         if post.status != PostStatus.HELD:
             gone += 1  # another moderator, or expiry, got there first
             continue
-        if action == "approve":
-            process.approve(post, actor)
-        elif action == "approve_always":
-            process.approve(post, actor, always_allow=True)
-        elif action == "reject":
-            process.reject(post, actor, reason=reason)
-        else:
-            process.discard(post, actor)
+        try:
+            if action == "approve":
+                process.approve(post, actor)
+            elif action == "approve_always":
+                process.approve(post, actor, always_allow=True)
+            elif action == "reject":
+                process.reject(post, actor, reason=reason)
+            else:
+                process.discard(post, actor)
+        except ModerationError as exc:
+            messages.error(request, f"“{post.subject or '(no subject)'}”: {exc}")
+            continue
         done.append(post.subject or "(no subject)")
     if done:
         what = f"“{done[0]}”" if len(done) == 1 else f"{len(done)} posts"
         messages.success(request, f"{what[0].upper()}{what[1:]} {ACTIONS[action]}.")
     if gone:
         messages.warning(
-            request, f"{gone} of the selected posts had already been decided; they were left as they were."
+            request,
+            f"{gone} of the selected posts had already been decided; they were left as they were.",
         )

@@ -4,9 +4,7 @@ from django.urls import path
 
 from listkeeper.web import moderation
 
-app_name = "moderation"
-
 urlpatterns = [
-    path("lists/<int:list_id>/held/", moderation.queue, name="queue"),
-    path("lists/<int:list_id>/held/<int:post_id>/", moderation.held_post, name="post"),
+    path("lists/<int:list_id>/held/", moderation.queue, name="held-posts"),
+    path("lists/<int:list_id>/held/<int:post_id>/", moderation.held_post, name="held-post"),
 ]

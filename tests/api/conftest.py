@@ -39,6 +39,20 @@ class ApiClient:
         return self._call("delete", path)
 
 
+@pytest.fixture(autouse=True)
+def _mail_into_the_ledger(settings):
+    # Django's test set-up swaps in the locmem backend; we want the real path.
+    settings.EMAIL_BACKEND = "listkeeper.delivery.backend.LedgerEmailBackend"
+
+
+def notice_text(delivery) -> str:
+    """The text part of a message we queued ourselves."""
+    from email import message_from_bytes, policy
+
+    msg = message_from_bytes(bytes(delivery.message), policy=policy.default)
+    return msg.get_body(("plain",)).get_content()
+
+
 def make_user(email: str, *, superuser: bool = False) -> Any:
     User = get_user_model()
     if superuser:

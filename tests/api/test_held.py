@@ -3,7 +3,7 @@ from __future__ import annotations
 from listkeeper.delivery.models import Delivery, Recipient
 from listkeeper.lists import services
 from listkeeper.lists.models import PostStatus, Role
-from tests.api.conftest import client_for
+from tests.api.conftest import client_for, notice_text
 from tests.moderation.conftest import hold, make_user
 
 
@@ -43,7 +43,7 @@ def test_it_rejects_with_a_reason_sent_to_the_sender(api, community):
     )
     assert response.json()["status"] == "rejected"
     notice = Recipient.objects.get(email="pest@outside.example")
-    assert b"Please ask the owner first" in bytes(notice.delivery.message)
+    assert "Please ask the owner first" in notice_text(notice.delivery)
 
 
 def test_it_discards_silently(api, community):
@@ -60,3 +60,14 @@ def test_it_hides_another_lists_posts(api, community, other_list):
     assert api.post(f"/lists/{community.id}/held/{post.id}/discard").status_code == 404
     post.refresh_from_db()
     assert post.status == PostStatus.HELD
+
+
+def test_it_explains_a_post_that_cannot_be_sent(api, community):
+    post = hold(community, b"\r\n\r\nA body with no header fields at all.\r\n")
+    response = api.post(f"/lists/{community.id}/held/{post.id}/approve")
+    assert response.status_code == 409
+    assert "no header fields" in response.json()["detail"]
+    assert "discard it" in response.json()["detail"]
+    post.refresh_from_db()
+    assert post.status == PostStatus.HELD
+    assert api.post(f"/lists/{community.id}/held/{post.id}/discard").status_code == 200

@@ -55,6 +55,20 @@ def hold(ml: Any, raw: bytes | None = None, *, sender: str = "stranger@outside.e
     )
 
 
+@pytest.fixture(autouse=True)
+def _mail_into_the_ledger(settings):
+    # Django's test set-up swaps in the locmem backend; we want the real path.
+    settings.EMAIL_BACKEND = "listkeeper.delivery.backend.LedgerEmailBackend"
+
+
+def notice_text(delivery) -> str:
+    """The text part of a message we queued ourselves."""
+    from email import message_from_bytes, policy
+
+    msg = message_from_bytes(bytes(delivery.message), policy=policy.default)
+    return msg.get_body(("plain",)).get_content()
+
+
 def make_user(email: str, password: str = "correct horse battery", **kw: Any) -> Any:
     return get_user_model().objects.create_user(email, email, password, **kw)
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.core.management import call_command
+from django.utils import timezone
 
 from listkeeper.delivery.models import Delivery, Recipient
-from listkeeper.lists.models import ListSender, PostStatus, SenderKind, Status, Subscription
-from tests.moderation.conftest import hold
+from listkeeper.lists.models import ListSender, Post, PostStatus, SenderKind, Status, Subscription
+from tests.moderation.conftest import hold, notice_text
 
 
 def _act(client, ml, action, *posts, **extra):
@@ -67,8 +70,7 @@ def test_it_rejects_and_tells_the_sender_why(client, members, moderator):
     assert not Delivery.objects.filter(post=post).exists()
     notices = Recipient.objects.filter(delivery__post__isnull=True)
     assert list(notices.values_list("email", flat=True)) == ["pest@outside.example"]
-    notice = bytes(notices.get().delivery.message)
-    assert b"Off topic for this list" in notice
+    assert "Off topic for this list" in notice_text(notices.get().delivery)
     assert not Recipient.objects.filter(email__startswith="member").exists()
 
 
@@ -101,7 +103,22 @@ def test_it_discards_a_selection(client, members, moderator):
     assert Delivery.objects.count() == 0
 
 
-def test_the_expire_held_command_runs(members, capsys):
-    hold(members)
+def test_the_expire_held_command_rejects_old_posts_and_tells_the_sender(members, capsys):
+    old = hold(members, sender="slow@outside.example", subject="Old")
+    Post.objects.filter(id=old.id).update(received=timezone.now() - timedelta(days=15))
+    recent = hold(members, subject="Recent")
     call_command("expire-held")
-    assert "Expired" in capsys.readouterr().out
+    assert capsys.readouterr().out.strip() == "Expired 1 held post."
+    old.refresh_from_db()
+    recent.refresh_from_db()
+    assert (old.status, recent.status) == (PostStatus.REJECTED, PostStatus.HELD)
+    assert list(Recipient.objects.values_list("email", flat=True)) == ["slow@outside.example"]
+
+
+def test_it_explains_why_a_post_cannot_be_approved(client, members, moderator):
+    post = hold(members, b"\r\n\r\nA body with no header fields at all.\r\n")
+    client.force_login(moderator)
+    page = _act(client, members, "approve", post).content.decode()
+    assert "no header fields" in page
+    post.refresh_from_db()
+    assert post.status == PostStatus.HELD

@@ -113,3 +113,9 @@ def test_it_asks_for_a_selection_before_acting(client, community, moderator):
     assert b"Select at least one post" in response.content
     post.refresh_from_db()
     assert post.status == PostStatus.HELD
+
+
+def test_the_held_notice_links_to_this_queue(community):
+    from listkeeper.mail.moderation import moderation_url
+
+    assert moderation_url(community) == f"{settings.SITE_URL}/lists/{community.id}/held/"

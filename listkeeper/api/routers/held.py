@@ -10,6 +10,7 @@ from listkeeper.api import access
 from listkeeper.api.auth import actor
 from listkeeper.api.schemas import ApproveIn, Error, PostOut, RejectIn
 from listkeeper.lists.models import Post, PostStatus
+from listkeeper.mail import process
 
 router = Router(tags=["held posts"])
 
@@ -65,8 +66,6 @@ def get_post(request: HttpRequest, list_id: int, post_id: int) -> dict:
 )
 def approve(request: HttpRequest, list_id: int, post_id: int, body: ApproveIn | None = None) -> dict:
     post = _held(request, list_id, post_id)
-    from listkeeper.mail import process
-
     process.approve(post, actor(request), always_allow=bool(body and body.always_allow))
     post.refresh_from_db()
     return post_out(post)
@@ -79,8 +78,6 @@ def approve(request: HttpRequest, list_id: int, post_id: int, body: ApproveIn | 
 )
 def reject(request: HttpRequest, list_id: int, post_id: int, body: RejectIn | None = None) -> dict:
     post = _held(request, list_id, post_id)
-    from listkeeper.mail import process
-
     process.reject(post, actor(request), reason=body.reason if body else "")
     post.refresh_from_db()
     return post_out(post)
@@ -93,8 +90,6 @@ def reject(request: HttpRequest, list_id: int, post_id: int, body: RejectIn | No
 )
 def discard(request: HttpRequest, list_id: int, post_id: int) -> dict:
     post = _held(request, list_id, post_id)
-    from listkeeper.mail import process
-
     process.discard(post, actor(request))
     post.refresh_from_db()
     return post_out(post)

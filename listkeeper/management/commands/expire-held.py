@@ -9,13 +9,12 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
+from listkeeper.mail import process
+
 
 class Command(BaseCommand):
     help = "Expire held posts past their list's expiry; the senders are told."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from listkeeper.mail import process
-
-        expired = process.expire_held()
-        count = expired if isinstance(expired, int) else len(expired or [])
+        count = process.expire_held()
         self.stdout.write(f"Expired {count} held post{'s' if count != 1 else ''}.")
