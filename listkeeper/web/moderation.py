@@ -30,7 +30,8 @@ ACTIONS = {
 # browser load nothing from elsewhere and run no inline code.
 PREVIEW_CSP = (
     "default-src 'self'; img-src 'self' data:; script-src 'self'; style-src 'self'; "
-    "object-src 'none'; frame-src 'none'; base-uri 'none'; form-action 'self'"
+    "object-src 'none'; frame-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
 )
 
 
