@@ -59,7 +59,11 @@ def queue(request: HttpRequest, list_id: int) -> HttpResponse:
         _act(request, ml)
         return HttpResponseRedirect(reverse("held-posts", args=[ml.id]))
     posts = _held(ml).order_by("received", "id")
-    return render(request, "moderation/queue.html", {"list": ml, "posts": posts})
+    return render(
+        request,
+        "moderation/queue.html",
+        {"list": ml, "posts": posts, "can_manage": permissions.can_manage(request.user, ml)},
+    )
 
 
 @login_required
@@ -72,7 +76,12 @@ def held_post(request: HttpRequest, list_id: int, post_id: int) -> HttpResponse:
     response = render(
         request,
         "moderation/post.html",
-        {"list": ml, "post": post, "preview": preview(bytes(post.raw))},
+        {
+            "list": ml,
+            "post": post,
+            "preview": preview(bytes(post.raw)),
+            "can_manage": permissions.can_manage(request.user, ml),
+        },
     )
     response["Content-Security-Policy"] = PREVIEW_CSP
     return response
