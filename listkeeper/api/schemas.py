@@ -142,7 +142,7 @@ BulkIn = list[Union[str, BulkRowIn]]
 class BulkRowOut(Schema):
     row: int = Field(..., description="Position in the request, from 0")
     input: str
-    outcome: Literal["added", "reactivated", "already", "duplicate", "invalid"]
+    outcome: Literal["added", "reactivated", "already", "banned", "duplicate", "invalid"]
     email: Optional[str] = None
     error: Optional[str] = None
 
@@ -151,6 +151,7 @@ class BulkOut(Schema):
     added: int
     reactivated: int
     already: int
+    banned: int
     duplicate: int
     invalid: int
     rows: list[BulkRowOut]

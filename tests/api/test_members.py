@@ -176,3 +176,17 @@ def test_a_site_admin_sees_every_list_of_a_member(admin_api, community, other_li
     _subscribe(community, "someone@example.net")
     response = admin_api.get("/members/someone@example.net")
     assert len(response.json()["lists"]) == 2
+
+
+def test_it_refuses_a_banned_address_with_the_reason(api, community):
+    services.add_ban(community, "*@spam.example", actor="test")
+    response = api.post(f"/lists/{community.id}/members", {"address": "x@spam.example"})
+    assert response.status_code == 422
+    assert "x@spam.example is banned" in response.json()["detail"]
+    rows = api.post(
+        f"/lists/{community.id}/members/bulk", ["ok@example.com", "y@spam.example"]
+    ).json()
+    assert [r["outcome"] for r in rows["rows"]] == ["added", "banned"]
+    assert rows["banned"] == 1
+    assert "banned" in rows["rows"][1]["error"]
+    assert not Subscription.objects.filter(member__key__endswith="@spam.example").exists()

@@ -155,10 +155,13 @@ def bulk_add(request: HttpRequest, list_id: int, rows: Body[BulkIn]) -> dict:
     outcome = {e.lower(): "added" for e in result.added}
     outcome.update({e.lower(): "reactivated" for e in result.reactivated})
     outcome.update({e.lower(): "already" for e in result.already})
+    outcome.update({e.lower(): "banned" for e in result.banned})
     for item in out:
         if not item["outcome"]:
             item["outcome"] = outcome[item["email"].lower()]
-    counts = {k: 0 for k in ("added", "reactivated", "already", "duplicate", "invalid")}
+            if item["outcome"] == "banned":
+                item["error"] = f"{item['email']} is banned from {ml.address}"
+    counts = {k: 0 for k in ("added", "reactivated", "already", "banned", "duplicate", "invalid")}
     for item in out:
         counts[item["outcome"]] += 1
     return {**counts, "rows": out}
