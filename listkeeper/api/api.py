@@ -12,6 +12,7 @@ from listkeeper.lib.addresses import InvalidAddress
 from listkeeper.lists.services import ServiceError
 from listkeeper.mail.moderation import ModerationError
 
+
 class EmptyBodyParser(Parser):
     """A bodiless POST (approve, discard) means "no options", not a parse error."""
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal, Optional, Union
+from typing import Literal
 
 from ninja import Field, Schema
 
@@ -39,25 +39,25 @@ class Error(Schema):
 class ListSettings(Schema):
     """Settings an owner may change; every field optional in an update."""
 
-    display_name: Optional[str] = Field(None, max_length=200)
-    description: Optional[str] = None
-    posting_policy: Optional[PostingPolicyValue] = None
-    nonmember_action: Optional[NonMemberActionValue] = None
-    subject_tag: Optional[str] = Field(None, max_length=60)
-    personalised: Optional[bool] = None
-    max_message_size: Optional[int] = Field(None, ge=1024)
-    reply_to: Optional[ReplyToValue] = None
-    public: Optional[bool] = None
-    footer: Optional[bool] = None
-    send_welcome: Optional[bool] = None
-    send_goodbye: Optional[bool] = None
-    held_expiry_days: Optional[int] = Field(None, ge=1, le=365)
-    bounce_score_threshold: Optional[float] = Field(None, gt=0)
+    display_name: str | None = Field(None, max_length=200)
+    description: str | None = None
+    posting_policy: PostingPolicyValue | None = None
+    nonmember_action: NonMemberActionValue | None = None
+    subject_tag: str | None = Field(None, max_length=60)
+    personalised: bool | None = None
+    max_message_size: int | None = Field(None, ge=1024)
+    reply_to: ReplyToValue | None = None
+    public: bool | None = None
+    footer: bool | None = None
+    send_welcome: bool | None = None
+    send_goodbye: bool | None = None
+    held_expiry_days: int | None = Field(None, ge=1, le=365)
+    bounce_score_threshold: float | None = Field(None, gt=0)
 
 
 class ListCreate(ListSettings):
     local_part: str = Field(..., description="The list's name: NAME@DOMAIN", examples=["community"])
-    domain: Optional[str] = Field(None, description="Defaults to LISTKEEPER_DOMAIN")
+    domain: str | None = Field(None, description="Defaults to LISTKEEPER_DOMAIN")
     owners: list[str] = Field(default_factory=list, description="Addresses made owners of the list")
 
 
@@ -118,7 +118,7 @@ class SubscribeIn(Schema):
     address: str = Field(..., examples=["Alice Example <alice@example.com>"])
     name: str = Field("", max_length=200)
     role: RoleValue = "member"
-    delivery: Optional[DeliveryValue] = None
+    delivery: DeliveryValue | None = None
 
 
 class SubscribeOut(Schema):
@@ -127,8 +127,8 @@ class SubscribeOut(Schema):
 
 
 class SubscriptionUpdate(Schema):
-    role: Optional[RoleValue] = None
-    delivery: Optional[DeliveryValue] = None
+    role: RoleValue | None = None
+    delivery: DeliveryValue | None = None
 
 
 class BulkRowIn(Schema):
@@ -136,15 +136,15 @@ class BulkRowIn(Schema):
     name: str = Field("", max_length=200)
 
 
-BulkIn = list[Union[str, BulkRowIn]]
+BulkIn = list[str | BulkRowIn]
 
 
 class BulkRowOut(Schema):
     row: int = Field(..., description="Position in the request, from 0")
     input: str
     outcome: Literal["added", "reactivated", "already", "banned", "duplicate", "invalid"]
-    email: Optional[str] = None
-    error: Optional[str] = None
+    email: str | None = None
+    error: str | None = None
 
 
 class BulkOut(Schema):
@@ -177,10 +177,10 @@ class MemberOut(Schema):
 
 
 class MemberUpdate(Schema):
-    email: Optional[str] = Field(
+    email: str | None = Field(
         None, description="A new address; if another member has it, the two are merged"
     )
-    name: Optional[str] = Field(None, max_length=200)
+    name: str | None = Field(None, max_length=200)
 
 
 # Held posts ----------------------------------------------------------------
@@ -196,7 +196,7 @@ class PostOut(Schema):
     size: int
     status: PostStatusValue
     reason: str
-    decided: Optional[datetime] = None
+    decided: datetime | None = None
     decided_by: str
 
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from listkeeper.lists.models import AuditEntry, MailingList, Role, Subscription
 from listkeeper.lists import services
+from listkeeper.lists.models import AuditEntry, MailingList, Role, Subscription
 from tests.api.conftest import client_for, make_user
 
 
@@ -70,7 +70,8 @@ def test_it_refuses_an_unknown_setting_value_with_the_choices(api, community):
 
 def test_it_creates_a_list_with_owners_as_site_admin(admin_api):
     response = admin_api.post(
-        "/lists", {"local_part": "news", "display_name": "News", "owners": ["Ann <ann@example.com>"]}
+        "/lists",
+        {"local_part": "news", "display_name": "News", "owners": ["Ann <ann@example.com>"]},
     )
     assert response.status_code == 201, response.content
     data = response.json()

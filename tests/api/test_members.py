@@ -15,7 +15,11 @@ def test_it_pages_through_members_in_address_order(api, community):
     third = api.get(f"/lists/{community.id}/members", page_size=5, page=3).json()
     assert first["count"] == 13
     assert [i["email"] for i in first["items"]] == [f"m{n:02}@example.com" for n in range(5)]
-    assert [i["email"] for i in third["items"]] == ["m10@example.com", "m11@example.com", "owner@example.com"]
+    assert [i["email"] for i in third["items"]] == [
+        "m10@example.com",
+        "m11@example.com",
+        "owner@example.com",
+    ]
 
 
 def test_it_searches_and_filters_members(api, community):
@@ -25,8 +29,12 @@ def test_it_searches_and_filters_members(api, community):
     services.unsubscribe(sub, actor="test")
     url = f"/lists/{community.id}/members"
     assert [i["email"] for i in api.get(url, q="smith").json()["items"]] == ["ann@example.com"]
-    assert [i["email"] for i in api.get(url, status="unsubscribed").json()["items"]] == ["bob@example.com"]
-    assert [i["email"] for i in api.get(url, role="moderator").json()["items"]] == ["mod@example.com"]
+    assert [i["email"] for i in api.get(url, status="unsubscribed").json()["items"]] == [
+        "bob@example.com"
+    ]
+    assert [i["email"] for i in api.get(url, role="moderator").json()["items"]] == [
+        "mod@example.com"
+    ]
     assert api.get(url, role="king").status_code == 422
     assert api.get(url, page_size=5000).status_code == 422
 
@@ -41,7 +49,10 @@ def test_it_adds_a_member_with_201_then_answers_already_with_200(api, community)
     again = api.post(url, {"address": "carol@example.com"})
     assert again.status_code == 200
     assert again.json()["outcome"] == "already"
-    assert Subscription.objects.filter(mailing_list=community, member__key="carol@example.com").count() == 1
+    assert (
+        Subscription.objects.filter(mailing_list=community, member__key="carol@example.com").count()
+        == 1
+    )
 
 
 def test_it_reactivates_a_member_who_had_left(api, community):
@@ -70,12 +81,16 @@ def test_it_adds_a_member_with_nomail_delivery(api, community):
 def test_it_changes_role_and_delivery(api, community):
     _subscribe(community, "fay@example.com")
     response = api.patch(
-        f"/lists/{community.id}/members/FAY@example.com", {"role": "moderator", "delivery": "nomail"}
+        f"/lists/{community.id}/members/FAY@example.com",
+        {"role": "moderator", "delivery": "nomail"},
     )
     assert response.status_code == 200
     sub = Subscription.objects.get(member__key="fay@example.com")
     assert (sub.role, sub.delivery) == ("moderator", "nomail")
-    assert api.patch(f"/lists/{community.id}/members/fay@example.com", {"role": "boss"}).status_code == 422
+    assert (
+        api.patch(f"/lists/{community.id}/members/fay@example.com", {"role": "boss"}).status_code
+        == 422
+    )
 
 
 def test_it_removes_a_member_and_404s_for_an_unknown_one(api, community):
@@ -101,7 +116,12 @@ def test_it_bulk_adds_keeping_valid_rows_and_reporting_the_rest(api, community):
     assert response.status_code == 200, response.content
     data = response.json()
     assert [r["outcome"] for r in data["rows"]] == [
-        "added", "added", "invalid", "already", "duplicate", "invalid",
+        "added",
+        "added",
+        "invalid",
+        "already",
+        "duplicate",
+        "invalid",
     ]
     assert (data["added"], data["already"], data["duplicate"], data["invalid"]) == (2, 1, 1, 2)
     assert "not an address" in data["rows"][2]["error"]
@@ -111,7 +131,12 @@ def test_it_bulk_adds_keeping_valid_rows_and_reporting_the_rest(api, community):
             "member__key", flat=True
         )
     )
-    assert active == {"owner@example.com", "old@example.com", "new1@example.com", "new2@example.com"}
+    assert active == {
+        "owner@example.com",
+        "old@example.com",
+        "new1@example.com",
+        "new2@example.com",
+    }
     assert Member.objects.get(key="new2@example.com").name == "New Two"
 
 
@@ -139,7 +164,9 @@ def test_it_changes_a_members_address(api, community):
     response = api.patch("/members/hal@old.example", {"email": "hal@new.example"})
     assert response.status_code == 200
     assert response.json()["email"] == "hal@new.example"
-    assert Subscription.objects.filter(mailing_list=community, member__key="hal@new.example").exists()
+    assert Subscription.objects.filter(
+        mailing_list=community, member__key="hal@new.example"
+    ).exists()
 
 
 def test_it_merges_into_the_member_who_has_the_new_address(api, community):
@@ -158,7 +185,9 @@ def test_it_names_an_invalid_new_address(api, community):
     assert "jo at example" in response.json()["detail"]
 
 
-def test_it_refuses_to_change_a_member_on_lists_the_caller_does_not_manage(api, community, other_list):
+def test_it_refuses_to_change_a_member_on_lists_the_caller_does_not_manage(
+    api, community, other_list
+):
     _subscribe(community, "someone@example.net")
     response = api.patch("/members/someone@example.net", {"email": "x@example.net"})
     assert response.status_code == 403

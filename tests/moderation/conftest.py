@@ -39,8 +39,14 @@ def make_message(
     return msg.as_bytes()
 
 
-def hold(ml: Any, raw: bytes | None = None, *, sender: str = "stranger@outside.example",
-         subject: str = "Cheap watches", reason: str = "The sender is not a member") -> Post:
+def hold(
+    ml: Any,
+    raw: bytes | None = None,
+    *,
+    sender: str = "stranger@outside.example",
+    subject: str = "Cheap watches",
+    reason: str = "The sender is not a member",
+) -> Post:
     """A post as the mail pipeline stores one it holds."""
     raw = raw or make_message(sender=sender, subject=subject)
     return Post.objects.create(

@@ -57,7 +57,9 @@ def test_an_owner_sees_the_queue_too(client, community):
     assert b"For the owner" in client.get(f"/lists/{community.id}/held/").content
 
 
-def test_it_previews_hostile_html_without_scripts_handlers_or_remote_images(client, community, moderator):
+def test_it_previews_hostile_html_without_scripts_handlers_or_remote_images(
+    client, community, moderator
+):
     raw = make_message(html=HOSTILE_HTML)
     post = hold(community, raw)
     client.force_login(moderator)
@@ -87,8 +89,10 @@ def test_it_lists_attachments_without_serving_them(client, community, moderator)
     assert b"payload of evil" not in page
     assert b"TVqQ" not in page  # nor its base64
     # No URL of ours hands out the attachment.
-    for path in (f"/lists/{community.id}/held/{post.id}/evil.exe",
-                 f"/lists/{community.id}/held/{post.id}/attachments/0/"):
+    for path in (
+        f"/lists/{community.id}/held/{post.id}/evil.exe",
+        f"/lists/{community.id}/held/{post.id}/attachments/0/",
+    ):
         assert client.get(path).status_code == 404
 
 

@@ -64,7 +64,9 @@ def get_post(request: HttpRequest, list_id: int, post_id: int) -> dict:
     response={200: PostOut, 404: Error, 409: Error},
     summary="Deliver a held post as if it had been accepted",
 )
-def approve(request: HttpRequest, list_id: int, post_id: int, body: ApproveIn | None = None) -> dict:
+def approve(
+    request: HttpRequest, list_id: int, post_id: int, body: ApproveIn | None = None
+) -> dict:
     post = _held(request, list_id, post_id)
     process.approve(post, actor(request), always_allow=bool(body and body.always_allow))
     post.refresh_from_db()

@@ -67,9 +67,7 @@ class MemberFilters(Schema):
     response={200: SubscriptionPage, 404: Error},
     summary="A list's subscriptions, by address",
 )
-def list_members(
-    request: HttpRequest, list_id: int, filters: Query[MemberFilters]
-) -> dict:
+def list_members(request: HttpRequest, list_id: int, filters: Query[MemberFilters]) -> dict:
     ml = access.visible_list(request, list_id)
     subs = Subscription.objects.filter(mailing_list=ml).select_related("member")
     if filters.q:
