@@ -31,7 +31,8 @@ STATUS_RE = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
 # Failures that are about us (the sender, the SES account), not the member's
 # mailbox: counting them would disable a whole list for a configuration slip.
 OUR_FAULT_RE = re.compile(
-    r"not verified|throttling|quota exceeded|sending (?:is )?paused|account .{0,40}(?:suspended|paused)",
+    r"email address is not verified|identities failed the check|throttling failure"
+    r"|daily message quota exceeded|sending (?:is )?paused|account .{0,40}(?:suspended|paused)",
     re.IGNORECASE,
 )
 
@@ -79,9 +80,13 @@ def _process(inbound: InboundMessage) -> str:
         return _complaint(msg, ledger, inbound)
     reports = read_reports(msg)
     if not reports:
-        if ledger is not None and _is_auto_reply(msg):
+        reports = _heuristic_reports(msg)
+    if not reports and ledger is not None:
+        # Vacation replies sent to the envelope sender are not failures (the
+        # check comes late because Exim marks its real bounces auto-replied).
+        if _is_auto_reply(msg):
             return "ignored: an automatic reply, not a delivery report"
-        reports = _heuristic_reports(msg, ledger)
+        reports = [_unreadable(msg, ledger)]
     if not reports:
         return "ignored: no failed recipient found"
     failing = [r for r in reports if r.kind is not None]
@@ -117,8 +122,9 @@ def classify(action: str, status: str, detail: str = "") -> str | None:
         return EventKind.SOFT_BOUNCE
     if status.startswith("5"):
         # Security and content refusals (5.7.x, 5.6.x) are usually about the
-        # message or its sender, not the mailbox: let the score decide.
-        if status.startswith(("5.7.", "5.6.")):
+        # message or its sender, and a full mailbox (5.2.2) empties again:
+        # let the score decide, as SES does for MailboxFull.
+        if status.startswith(("5.7.", "5.6.")) or status == "5.2.2":
             return EventKind.SOFT_BOUNCE
         return EventKind.HARD_BOUNCE
     if action.startswith(("failed", "error")):
@@ -149,24 +155,34 @@ def read_reports(msg: Message) -> list[Report]:
     return reports
 
 
-def _heuristic_reports(msg: Message, ledger: Recipient | None) -> list[Report]:
-    temporary, permanent = flufl.bounce.all_failures(msg)
+def _heuristic_reports(msg: Message) -> list[Report]:
+    try:
+        temporary, permanent = flufl.bounce.all_failures(msg)
+    except Exception:  # some detectors trip over a message with no From
+        log.warning("flufl.bounce could not read a delivery report", exc_info=True)
+        return []
     text = _text(msg)
     status = _first_failure_status(text)
     detail = _diagnostic_line(text, status)
     # flufl.bounce's temporary failures are delay warnings: the copy may still arrive.
-    reports = [Report(a.decode("ascii", "replace"), None, "delayed") for a in temporary]
+    reports = [Report(a.decode("ascii", "replace"), None, "delayed") for a in sorted(temporary)]
     reports += [
         Report(a.decode("ascii", "replace"), classify("failed", status, detail), status, detail)
-        for a in permanent
+        for a in sorted(permanent)
     ]
-    if not reports and ledger is not None:
-        # A report to a VERP address that nothing can read: the token still says
-        # whose copy it was. Without a 5.x.x code it counts as temporary, so one
-        # odd message never disables anyone.
-        kind = classify("failed", status, detail) if status else EventKind.SOFT_BOUNCE
-        reports.append(Report(ledger.email, kind, status, detail or "unreadable delivery report"))
     return reports
+
+
+def _unreadable(msg: Message, ledger: Recipient) -> Report:
+    """A report to a VERP address nothing can read: the token still says whose copy it was.
+
+    Without a 5.x.x code it counts as temporary, so one odd message never disables anyone.
+    """
+    text = _text(msg)
+    status = _first_failure_status(text)
+    detail = _diagnostic_line(text, status) or "unreadable delivery report"
+    kind = classify("failed", status, detail) if status else EventKind.SOFT_BOUNCE
+    return Report(ledger.email, kind, status, detail)
 
 
 def _is_complaint(msg: Message) -> bool:
