@@ -66,3 +66,48 @@ def members(community):
 @pytest.fixture
 def delivery(members) -> Delivery:
     return make_post(members)
+
+
+class FakeSns:
+    """Serves the test certificate to the verifier and records what it fetched."""
+
+    def __init__(self) -> None:
+        self.fetched: list[str] = []
+        self.opened: list[str] = []
+
+    def fetch_certificate(self, url: str) -> bytes:
+        from .sns_signing import CERT_URL, key_and_certificate
+
+        self.fetched.append(url)
+        if url != CERT_URL:
+            raise OSError(f"no certificate at {url}")
+        return key_and_certificate()[1]
+
+    def open_url(self, url: str) -> bytes:
+        self.opened.append(url)
+        return b"<ConfirmSubscriptionResponse/>"
+
+
+@pytest.fixture
+def fake_sns(monkeypatch, settings) -> FakeSns:
+    from listkeeper.feedback import sns
+
+    from .sns_signing import TOPIC
+
+    fake = FakeSns()
+    monkeypatch.setattr(sns, "fetch_certificate", fake.fetch_certificate)
+    monkeypatch.setattr(sns, "open_url", fake.open_url)
+    monkeypatch.setattr(sns, "_certificates", {})
+    settings.SES_SNS_TOPIC_ARNS = [TOPIC]
+    return fake
+
+
+def post_sns(client, message: dict) -> object:
+    import json
+
+    return client.post(
+        "/hooks/ses/",
+        data=json.dumps(message),
+        content_type="text/plain; charset=UTF-8",
+        HTTP_X_AMZ_SNS_MESSAGE_TYPE=message.get("Type", ""),
+    )
