@@ -115,3 +115,19 @@ def test_it_disables_every_list_on_a_hard_bounce(community) -> None:
 
     assert len(disabled) == 2
     assert set(Subscription.objects.values_list("status", flat=True)) == {Status.DISABLED}
+
+
+def test_it_takes_a_complainer_back_when_they_confirm_through_the_link(client, community) -> None:
+    from listkeeper.lib import links
+
+    sub = carol(community)
+    services.record_complaint(sub, actor="system", reason="abuse")
+    confirm_path = links.confirm_url(community.id, "carol@example.net").split("://", 1)[1].split("/", 1)[1]
+
+    response = client.post(f"/{confirm_path}")
+
+    assert response.status_code == 200
+    sub.refresh_from_db()
+    assert sub.status == Status.ACTIVE
+    assert not Suppression.objects.exists()
+    assert make_post(community).total == 1
