@@ -37,7 +37,8 @@ OUR_FAULT_RE = re.compile(
 )
 
 RETURNED_COPY_RE = re.compile(
-    r"^-+ ?(this is a copy of|original message|below this line is a copy)", re.IGNORECASE | re.MULTILINE
+    r"^-+ ?(this is a copy of|original message|below this line is a copy)",
+    re.IGNORECASE | re.MULTILINE,
 )
 
 AUTO_REPLY_SUBJECT_RE = re.compile(
@@ -90,7 +91,11 @@ def _process(inbound: InboundMessage) -> str:
     if not reports:
         return "ignored: no failed recipient found"
     failing = [r for r in reports if r.kind is not None]
-    if ledger is not None and len(failing) == 1 and failing[0].email.lower() != ledger.email.lower():
+    if (
+        ledger is not None
+        and len(failing) == 1
+        and failing[0].email.lower() != ledger.email.lower()
+    ):
         # A VERP address names one copy: a forwarded or rewritten address in
         # the report is still that member's.
         failing[0].detail = f"reported for {failing[0].email}: {failing[0].detail}"
@@ -98,16 +103,26 @@ def _process(inbound: InboundMessage) -> str:
     lines = []
     for report in reports:
         if report.kind is None:
-            lines.append(f"{report.email}: {report.status or 'no failure'} (warning or success, ignored)")
+            lines.append(
+                f"{report.email}: {report.status or 'no failure'} (warning or success, ignored)"
+            )
             continue
         if OUR_FAULT_RE.search(report.detail):
             log.warning("SES or Postfix refused a copy for a reason of ours: %s", report.detail)
-            lines.append(f"{report.email}: refused for a reason of ours, not counted: {report.detail[:80]}")
+            lines.append(
+                f"{report.email}: refused for a reason of ours, not counted: {report.detail[:80]}"
+            )
             continue
-        target = outcomes.find_target(report.email, recipient=ledger, mailing_list=inbound.mailing_list)
+        target = outcomes.find_target(
+            report.email, recipient=ledger, mailing_list=inbound.mailing_list
+        )
         lines.append(
             outcomes.apply(
-                report.kind, target, source=EventSource.DSN, status=report.status, detail=report.detail
+                report.kind,
+                target,
+                source=EventSource.DSN,
+                status=report.status,
+                detail=report.detail,
             )
         )
     return "; ".join(lines)
@@ -143,9 +158,11 @@ def read_reports(msg: Message) -> list[Report]:
             continue
         # The per-message block (Reporting-MTA) has no recipient and is skipped.
         for block in part.get_payload():
-            address = _address(block.get("Original-Recipient", "")) or _address(
-                block.get("Final-Recipient", "")
-            ) or _address(block.get("X-Actual-Recipient", ""))
+            address = (
+                _address(block.get("Original-Recipient", ""))
+                or _address(block.get("Final-Recipient", ""))
+                or _address(block.get("X-Actual-Recipient", ""))
+            )
             if not address:
                 continue
             action = str(block.get("Action", ""))
@@ -194,8 +211,10 @@ def _complaint(msg: Message, ledger: Recipient | None, inbound: InboundMessage) 
     address = ""
     for part in msg.walk():
         if part.get_content_type() == "message/feedback-report":
-            fields = part.get_payload()[0] if part.is_multipart() else email.message_from_string(
-                str(part.get_payload())
+            fields = (
+                part.get_payload()[0]
+                if part.is_multipart()
+                else email.message_from_string(str(part.get_payload()))
             )
             address = _address(fields.get("Original-Rcpt-To", ""))
     if not address and ledger is not None:
@@ -203,7 +222,9 @@ def _complaint(msg: Message, ledger: Recipient | None, inbound: InboundMessage) 
     if not address:
         return "ignored: complaint report without a recipient"
     target = outcomes.find_target(address, recipient=ledger, mailing_list=inbound.mailing_list)
-    return outcomes.apply(EventKind.COMPLAINT, target, source=EventSource.DSN, detail="feedback report")
+    return outcomes.apply(
+        EventKind.COMPLAINT, target, source=EventSource.DSN, detail="feedback report"
+    )
 
 
 def _is_auto_reply(msg: Message) -> bool:
@@ -261,4 +282,8 @@ def _diagnostic_line(text: str, status: str) -> str:
 
 
 def unprocessed() -> list[InboundMessage]:
-    return list(InboundMessage.objects.filter(kind=InboundKind.BOUNCE, processed__isnull=True).order_by("id"))
+    return list(
+        InboundMessage.objects.filter(kind=InboundKind.BOUNCE, processed__isnull=True).order_by(
+            "id"
+        )
+    )

@@ -62,7 +62,11 @@ def post_figures(posts: Sequence[Post]) -> list[PostFigures]:
         if field:
             setattr(f, field, row["n"])
     # Any SES notification about a copy means SES accepted it.
-    for row in events.filter(source=EventSource.SNS).values("post_id").annotate(n=Count("email", distinct=True)):
+    for row in (
+        events.filter(source=EventSource.SNS)
+        .values("post_id")
+        .annotate(n=Count("email", distinct=True))
+    ):
         figures[row["post_id"]].accepted = row["n"]
     return [figures[p.id] for p in posts]
 
@@ -107,7 +111,9 @@ def _event_counts() -> dict[str, Count]:
 def list_rates(ml: MailingList, days: int, now: datetime | None = None) -> Rates:
     since = (now or timezone.now()) - timedelta(days=days)
     sent = Recipient.objects.filter(_sent(ml, since)).count()
-    counts = DeliveryEvent.objects.filter(mailing_list=ml, occurred__gte=since).aggregate(**_event_counts())
+    counts = DeliveryEvent.objects.filter(mailing_list=ml, occurred__gte=since).aggregate(
+        **_event_counts()
+    )
     return Rates(days, sent, counts["hard"], counts["soft"], counts["complaints"])
 
 
@@ -148,5 +154,9 @@ def daily_series(ml: MailingList, days: int = 30, now: datetime | None = None) -
     for row in events:
         if row["day"] in series:
             d = series[row["day"]]
-            d.hard_bounces, d.soft_bounces, d.complaints = row["hard"], row["soft"], row["complaints"]
+            d.hard_bounces, d.soft_bounces, d.complaints = (
+                row["hard"],
+                row["soft"],
+                row["complaints"],
+            )
     return list(series.values())

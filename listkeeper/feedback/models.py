@@ -74,7 +74,9 @@ class SnsMessage(models.Model):
         constraints = [
             # SNS retries until it gets a 2xx; a verified message is acted on once.
             models.UniqueConstraint(
-                fields=["message_id"], condition=Q(verified=True), name="unique_verified_sns_message"
+                fields=["message_id"],
+                condition=Q(verified=True),
+                name="unique_verified_sns_message",
             )
         ]
 

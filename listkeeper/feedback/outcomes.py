@@ -72,7 +72,9 @@ def find_target(
         post = recipient.delivery.post
         ml = post.mailing_list if post else mailing_list
         member = recipient.member or Member.objects.filter(key=key).first()
-        return Target(email=recipient.email, member=member, mailing_list=ml, post=post, recipient=recipient)
+        return Target(
+            email=recipient.email, member=member, mailing_list=ml, post=post, recipient=recipient
+        )
     if recipient is not None and recipient.delivery.post is not None and mailing_list is None:
         mailing_list = recipient.delivery.post.mailing_list
     member = Member.objects.filter(key=key).first()
@@ -93,7 +95,9 @@ def _subscriptions(target: Target) -> list[Subscription]:
     """The subscriptions a soft bounce or complaint is about: the list's, else all active ones."""
     if target.member is None:
         return []
-    subs = Subscription.objects.select_related("mailing_list", "member").filter(member=target.member)
+    subs = Subscription.objects.select_related("mailing_list", "member").filter(
+        member=target.member
+    )
     if target.mailing_list is not None:
         return list(subs.filter(mailing_list=target.mailing_list))
     return list(subs.filter(status=Status.ACTIVE))
@@ -151,7 +155,8 @@ def _act(kind: str, target: Target, *, source: str, status: str, detail: str) ->
         return f"{what}: suppressed, {len(subs)} subscription(s) disabled"
     if kind == EventKind.SOFT_BOUNCE:
         disabled = [
-            s for s in _subscriptions(target)
+            s
+            for s in _subscriptions(target)
             if services.record_soft_bounce(s, actor=ACTOR, reason=reason)
         ]
         return f"{what}: scored" + (f", {len(disabled)} disabled" if disabled else "")
@@ -160,6 +165,8 @@ def _act(kind: str, target: Target, *, source: str, status: str, detail: str) ->
         for sub in subs:
             services.record_complaint(sub, actor=ACTOR, reason=reason)
         if not subs:
-            services.suppress(target.member.key, f"complaint: {reason}", bulk_only=True, actor=ACTOR)
+            services.suppress(
+                target.member.key, f"complaint: {reason}", bulk_only=True, actor=ACTOR
+            )
         return f"{what}: unsubscribed from {len(subs)} list(s), suppressed for bulk mail"
     raise ValueError(f"unknown delivery event kind {kind!r}")

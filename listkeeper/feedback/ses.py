@@ -87,16 +87,34 @@ def process_event(event: dict[str, Any]) -> str:
             address = str(item.get("emailAddress", ""))
             status = str(item.get("status", ""))
             detail = " ".join(
-                x for x in (f"{bounce_type}/{bounce.get('bounceSubType', '')}", str(item.get("diagnosticCode", ""))) if x
+                x
+                for x in (
+                    f"{bounce_type}/{bounce.get('bounceSubType', '')}",
+                    str(item.get("diagnosticCode", "")),
+                )
+                if x
             )
-            lines.append(_apply(what, address, mail, ses_id, status=status, detail=detail, when=when))
+            lines.append(
+                _apply(what, address, mail, ses_id, status=status, detail=detail, when=when)
+            )
         return "; ".join(lines) or "bounce without recipients"
     if kind == "Complaint":
         complaint = _dict(event.get("complaint"))
-        detail = str(complaint.get("complaintFeedbackType") or complaint.get("complaintSubType") or "complaint")
+        detail = str(
+            complaint.get("complaintFeedbackType")
+            or complaint.get("complaintSubType")
+            or "complaint"
+        )
         when = _time(complaint.get("timestamp")) or _time(mail.get("timestamp"))
         lines = [
-            _apply(EventKind.COMPLAINT, str(item.get("emailAddress", "")), mail, ses_id, detail=detail, when=when)
+            _apply(
+                EventKind.COMPLAINT,
+                str(item.get("emailAddress", "")),
+                mail,
+                ses_id,
+                detail=detail,
+                when=when,
+            )
             for item in _list(complaint.get("complainedRecipients"))
         ]
         return "; ".join(lines) or "complaint without recipients"
@@ -120,16 +138,27 @@ def process_event(event: dict[str, Any]) -> str:
 
 
 def _apply(
-    kind: str, address: str, mail: dict[str, Any], ses_id: str, *,
-    status: str = "", detail: str = "", when: datetime | None = None,
+    kind: str,
+    address: str,
+    mail: dict[str, Any],
+    ses_id: str,
+    *,
+    status: str = "",
+    detail: str = "",
+    when: datetime | None = None,
 ) -> str:
     if "@" not in address:
         return f"{kind}: no recipient address"
     ledger, ml = _origin(mail)
     target = outcomes.find_target(address, recipient=ledger, mailing_list=ml)
     return outcomes.apply(
-        kind, target, source=EventSource.SNS, status=status, detail=detail,
-        ses_message_id=ses_id, occurred=when,
+        kind,
+        target,
+        source=EventSource.SNS,
+        status=status,
+        detail=detail,
+        ses_message_id=ses_id,
+        occurred=when,
     )
 
 

@@ -38,10 +38,22 @@ MAX_CERTIFICATE = 64 * 1024
 SIGNED_FIELDS = {
     "Notification": ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
     "SubscriptionConfirmation": (
-        "Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type",
+        "Message",
+        "MessageId",
+        "SubscribeURL",
+        "Timestamp",
+        "Token",
+        "TopicArn",
+        "Type",
     ),
     "UnsubscribeConfirmation": (
-        "Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type",
+        "Message",
+        "MessageId",
+        "SubscribeURL",
+        "Timestamp",
+        "Token",
+        "TopicArn",
+        "Type",
     ),
 }
 OPTIONAL_FIELDS = {"Subject"}
@@ -124,7 +136,9 @@ def certificate(url: str) -> x509.Certificate:
         except Rejected:
             raise
         except Exception as exc:  # network errors, bad PEM: either way unusable
-            raise Rejected(f"signing certificate could not be loaded ({type(exc).__name__})") from None
+            raise Rejected(
+                f"signing certificate could not be loaded ({type(exc).__name__})"
+            ) from None
         if len(_certificates) >= _CACHE_LIMIT:
             _certificates.clear()
         _certificates[url] = cert
@@ -141,7 +155,9 @@ def verify(message: dict[str, Any], *, now: datetime | None = None) -> None:
         raise Rejected(f"topic {str(topic)[:200]!r} is not in SES_SNS_TOPIC_ARNS")
     algorithm = HASHES.get(str(message.get("SignatureVersion")))
     if algorithm is None:
-        raise Rejected(f"signature version {str(message.get('SignatureVersion'))[:10]!r} is not 1 or 2")
+        raise Rejected(
+            f"signature version {str(message.get('SignatureVersion'))[:10]!r} is not 1 or 2"
+        )
     url = check_sns_url(message.get("SigningCertURL"), "SigningCertURL")
     if kind != "Notification":
         check_sns_url(message.get("SubscribeURL"), "SubscribeURL")

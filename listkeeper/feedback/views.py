@@ -31,5 +31,7 @@ def ses_notification(request: HttpRequest) -> HttpResponse:
         result = ses.handle(message, remote)
     except sns.ConfirmationFailed as exc:
         log.error("could not confirm the SNS subscription: %s", exc)
-        return HttpResponse("could not confirm the subscription\n", status=502, content_type="text/plain")
+        return HttpResponse(
+            "could not confirm the subscription\n", status=502, content_type="text/plain"
+        )
     return HttpResponse(f"{result}\n", content_type="text/plain")

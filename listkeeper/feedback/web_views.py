@@ -67,8 +67,12 @@ def deliverability(request: HttpRequest, list_id: int) -> HttpResponse:
 @require_POST
 def re_enable(request: HttpRequest, list_id: int, subscription_id: int) -> HttpResponse:
     ml = _managed_list(request, list_id)
-    sub = get_object_or_404(Subscription.objects.select_related("member"), id=subscription_id, mailing_list=ml)
+    sub = get_object_or_404(
+        Subscription.objects.select_related("member"), id=subscription_id, mailing_list=ml
+    )
     if sub.status == Status.DISABLED:
-        services.set_status(sub, Status.ACTIVE, actor=request.user.email or request.user.get_username())
+        services.set_status(
+            sub, Status.ACTIVE, actor=request.user.email or request.user.get_username()
+        )
         messages.success(request, f"Delivery to {sub.member.email} is enabled again.")
     return redirect("deliverability", list_id=ml.id)

@@ -28,7 +28,11 @@ MEMBERS = [
 def make_post(ml: MailingList, subject: str = "Saturday's meeting") -> Delivery:
     """An accepted post with its ledger, as the mail pipeline leaves it."""
     post = Post.objects.create(
-        mailing_list=ml, sender="alice@example.org", subject=subject, raw=b"x", status=PostStatus.ACCEPTED
+        mailing_list=ml,
+        sender="alice@example.org",
+        subject=subject,
+        raw=b"x",
+        status=PostStatus.ACCEPTED,
     )
     return enqueue_post(post, b"Subject: x\r\n\r\nx\r\n", ml.suffixed("bounces"))
 
@@ -41,9 +45,7 @@ def verp_address(ml: MailingList, recipient: Recipient) -> str:
     return f"{ml.local_part}-bounces+{tokens.verp_token(recipient.id)}@{ml.domain}"
 
 
-def store_report(
-    ml: MailingList, name: str, recipient: Recipient | None = None
-) -> InboundMessage:
+def store_report(ml: MailingList, name: str, recipient: Recipient | None = None) -> InboundMessage:
     """A delivery report from tests/data/dsn as LMTP stores it, to the VERP address when given."""
     raw = (DSN_DIR / name).read_bytes()
     if recipient is not None:

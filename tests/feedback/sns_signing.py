@@ -24,7 +24,15 @@ SUBSCRIBE_URL = (
 # Written out here rather than taken from the code under test (SNS developer guide).
 SIGNED = {
     "Notification": ["Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"],
-    "SubscriptionConfirmation": ["Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"],
+    "SubscriptionConfirmation": [
+        "Message",
+        "MessageId",
+        "SubscribeURL",
+        "Timestamp",
+        "Token",
+        "TopicArn",
+        "Type",
+    ],
 }
 
 
@@ -50,7 +58,9 @@ def iso(when: datetime) -> str:
     return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def sign(message: dict[str, Any], version: str = "1", key: rsa.RSAPrivateKey | None = None) -> dict[str, Any]:
+def sign(
+    message: dict[str, Any], version: str = "1", key: rsa.RSAPrivateKey | None = None
+) -> dict[str, Any]:
     message = {**message, "SignatureVersion": version}
     message.setdefault("SigningCertURL", CERT_URL)
     text = "".join(
@@ -62,7 +72,9 @@ def sign(message: dict[str, Any], version: str = "1", key: rsa.RSAPrivateKey | N
     return message
 
 
-def notification(event: dict[str, Any], *, when: datetime | None = None, topic: str = TOPIC, **extra: Any) -> dict[str, Any]:
+def notification(
+    event: dict[str, Any], *, when: datetime | None = None, topic: str = TOPIC, **extra: Any
+) -> dict[str, Any]:
     message = {
         "Type": "Notification",
         "MessageId": str(uuid.uuid4()),
@@ -75,7 +87,9 @@ def notification(event: dict[str, Any], *, when: datetime | None = None, topic: 
     return message
 
 
-def subscription_confirmation(topic: str = TOPIC, subscribe_url: str = SUBSCRIBE_URL) -> dict[str, Any]:
+def subscription_confirmation(
+    topic: str = TOPIC, subscribe_url: str = SUBSCRIBE_URL
+) -> dict[str, Any]:
     return {
         "Type": "SubscriptionConfirmation",
         "MessageId": str(uuid.uuid4()),
@@ -87,7 +101,9 @@ def subscription_confirmation(topic: str = TOPIC, subscribe_url: str = SUBSCRIBE
     }
 
 
-def ses_mail(destination: list[str], source: str = "community-bounces@lists.example.org") -> dict[str, Any]:
+def ses_mail(
+    destination: list[str], source: str = "community-bounces@lists.example.org"
+) -> dict[str, Any]:
     return {
         "timestamp": iso(datetime.now(timezone.utc) - timedelta(seconds=5)),
         "source": source,
@@ -111,7 +127,14 @@ def ses_mail(destination: list[str], source: str = "community-bounces@lists.exam
     }
 
 
-def bounce_event(recipients: list[str], bounce_type: str = "Permanent", sub_type: str = "General", *, form: str = "notificationType", source: str = "community-bounces@lists.example.org") -> dict[str, Any]:
+def bounce_event(
+    recipients: list[str],
+    bounce_type: str = "Permanent",
+    sub_type: str = "General",
+    *,
+    form: str = "notificationType",
+    source: str = "community-bounces@lists.example.org",
+) -> dict[str, Any]:
     status = "5.1.1" if bounce_type == "Permanent" else "4.2.2"
     return {
         form: "Bounce",
@@ -136,7 +159,12 @@ def bounce_event(recipients: list[str], bounce_type: str = "Permanent", sub_type
     }
 
 
-def complaint_event(recipients: list[str], *, form: str = "notificationType", source: str = "community-bounces@lists.example.org") -> dict[str, Any]:
+def complaint_event(
+    recipients: list[str],
+    *,
+    form: str = "notificationType",
+    source: str = "community-bounces@lists.example.org",
+) -> dict[str, Any]:
     return {
         form: "Complaint",
         "complaint": {
@@ -152,7 +180,12 @@ def complaint_event(recipients: list[str], *, form: str = "notificationType", so
     }
 
 
-def delivery_event(recipients: list[str], *, form: str = "notificationType", source: str = "community-bounces@lists.example.org") -> dict[str, Any]:
+def delivery_event(
+    recipients: list[str],
+    *,
+    form: str = "notificationType",
+    source: str = "community-bounces@lists.example.org",
+) -> dict[str, Any]:
     return {
         form: "Delivery",
         "delivery": {
@@ -167,5 +200,7 @@ def delivery_event(recipients: list[str], *, form: str = "notificationType", sou
     }
 
 
-def send_event(recipients: list[str], *, source: str = "community-bounces@lists.example.org") -> dict[str, Any]:
+def send_event(
+    recipients: list[str], *, source: str = "community-bounces@lists.example.org"
+) -> dict[str, Any]:
     return {"eventType": "Send", "send": {}, "mail": ses_mail(recipients, source)}

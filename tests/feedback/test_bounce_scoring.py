@@ -74,7 +74,9 @@ def test_it_lets_an_owner_re_enable_a_bounced_member(community) -> None:
     actions = list(AuditEntry.objects.filter(member=sub.member).values_list("action", flat=True))
     assert {"suppress", "unsuppress", "status"} <= set(actions)
     ledger = make_post(community)
-    assert list(Recipient.objects.filter(delivery=ledger).values_list("email", flat=True)) == ["carol@example.net"]
+    assert list(Recipient.objects.filter(delivery=ledger).values_list("email", flat=True)) == [
+        "carol@example.net"
+    ]
 
 
 def test_it_keeps_a_complainer_suppressed_until_they_confirm_again(community) -> None:
@@ -89,7 +91,9 @@ def test_it_keeps_a_complainer_suppressed_until_they_confirm_again(community) ->
 
     # ...the member's own confirmation does.
     services.unsubscribe(Subscription.objects.get(id=sub.id), actor="test")
-    services.subscribe(community, "carol@example.net", actor="carol@example.net", status=Status.PENDING)
+    services.subscribe(
+        community, "carol@example.net", actor="carol@example.net", status=Status.PENDING
+    )
     services.subscribe(community, "carol@example.net", actor="carol@example.net")
     assert not Suppression.objects.exists()
     assert make_post(community).total == 1
@@ -98,7 +102,9 @@ def test_it_keeps_a_complainer_suppressed_until_they_confirm_again(community) ->
 def test_it_lifts_suppression_for_a_subscription_confirmed_in_one_step(community) -> None:
     services.suppress("carol@example.net", "hard bounce: 5.1.1", bulk_only=False, actor="system")
 
-    result = services.subscribe(community, "carol@example.net", actor="carol@example.net", confirmed=True)
+    result = services.subscribe(
+        community, "carol@example.net", actor="carol@example.net", confirmed=True
+    )
 
     assert result.outcome == "created"
     assert not Suppression.objects.exists()
@@ -122,7 +128,9 @@ def test_it_takes_a_complainer_back_when_they_confirm_through_the_link(client, c
 
     sub = carol(community)
     services.record_complaint(sub, actor="system", reason="abuse")
-    confirm_path = links.confirm_url(community.id, "carol@example.net").split("://", 1)[1].split("/", 1)[1]
+    confirm_path = (
+        links.confirm_url(community.id, "carol@example.net").split("://", 1)[1].split("/", 1)[1]
+    )
 
     response = client.post(f"/{confirm_path}")
 

@@ -33,7 +33,9 @@ def page(client, ml):
     return client.get(f"/lists/{ml.id}/deliverability/")
 
 
-def test_it_shows_an_owner_rates_chart_posts_and_disabled_members(client, owner, members, bounced) -> None:
+def test_it_shows_an_owner_rates_chart_posts_and_disabled_members(
+    client, owner, members, bounced
+) -> None:
     client.force_login(owner)
 
     response = page(client, members)
@@ -60,7 +62,9 @@ def test_it_lets_an_owner_re_enable_a_disabled_member(client, owner, members, bo
 
 
 @pytest.mark.parametrize("who", ["anonymous", "member", "other list owner"])
-def test_it_hides_the_page_from_anyone_who_cannot_manage_the_list(client, members, bounced, who) -> None:
+def test_it_hides_the_page_from_anyone_who_cannot_manage_the_list(
+    client, members, bounced, who
+) -> None:
     if who == "member":
         client.force_login(User.objects.create_user("carol", "dave@gmail.com", "x"))
     elif who == "other list owner":

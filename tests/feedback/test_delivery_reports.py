@@ -47,7 +47,10 @@ def test_it_reads_real_world_reports(members, delivery, sample, email, verp, exp
 
     result = dsn.process_inbound(inbound)
 
-    subs = {s.member.email: s for s in Subscription.objects.filter(mailing_list=members).select_related("member")}
+    subs = {
+        s.member.email: s
+        for s in Subscription.objects.filter(mailing_list=members).select_related("member")
+    }
     assert outcome(subs[email]) == expected, result
     others = [outcome(s) for address, s in subs.items() if address != email]
     assert others == ["unchanged"] * len(others)
@@ -69,7 +72,9 @@ def test_it_says_why_a_hard_bounced_member_was_disabled(members, delivery) -> No
 
 
 def test_it_leaves_a_hard_bounced_member_out_of_the_next_post(members, delivery) -> None:
-    dsn.process_inbound(store_report(members, "postfix-ses-refused.eml", ledger_row(delivery, "carol@example.net")))
+    dsn.process_inbound(
+        store_report(members, "postfix-ses-refused.eml", ledger_row(delivery, "carol@example.net"))
+    )
 
     following = make_post(members, "Next week")
 
@@ -108,7 +113,9 @@ def test_it_processes_stored_reports_from_the_command(members, delivery, capsys)
     first.refresh_from_db()
     second.refresh_from_db()
     assert first.processed and second.processed
-    assert set(Subscription.objects.filter(status=Status.DISABLED).values_list("member__key", flat=True)) == {
+    assert set(
+        Subscription.objects.filter(status=Status.DISABLED).values_list("member__key", flat=True)
+    ) == {
         "dave@gmail.com",
         "grace@yahoo.com",
     }

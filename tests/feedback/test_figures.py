@@ -38,7 +38,12 @@ def test_it_counts_what_became_of_each_post(community) -> None:
     report(delivery, community, send_event, everyone)
     report(delivery, community, delivery_event, everyone[:30])
     report(delivery, community, bounce_event, everyone[30:32])
-    report(delivery, community, lambda r, source: bounce_event(r, "Transient", source=source), everyone[32:33])
+    report(
+        delivery,
+        community,
+        lambda r, source: bounce_event(r, "Transient", source=source),
+        everyone[32:33],
+    )
     report(delivery, community, complaint_event, everyone[:1])
 
     [f] = figures.post_figures([Post.objects.get(id=delivery.post_id)])

@@ -24,7 +24,9 @@ def statuses(ml) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("version", ["1", "2"])
-def test_it_disables_a_member_ses_reports_as_permanently_bouncing(client, fake_sns, members, version) -> None:
+def test_it_disables_a_member_ses_reports_as_permanently_bouncing(
+    client, fake_sns, members, version
+) -> None:
     message = sign(notification(bounce_event(["carol@example.net"])), version)
 
     response = post_sns(client, message)
@@ -34,7 +36,9 @@ def test_it_disables_a_member_ses_reports_as_permanently_bouncing(client, fake_s
     assert after.pop("carol@example.net") == Status.DISABLED
     assert set(after.values()) == {Status.ACTIVE}
     assert Suppression.objects.filter(key="carol@example.net", bulk_only=False).exists()
-    assert Subscription.objects.get(member__key="carol@example.net").disabled_reason.startswith("hard bounce")
+    assert Subscription.objects.get(member__key="carol@example.net").disabled_reason.startswith(
+        "hard bounce"
+    )
 
 
 @pytest.mark.parametrize("form", ["notificationType", "eventType"])
@@ -63,7 +67,9 @@ def test_it_leaves_a_complainer_out_of_the_next_ledger(client, fake_sns, members
 
 
 def test_it_scores_a_transient_bounce_without_disabling(client, fake_sns, members) -> None:
-    event = bounce_event(["erin@example.com", "frank@contoso.com"], "Transient", "MailboxFull", form="eventType")
+    event = bounce_event(
+        ["erin@example.com", "frank@contoso.com"], "Transient", "MailboxFull", form="eventType"
+    )
 
     assert post_sns(client, sign(notification(event))).status_code == 200
 
@@ -72,7 +78,9 @@ def test_it_scores_a_transient_bounce_without_disabling(client, fake_sns, member
     assert not Suppression.objects.exists()
 
 
-def test_it_links_a_notification_to_the_post_through_the_verp_sender(client, fake_sns, members) -> None:
+def test_it_links_a_notification_to_the_post_through_the_verp_sender(
+    client, fake_sns, members
+) -> None:
     delivery = make_post(members)
     row = ledger_row(delivery, "heidi@mail.example.com")
     event = delivery_event(["heidi@mail.example.com"], source=verp_address(members, row))
@@ -80,7 +88,11 @@ def test_it_links_a_notification_to_the_post_through_the_verp_sender(client, fak
     assert post_sns(client, sign(notification(event))).status_code == 200
 
     recorded = DeliveryEvent.objects.get()
-    assert (recorded.kind, recorded.post_id, recorded.recipient_id) == (EventKind.DELIVERED, delivery.post_id, row.id)
+    assert (recorded.kind, recorded.post_id, recorded.recipient_id) == (
+        EventKind.DELIVERED,
+        delivery.post_id,
+        row.id,
+    )
     assert statuses(members)["heidi@mail.example.com"] == Status.ACTIVE
 
 
@@ -119,9 +131,13 @@ BOUNCE = bounce_event(["carol@example.net"])
 REFUSALS = {
     "forged message": lambda: _forged(notification(BOUNCE)),
     "signed with another key": lambda: _other_key(notification(BOUNCE)),
-    "wrong topic": lambda: sign(notification(BOUNCE, topic="arn:aws:sns:eu-west-2:999999999999:other")),
+    "wrong topic": lambda: sign(
+        notification(BOUNCE, topic="arn:aws:sns:eu-west-2:999999999999:other")
+    ),
     "certificate on another host": lambda: sign(
-        notification(BOUNCE, SigningCertURL="https://sns.eu-west-2.amazonaws.com.evil.example/cert.pem")
+        notification(
+            BOUNCE, SigningCertURL="https://sns.eu-west-2.amazonaws.com.evil.example/cert.pem"
+        )
     ),
     "certificate on an S3 bucket host": lambda: sign(
         notification(BOUNCE, SigningCertURL="https://sns.s3-eu-west-2.amazonaws.com/cert.pem")
@@ -141,7 +157,9 @@ REFUSALS = {
 
 
 @pytest.mark.parametrize("case", list(REFUSALS))
-def test_it_refuses_and_records_a_message_that_fails_verification(client, fake_sns, members, case) -> None:
+def test_it_refuses_and_records_a_message_that_fails_verification(
+    client, fake_sns, members, case
+) -> None:
     before = statuses(members)
 
     response = post_sns(client, REFUSALS[case]())

@@ -6,53 +6,133 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('delivery', '0001_initial'),
-        ('lists', '0001_initial'),
+        ("delivery", "0001_initial"),
+        ("lists", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='SnsMessage',
+            name="SnsMessage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('message_id', models.CharField(blank=True, max_length=100)),
-                ('type', models.CharField(blank=True, max_length=40)),
-                ('topic_arn', models.CharField(blank=True, max_length=300)),
-                ('verified', models.BooleanField(default=False)),
-                ('reason', models.CharField(blank=True, max_length=300)),
-                ('remote_addr', models.CharField(blank=True, max_length=64)),
-                ('received', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('result', models.CharField(blank=True, max_length=300)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("message_id", models.CharField(blank=True, max_length=100)),
+                ("type", models.CharField(blank=True, max_length=40)),
+                ("topic_arn", models.CharField(blank=True, max_length=300)),
+                ("verified", models.BooleanField(default=False)),
+                ("reason", models.CharField(blank=True, max_length=300)),
+                ("remote_addr", models.CharField(blank=True, max_length=64)),
+                (
+                    "received",
+                    models.DateTimeField(db_index=True, default=django.utils.timezone.now),
+                ),
+                ("result", models.CharField(blank=True, max_length=300)),
             ],
             options={
-                'ordering': ['-received', '-id'],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('verified', True)), fields=('message_id',), name='unique_verified_sns_message')],
+                "ordering": ["-received", "-id"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("verified", True)),
+                        fields=("message_id",),
+                        name="unique_verified_sns_message",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='DeliveryEvent',
+            name="DeliveryEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('accepted', 'Accepted by SES'), ('delivered', 'Delivered'), ('hard', 'Bounced (permanent)'), ('soft', 'Bounced (temporary)'), ('complaint', 'Complained')], max_length=10)),
-                ('source', models.CharField(choices=[('sns', 'SES notification'), ('dsn', 'Delivery report')], max_length=4)),
-                ('email', models.CharField(max_length=254)),
-                ('status', models.CharField(blank=True, max_length=20)),
-                ('detail', models.CharField(blank=True, max_length=500)),
-                ('ses_message_id', models.CharField(blank=True, max_length=200)),
-                ('occurred', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('created', models.DateTimeField(default=django.utils.timezone.now)),
-                ('mailing_list', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='lists.mailinglist')),
-                ('member', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='lists.member')),
-                ('post', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='lists.post')),
-                ('recipient', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='delivery.recipient')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("accepted", "Accepted by SES"),
+                            ("delivered", "Delivered"),
+                            ("hard", "Bounced (permanent)"),
+                            ("soft", "Bounced (temporary)"),
+                            ("complaint", "Complained"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[("sns", "SES notification"), ("dsn", "Delivery report")],
+                        max_length=4,
+                    ),
+                ),
+                ("email", models.CharField(max_length=254)),
+                ("status", models.CharField(blank=True, max_length=20)),
+                ("detail", models.CharField(blank=True, max_length=500)),
+                ("ses_message_id", models.CharField(blank=True, max_length=200)),
+                (
+                    "occurred",
+                    models.DateTimeField(db_index=True, default=django.utils.timezone.now),
+                ),
+                ("created", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "mailing_list",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="lists.mailinglist",
+                    ),
+                ),
+                (
+                    "member",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="lists.member",
+                    ),
+                ),
+                (
+                    "post",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="lists.post",
+                    ),
+                ),
+                (
+                    "recipient",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="delivery.recipient",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-occurred', '-id'],
-                'indexes': [models.Index(fields=['mailing_list', 'occurred'], name='feedback_de_mailing_5f3d7f_idx'), models.Index(fields=['post', 'kind'], name='feedback_de_post_id_e472d6_idx')],
+                "ordering": ["-occurred", "-id"],
+                "indexes": [
+                    models.Index(
+                        fields=["mailing_list", "occurred"], name="feedback_de_mailing_5f3d7f_idx"
+                    ),
+                    models.Index(fields=["post", "kind"], name="feedback_de_post_id_e472d6_idx"),
+                ],
             },
         ),
     ]
