@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -100,6 +100,11 @@ def _sent(ml: MailingList, since: datetime) -> Q:
     return Q(delivery__post__mailing_list=ml, state=RecipientState.SENT, sent_at__gte=since)
 
 
+def _list_events(ml: MailingList, since: datetime) -> QuerySet[DeliveryEvent]:
+    # Copies of posts only, like the copies counted as sent (not our own notices).
+    return DeliveryEvent.objects.filter(mailing_list=ml, post__isnull=False, occurred__gte=since)
+
+
 def _event_counts() -> dict[str, Count]:
     return {
         "hard": Count("id", filter=Q(kind=EventKind.HARD_BOUNCE)),
@@ -111,7 +116,7 @@ def _event_counts() -> dict[str, Count]:
 def list_rates(ml: MailingList, days: int, now: datetime | None = None) -> Rates:
     since = (now or timezone.now()) - timedelta(days=days)
     sent = Recipient.objects.filter(_sent(ml, since)).count()
-    counts = DeliveryEvent.objects.filter(mailing_list=ml, occurred__gte=since).aggregate(
+    counts = _list_events(ml, since).aggregate(
         **_event_counts()
     )
     return Rates(days, sent, counts["hard"], counts["soft"], counts["complaints"])
@@ -146,7 +151,7 @@ def daily_series(ml: MailingList, days: int = 30, now: datetime | None = None) -
         if row["day"] in series:
             series[row["day"]].sent = row["n"]
     events = (
-        DeliveryEvent.objects.filter(mailing_list=ml, occurred__gte=since)
+        _list_events(ml, since)
         .annotate(day=TruncDate("occurred"))
         .values("day")
         .annotate(**_event_counts())

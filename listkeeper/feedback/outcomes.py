@@ -124,6 +124,9 @@ def apply(
     occurred: datetime | None = None,
 ) -> str:
     """Record one event and act on it; returns a line saying what happened."""
+    if target.member is None and target.recipient is None:
+        # Not a copy we sent: counting it would skew the list's rates.
+        return f"{kind} {target.email}: not a member, nothing to change"
     with transaction.atomic():
         if _already_recorded(kind, target, ses_message_id):
             return f"{kind} {target.email}: already recorded"
