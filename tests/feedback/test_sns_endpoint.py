@@ -23,11 +23,13 @@ def statuses(ml) -> dict[str, str]:
     return dict(Subscription.objects.filter(mailing_list=ml).values_list("member__key", "status"))
 
 
+@pytest.mark.parametrize("subject", [None, "Amazon SES Email Event Notification"])
 @pytest.mark.parametrize("version", ["1", "2"])
 def test_it_disables_a_member_ses_reports_as_permanently_bouncing(
-    client, fake_sns, members, version
+    client, fake_sns, members, version, subject
 ) -> None:
-    message = sign(notification(bounce_event(["carol@example.net"])), version)
+    extra = {"Subject": subject} if subject else {}
+    message = sign(notification(bounce_event(["carol@example.net"]), **extra), version)
 
     response = post_sns(client, message)
 
