@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from listkeeper.feedback.figures import Day
+
 
 @dataclass
 class Segment:
@@ -54,3 +56,30 @@ def stacked_bars(
         if (len(columns) - 1 - i) % label_every == 0:  # counted from today, so today is labelled
             chart.axis.append((x, labels[i]))
     return chart
+
+
+HARD, SOFT, COMPLAINT, SENT = "#a33", "#d08a00", "#6b3fa0", "#0b5cad"
+LEGEND = [(HARD, "hard bounces"), (SOFT, "soft bounces"), (COMPLAINT, "complaints")]
+
+
+def sent_chart(series: Sequence[Day]) -> Chart:
+    return stacked_bars(
+        [[(d.sent, SENT, f"{d.day:%d %b}: {d.sent} sent")] for d in series],
+        [f"{d.day:%d %b}" for d in series],
+        label="Copies handed to Postfix per day, last 30 days",
+    )
+
+
+def problem_chart(series: Sequence[Day]) -> Chart:
+    return stacked_bars(
+        [
+            [
+                (d.hard_bounces, HARD, f"{d.day:%d %b}: {d.hard_bounces} hard bounces"),
+                (d.soft_bounces, SOFT, f"{d.day:%d %b}: {d.soft_bounces} soft bounces"),
+                (d.complaints, COMPLAINT, f"{d.day:%d %b}: {d.complaints} complaints"),
+            ]
+            for d in series
+        ],
+        [f"{d.day:%d %b}" for d in series],
+        label="Bounces and complaints per day, last 30 days",
+    )

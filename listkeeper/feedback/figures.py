@@ -116,9 +116,7 @@ def _event_counts() -> dict[str, Count]:
 def list_rates(ml: MailingList, days: int, now: datetime | None = None) -> Rates:
     since = (now or timezone.now()) - timedelta(days=days)
     sent = Recipient.objects.filter(_sent(ml, since)).count()
-    counts = _list_events(ml, since).aggregate(
-        **_event_counts()
-    )
+    counts = _list_events(ml, since).aggregate(**_event_counts())
     return Rates(days, sent, counts["hard"], counts["soft"], counts["complaints"])
 
 

@@ -10,8 +10,6 @@ from listkeeper.lists import services
 from listkeeper.lists.models import MailingList, PostStatus, Status, Subscription
 from listkeeper.lists.permissions import can_manage
 
-HARD, SOFT, COMPLAINT, SENT = "#a33", "#d08a00", "#6b3fa0", "#0b5cad"
-
 
 def _managed_list(request: HttpRequest, list_id: int) -> MailingList:
     ml = get_object_or_404(MailingList, id=list_id)
@@ -23,24 +21,6 @@ def _managed_list(request: HttpRequest, list_id: int) -> MailingList:
 def deliverability(request: HttpRequest, list_id: int) -> HttpResponse:
     ml = _managed_list(request, list_id)
     series = figures.daily_series(ml, 30)
-    labels = [d.day.strftime("%d %b") for d in series]
-    sent_chart = chart.stacked_bars(
-        [[(d.sent, SENT, f"{d.day:%d %b}: {d.sent} sent")] for d in series],
-        labels,
-        label="Copies handed to Postfix per day, last 30 days",
-    )
-    problem_chart = chart.stacked_bars(
-        [
-            [
-                (d.hard_bounces, HARD, f"{d.day:%d %b}: {d.hard_bounces} hard bounces"),
-                (d.soft_bounces, SOFT, f"{d.day:%d %b}: {d.soft_bounces} soft bounces"),
-                (d.complaints, COMPLAINT, f"{d.day:%d %b}: {d.complaints} complaints"),
-            ]
-            for d in series
-        ],
-        labels,
-        label="Bounces and complaints per day, last 30 days",
-    )
     posts = list(ml.posts.filter(status=PostStatus.ACCEPTED).order_by("-received", "-id")[:20])
     disabled = (
         Subscription.objects.filter(mailing_list=ml, status=Status.DISABLED)
@@ -52,11 +32,12 @@ def deliverability(request: HttpRequest, list_id: int) -> HttpResponse:
         "feedback/deliverability.html",
         {
             "list": ml,
+            "ml": ml,  # for the list's tabs
             "rates": [figures.list_rates(ml, 7), figures.list_rates(ml, 30)],
             "bounce_review": figures.BOUNCE_REVIEW_RATE,
             "complaint_review": figures.COMPLAINT_REVIEW_RATE,
-            "charts": [sent_chart, problem_chart],
-            "legend": [(HARD, "hard bounces"), (SOFT, "soft bounces"), (COMPLAINT, "complaints")],
+            "charts": [chart.sent_chart(series), chart.problem_chart(series)],
+            "legend": chart.LEGEND,
             "series": series,
             "posts": figures.post_figures(posts),
             "disabled": disabled,

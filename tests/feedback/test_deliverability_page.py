@@ -42,7 +42,7 @@ def test_it_shows_an_owner_rates_chart_posts_and_disabled_members(
 
     assert response.status_code == 200
     html = response.content.decode()
-    assert "<svg" in html and "<rect" in html and "<script" not in html
+    assert "<svg" in html and "<rect" in html and "<script" not in html and "style=" not in html
     assert "1 hard bounces" in html  # the bar's tooltip for today
     assert "10.00%" in html and "above SES's review threshold" in html  # 1 of 10 copies
     assert "Saturday&#x27;s meeting" in html
@@ -77,3 +77,12 @@ def test_it_hides_the_page_from_anyone_who_cannot_manage_the_list(
     assert client.post(f"/lists/{members.id}/deliverability/re-enable/{sub.id}/").status_code == 404
     sub.refresh_from_db()
     assert sub.status == Status.DISABLED
+
+
+def test_it_puts_the_30_day_chart_on_the_list_page(client, owner, members, bounced) -> None:
+    client.force_login(owner)
+
+    html = client.get(f"/lists/{members.id}/").content.decode()
+
+    assert "Bounces and complaints per day, last 30 days" in html and "<rect" in html
+    assert "10.00%" in html and f"/lists/{members.id}/deliverability/" in html
