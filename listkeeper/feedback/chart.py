@@ -41,9 +41,8 @@ def stacked_bars(
     """One column per label, each a stack of (value, colour, title) from the bottom up."""
     top_value = max((sum(v for v, _, _ in col) for col in columns), default=0) or 1
     plot = height - 16  # room for the labels underneath
-    chart = Chart(
-        width=len(columns) * (bar + gap), height=height, label=label, top=f"{top_value:g}"
-    )
+    width = len(columns) * (bar + gap) + 24  # room on the right for today's label
+    chart = Chart(width=width, height=height, label=label, top=f"{top_value:g}")
     for i, col in enumerate(columns):
         x = i * (bar + gap)
         base = plot
