@@ -7,5 +7,6 @@ urlpatterns = [
     path("hooks/", include("listkeeper.feedback.urls")),
     path("lists/", include("listkeeper.feedback.web_urls")),
     path("", include("listkeeper.web.public_urls")),
+    path("", include("listkeeper.web.moderation_urls")),
     path("", include("listkeeper.web.urls")),
 ]
