@@ -278,6 +278,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns on every request until collectstatic ran
 # Serve the apps' static files straight from the package: no collectstatic step.
 WHITENOISE_USE_FINDERS = True
 
