@@ -212,7 +212,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = DATA_DIR / "static"
+# The app image collects static files at build time, outside the data volume.
+STATIC_ROOT = Path(env("STATIC_ROOT") or DATA_DIR / "static")
 
 # Mail we send ourselves (confirmations, notices) goes through our own Postfix.
 EMAIL_HOST, EMAIL_PORT = REINJECT_HOST
@@ -228,15 +229,34 @@ SECURE_REFERRER_POLICY = "same-origin"
 if env("SECURE_PROXY_SSL_HEADER") == "X-Forwarded-Proto":
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# Logs: one line per event on stderr; LOG_FORMAT=json for log shippers.
+# Mail-path code logs through listkeeper.lib.log (Message-ID and list on every line).
+LOG_FORMAT = env("LOG_FORMAT", "text").lower()
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} must be text or json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "line": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "listkeeper.lib.log.JsonFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "line"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
 EMAIL_BACKEND = "listkeeper.delivery.backend.LedgerEmailBackend"
+
+# Health and metrics (listkeeper/web/health.py, docs/operations.md).
+# /metrics needs "Authorization: Bearer METRICS_TOKEN"; without a token it answers
+# only requests from the loopback address (a scraper in the same container/host).
+METRICS_TOKEN = env_secret("METRICS_TOKEN")
+# /healthz fails when no worker has reported for this many seconds (0: not checked).
+HEALTH_WORKER_MAX_AGE = env_int("HEALTH_WORKER_MAX_AGE", 300)
+# How /healthz and /metrics read Postfix's queue: a command printing `postqueue -j`
+# output (hosts where Postfix runs beside the app), or the status file the Postfix
+# container's healthcheck writes to a shared volume. Neither set: not checked.
+POSTQUEUE_COMMAND = env("POSTQUEUE_COMMAND")
+POSTFIX_QUEUE_STATUS_FILE = env("POSTFIX_QUEUE_STATUS_FILE")
+MIDDLEWARE.insert(0, "listkeeper.web.health.RequestLatencyMiddleware")

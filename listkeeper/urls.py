@@ -7,4 +7,5 @@ urlpatterns = [
     path("hooks/", include("listkeeper.feedback.urls")),
     path("", include("listkeeper.web.public_urls")),
     path("", include("listkeeper.web.urls")),
+    path("", include("listkeeper.web.health")),
 ]
