@@ -33,6 +33,15 @@ _SECRET_PARTS = frozenset(
 # Message-IDs and subjects are attacker-controlled: keep lines short and single.
 _MAX_VALUE = 300
 
+# Signed tokens in our URL paths act on a member's behalf (unsubscribe, confirm,
+# manage): a log line shows the path without them.
+_TOKEN_PATH = re.compile(r"/(u|confirm|manage)/[^/?\s'\"]+")
+
+
+def redact(text: str) -> str:
+    return _TOKEN_PATH.sub(r"/\1/[token]", text)
+
+
 # Attributes every LogRecord has; anything else on a record was passed in `extra`.
 _RECORD_ATTRS = frozenset(
     logging.LogRecord("", 0, "", 0, "", (), None).__dict__.keys() | {"message", "asctime"}
@@ -45,7 +54,7 @@ def clean(value: Any) -> Any:
         return value
     if isinstance(value, bytes | bytearray | memoryview):
         return f"<{len(value)} bytes>"
-    text = str(value).replace("\r", "\\r").replace("\n", "\\n")
+    text = redact(str(value)).replace("\r", "\\r").replace("\n", "\\n")
     if len(text) > _MAX_VALUE:
         text = text[:_MAX_VALUE] + "..."
     return text
@@ -137,6 +146,18 @@ class MailLog:
 
     def error(self, event: str, **fields: Any) -> None:
         self.log(logging.ERROR, event, **fields)
+
+
+class RedactTokens(logging.Filter):
+    """On the console handler: no signed link reaches a log line (django.request
+    logs the path of every 404 and 400, which for /u/TOKEN/ is the token)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
 
 
 class JsonFormatter(logging.Formatter):
