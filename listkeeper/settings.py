@@ -18,7 +18,9 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 def env(name: str, default: str = "") -> str:
-    return os.environ.get(name, default)
+    # Empty means unset, as for the other helpers: compose passes `${NAME:-}`
+    # through as an empty string when .env leaves a variable blank.
+    return os.environ.get(name) or default
 
 
 def env_bool(name: str, default: bool) -> bool:
