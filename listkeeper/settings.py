@@ -193,6 +193,40 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Counters for throttling public forms. Local memory is per process: fine for
+# one process (`listkeeper serve`); with several web processes use the
+# database (`db://TABLE`, then `listkeeper createcachetable`) or Redis.
+_cache_url = urlsplit(env("CACHE_URL", "locmem://"))
+if _cache_url.scheme == "locmem":
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+elif _cache_url.scheme == "db":
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": _cache_url.netloc or "listkeeper_cache",
+        }
+    }
+elif _cache_url.scheme in ("redis", "rediss"):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": env("CACHE_URL"),
+        }
+    }
+else:
+    raise ImproperlyConfigured(
+        f"CACHE_URL={env('CACHE_URL')!r} is not supported; use locmem://, db://TABLE or redis://HOST:PORT/DB"
+    )
+
+# Public pages: double opt-in links and throttles against mail-bombing.
+CONFIRM_LINK_DAYS = env_int("CONFIRM_LINK_DAYS", 7, minimum=1)
+THROTTLE_WINDOW = env_int("THROTTLE_WINDOW", 3600, minimum=1)  # seconds
+THROTTLE_PER_ADDRESS = env_int("THROTTLE_PER_ADDRESS", 3, minimum=1)
+THROTTLE_PER_CLIENT = env_int("THROTTLE_PER_CLIENT", 20, minimum=1)
+# How many reverse proxies in front of the web app append to X-Forwarded-For;
+# 0 trusts none and throttles by REMOTE_ADDR.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",

@@ -15,9 +15,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from listkeeper.lib.addresses import Address, InvalidAddress, address_key, parse
+from listkeeper.lists import bans
 from listkeeper.lists.models import (
     LIST_SUFFIXES,
     AuditEntry,
+    Ban,
     DeliveryMode,
     MailingList,
     Member,
@@ -36,6 +38,10 @@ class ServiceError(ValueError):
 
 class ListAddressError(ServiceError):
     pass
+
+
+class Banned(ServiceError):
+    """The address is banned from the list (or from the whole site)."""
 
 
 SYSTEM = "system"
@@ -233,9 +239,13 @@ def subscribe(
 
     An address already active on the list is left as it is ("already"); one
     that had left, or was pending or disabled, is made `status` again.
+    Raises Banned for an address banned from this list or the site.
     """
+    addr = parse(address) if isinstance(address, str) else address
+    if bans.is_banned(ml, addr.email):
+        raise Banned(f"{addr.email} is banned from {ml.address} and cannot subscribe")
     with transaction.atomic():
-        member, _ = get_or_create_member(address, actor=actor, name=name)
+        member, _ = get_or_create_member(addr, actor=actor, name=name)
         sub = Subscription.objects.select_for_update().filter(member=member, mailing_list=ml).first()
         if sub is None:
             sub = Subscription.objects.create(
@@ -303,6 +313,34 @@ def set_status(sub: Subscription, status: str, *, actor: str, reason: str = "") 
         audit(actor, "status", mailing_list=sub.mailing_list, member=sub.member, old=old, new=status, reason=reason)
 
 
+# Bans ----------------------------------------------------------------------
+
+
+def add_ban(ml: MailingList | None, pattern: str, *, actor: str, reason: str = "") -> Ban:
+    """Ban an address or pattern from `ml`, or site-wide with None.
+
+    Raises bans.BadPattern (a ValueError) for a pattern that cannot be used.
+    Existing members who match stay subscribed; the ban stops them posting
+    and joining again.
+    """
+    clean = bans.clean_pattern(pattern)
+    with transaction.atomic():
+        ban, created = Ban.objects.get_or_create(
+            mailing_list=ml, pattern=clean, defaults={"reason": reason}
+        )
+        if created:
+            audit(actor, "ban.add", mailing_list=ml, pattern=clean, reason=reason,
+                  scope="list" if ml else "site")
+    return ban
+
+
+def remove_ban(ban: Ban, *, actor: str) -> None:
+    with transaction.atomic():
+        audit(actor, "ban.remove", mailing_list=ban.mailing_list, pattern=ban.pattern,
+              scope="list" if ban.mailing_list_id else "site")
+        ban.delete()
+
+
 # Bulk ----------------------------------------------------------------------
 
 
@@ -311,6 +349,7 @@ class BulkResult:
     added: list[str] = field(default_factory=list)
     reactivated: list[str] = field(default_factory=list)
     already: list[str] = field(default_factory=list)
+    banned: list[str] = field(default_factory=list)
     members_created: int = 0
 
 
@@ -325,12 +364,16 @@ def bulk_subscribe(
     """Subscribe many already-parsed addresses in few queries (imports of 100,000).
 
     Duplicates within `addresses` are merged; addresses already active are
-    counted as `already` and left alone. One audit entry sums up the batch.
+    counted as `already` and left alone; banned ones are skipped and listed in
+    `banned`. One audit entry sums up the batch.
     """
     result = BulkResult()
     unique: dict[str, Address] = {}
     for addr in addresses:
         unique.setdefault(addr.key, addr)
+    banned = bans.banned_among(ml, unique)
+    for key in banned:
+        result.banned.append(unique.pop(key).email)
     items = list(unique.values())
     for start in range(0, len(items), batch_size):
         chunk = items[start : start + batch_size]
@@ -343,6 +386,7 @@ def bulk_subscribe(
         added=len(result.added),
         reactivated=len(result.reactivated),
         already=len(result.already),
+        banned=len(result.banned),
         source=source,
     )
     return result

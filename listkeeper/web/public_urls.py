@@ -1,7 +1,21 @@
-"""Pages for members and the public (subscribe, confirm, unsubscribe, manage)."""
+"""Pages for members and the public (subscribe, confirm, unsubscribe, manage).
+
+The paths are fixed: lib/links.py builds them into mail.
+"""
 
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from listkeeper.web.public import ban_views, views
+
+app_name = "public"
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("l/<str:address>/", views.list_page, name="list"),
+    path("confirm/<str:token>/", views.confirm, name="confirm"),
+    path("u/<str:token>/", views.unsubscribe, name="unsubscribe"),
+    path("manage/", views.manage_request, name="manage_request"),
+    path("manage/<str:token>/", views.manage, name="manage"),
+    path("lists/<int:list_id>/bans/", ban_views.list_bans, name="bans"),
+]

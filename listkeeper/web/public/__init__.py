@@ -1,0 +1,1 @@
+"""Pages for members and the public: list page, confirm, unsubscribe, manage."""

@@ -1,0 +1,76 @@
+"""The owners' page for a list's bans (and, for site admins, site-wide bans)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods
+
+from listkeeper.lists import bans, permissions, services
+from listkeeper.lists.models import Ban, MailingList
+
+
+class BanForm(forms.Form):
+    pattern = forms.CharField(
+        label="Address or pattern", max_length=254, help_text="bob@example.org or *@spam.example"
+    )
+    reason = forms.CharField(label="Reason (optional)", max_length=300, required=False)
+    site_wide = forms.BooleanField(label="Ban from every list on this site", required=False)
+
+    def clean_pattern(self) -> str:
+        try:
+            return bans.clean_pattern(self.cleaned_data["pattern"])
+        except bans.BadPattern as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def list_bans(request: HttpRequest, list_id: int) -> HttpResponse:
+    ml = get_object_or_404(MailingList, id=list_id)
+    if not permissions.can_manage(request.user, ml):
+        raise Http404("No such list")  # do not confirm that it exists
+    site_admin = permissions.is_site_admin(request.user)
+    actor = getattr(request.user, "email", "") or request.user.get_username()
+    form = BanForm(request.POST if request.method == "POST" else None)
+    if not site_admin:
+        del form.fields["site_wide"]
+    if request.method == "POST":
+        if "remove" in request.POST:
+            _remove(request, ml, request.POST["remove"], actor, site_admin)
+            return redirect(request.path)
+        if form.is_valid():
+            site_wide = form.cleaned_data.get("site_wide", False)
+            ban = services.add_ban(
+                None if site_wide else ml,
+                form.cleaned_data["pattern"],
+                actor=actor,
+                reason=form.cleaned_data["reason"],
+            )
+            messages.success(request, f"Banned {ban.pattern}.")
+            return redirect(request.path)
+    ctx = {
+        "list": ml,
+        "form": form,
+        "bans": Ban.objects.filter(Q(mailing_list=ml) | Q(mailing_list__isnull=True)).order_by(
+            "mailing_list", "pattern"
+        ),
+        "site_admin": site_admin,
+    }
+    return render(request, "public/bans.html", ctx, status=400 if form.errors else 200)
+
+
+def _remove(
+    request: HttpRequest, ml: MailingList, ban_id: str, actor: str, site_admin: bool
+) -> None:
+    scope = Q(mailing_list=ml) | (Q(mailing_list__isnull=True) if site_admin else Q(pk__in=[]))
+    ban = Ban.objects.filter(scope, id=int(ban_id) if ban_id.isdigit() else 0).first()
+    if ban is None:
+        messages.error(request, "That ban does not exist (any more) or is not yours to lift.")
+        return
+    services.remove_ban(ban, actor=actor)
+    messages.success(request, f"Lifted the ban on {ban.pattern}.")

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import email
+import re
+from email import policy
+from email.message import EmailMessage
+
+import pytest
+from django.core.cache import cache
+
+from listkeeper.delivery.models import Delivery
+
+
+@pytest.fixture(autouse=True)
+def _mail_into_the_ledger(settings):
+    # Django's test set-up swaps in the locmem backend; we want the real path.
+    settings.EMAIL_BACKEND = "listkeeper.delivery.backend.LedgerEmailBackend"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttles(db):
+    # Throttle counters live in the cache (maybe a DB table); each test starts with none.
+    cache.clear()
+    yield
+    cache.clear()
+
+
+class Outbox:
+    """Mail we queued in the delivery ledger, oldest first, parsed."""
+
+    def all(self) -> list[EmailMessage]:
+        return [
+            email.message_from_bytes(bytes(d.message), policy=policy.default)
+            for d in Delivery.objects.order_by("id")
+        ]
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for m in self.all() if address.lower() in str(m["To"]).lower()]
+
+    def last(self) -> EmailMessage:
+        messages = self.all()
+        assert messages, "no mail was queued"
+        return messages[-1]
+
+    def __len__(self) -> int:
+        return Delivery.objects.count()
+
+
+@pytest.fixture
+def outbox(db) -> Outbox:
+    return Outbox()
+
+
+def text_of(msg: EmailMessage) -> str:
+    part = msg.get_body(preferencelist=("plain",))
+    assert part is not None
+    return part.get_content()
+
+
+def html_of(msg: EmailMessage) -> str:
+    part = msg.get_body(preferencelist=("html",))
+    assert part is not None
+    return part.get_content()
+
+
+def link_in(msg: EmailMessage, kind: str) -> str:
+    """The path of the first /KIND/<token>/ link in the text part."""
+    match = re.search(rf"https?://[^/\s]+(/{kind}/[^/\s]+/)", text_of(msg))
+    assert match, f"no /{kind}/ link in:\n{text_of(msg)}"
+    return match.group(1)
