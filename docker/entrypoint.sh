@@ -1,7 +1,8 @@
 #!/bin/sh
 # The app image's entrypoint: entrypoint.sh ROLE [ARGS...]
 #
-#   migrate  apply migrations and grant the Postfix lookup role, then exit
+#   migrate  apply migrations, create the cache table, grant the Postfix
+#            lookup role, then exit
 #            (compose runs it once; the other roles wait for it to succeed)
 #   web      gunicorn serving listkeeper.wsgi on WEB_LISTEN (default 0.0.0.0:8000)
 #   lmtpd    the LMTP server Postfix delivers list mail to (LMTP_LISTEN)
@@ -46,6 +47,8 @@ export LISTKEEPER_DATA_DIR="${LISTKEEPER_DATA_DIR:-/var/lib/listkeeper}"
 case "$role" in
     migrate)
         listkeeper migrate --no-input
+        # The throttle counters' table when CACHE_URL=db://... (a no-op otherwise).
+        listkeeper createcachetable
         if [ -n "${POSTFIX_DB_PASSWORD_FILE:-}" ]; then
             listkeeper db-readonly-role "${POSTFIX_DB_USER:-listkeeper_postfix}" \
                 --password-file "$POSTFIX_DB_PASSWORD_FILE"
