@@ -4,6 +4,11 @@
 # every other Postfix we run), write the SES credentials into the SASL map with
 # mode 0600, then run Postfix in the foreground.
 #
+#   postfix-entrypoint          render and run Postfix (the container's command)
+#   postfix-entrypoint reload   render again and `postfix reload` the running
+#                               Postfix: new SES credentials or settings, no
+#                               restart, nothing in the queue touched
+#
 # Paths follow POSTFIX_ROOT (empty in the container, a temporary directory in
 # the tests, which run this script on the host).
 set -eu
@@ -58,6 +63,10 @@ sasl="$CONFIG_DIR/sasl_passwd"
 chown root:root "$sasl"
 chmod 0600 "$sasl"
 [ "$(stat -c %a "$sasl")" = 600 ] || die "$sasl is not mode 0600"
+
+if [ "${1:-}" = reload ]; then
+    exec postfix -c "$CONFIG_DIR" reload
+fi
 
 postfix -c "$CONFIG_DIR" check || die "postfix check failed; see the messages above"
 
