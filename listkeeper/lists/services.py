@@ -28,6 +28,7 @@ from listkeeper.lists.models import (
     Status,
     Subscription,
 )
+from listkeeper.lists.models import ListSender, SenderKind  # posting rights (add_list_sender)
 
 LOCAL_PART_RE = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62})$")
 
@@ -424,3 +425,25 @@ def _bulk_chunk(ml: MailingList, chunk: list[Address], source: str, result: Bulk
         Subscription.objects.filter(id__in=to_reactivate).update(
             status=Status.ACTIVE, updated=now, bounce_score=0.0, disabled_reason=""
         )
+
+
+# Posting rights beyond membership ------------------------------------------
+
+
+def add_list_sender(ml: MailingList, address: str, kind: str, *, actor: str) -> ListSender:
+    """Let an address post (ALLOWED: a non-member always allowed; POSTER: announce-only)."""
+    if kind not in SenderKind.values:
+        raise ServiceError(f"{kind!r} is not a kind of sender; choose one of {', '.join(SenderKind.values)}")
+    addr = parse(address)
+    sender, created = ListSender.objects.get_or_create(
+        mailing_list=ml, key=addr.key, kind=kind, defaults={"email": addr.email}
+    )
+    if created:
+        audit(actor, "sender.add", mailing_list=ml, address=addr.email, kind=kind)
+    return sender
+
+
+def remove_list_sender(sender: ListSender, *, actor: str) -> None:
+    with transaction.atomic():
+        audit(actor, "sender.remove", mailing_list=sender.mailing_list, address=sender.email, kind=sender.kind)
+        sender.delete()

@@ -1,0 +1,225 @@
+"""Commands mailed to NAME-request@: subscribe, unsubscribe, help.
+
+A command is the first word of the Subject (after any "Re:") or of one of
+the first lines of the text body; reading stops at the first line that is
+not a command, a quote or a signature. Each command runs once.
+
+- subscribe: the From address becomes a pending member and gets a
+  confirmation link (double opt-in, so a forged From subscribes nobody).
+- unsubscribe: takes effect at once for the From address (or, if that is
+  not subscribed, the envelope sender), is in the audit log, and is
+  acknowledged. That is what RFC 2369's mailto unsubscribe promises, and a
+  forged request can only do what the one-click link in every copy can.
+- help: the list's help text. A message with no command gets it too.
+"""
+
+from __future__ import annotations
+
+import email
+import logging
+from datetime import timedelta
+from email import policy
+from email.message import EmailMessage
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from listkeeper.lib import links
+from listkeeper.lib.addresses import Address, InvalidAddress, parse
+from listkeeper.lists import services
+from listkeeper.lists.bans import is_banned
+from listkeeper.lists.models import (
+    InboundKind,
+    InboundMessage,
+    MailingList,
+    Source,
+    Status,
+    Subscription,
+)
+from listkeeper.mail import headers as h
+from listkeeper.mail.context import read_author, wire_form
+from listkeeper.mail.handlers.subject_tag import REPLY_PREFIXES
+from listkeeper.mail.replies import reply, why_not_answer
+
+log = logging.getLogger("listkeeper.mail")
+
+COMMANDS = {
+    "subscribe": "subscribe",
+    "join": "subscribe",
+    "unsubscribe": "unsubscribe",
+    "leave": "unsubscribe",
+    "signoff": "unsubscribe",
+    "help": "help",
+    "info": "help",
+}
+BODY_LINES = 10
+# The audit actor for what people do by mail to themselves. Not the address:
+# erase_member must be able to wipe every trace of it.
+ACTOR = "email:self"
+# A From can be forged: send one confirmation per address per hour at most,
+# so -request cannot be used to bomb someone with confirmation mail.
+CONFIRM_RESEND_AFTER = timedelta(hours=1)
+
+
+def _command(text: str) -> str | None:
+    words = REPLY_PREFIXES.sub("", text).strip().split()
+    return COMMANDS.get(words[0].lower().strip(".:!")) if words else None
+
+
+def _body_text(raw: bytes) -> str:
+    try:
+        msg = email.message_from_bytes(raw, policy=policy.default)
+        assert isinstance(msg, EmailMessage)
+        part = msg.get_body(preferencelist=("plain",))
+        return str(part.get_content()) if part is not None else ""
+    except Exception:  # an undecodable body simply holds no commands
+        return ""
+
+
+def find_commands(subject: str, body: str) -> list[str]:
+    found: list[str] = []
+    first = _command(subject)
+    if first:
+        found.append(first)
+    seen = 0
+    for line in body.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith(">") or line.startswith("--") or seen >= BODY_LINES:
+            break
+        seen += 1
+        command = _command(line)
+        if command is None:
+            break
+        if command not in found:
+            found.append(command)
+    return found
+
+
+def handle_request(ml: MailingList, raw: bytes, sender: str) -> str:
+    """Carry out the commands in mail to NAME-request@; returns what happened.
+
+    The message and the result are kept as an InboundMessage, in the same
+    transaction as the changes the commands made.
+    """
+    with transaction.atomic():
+        result = _handle_request(ml, raw, sender)
+        record_inbound(ml, InboundKind.REQUEST, raw, sender, result)
+    log.info("request to %s from <%s>: %s", ml.suffixed("request"), sender, result)
+    return result
+
+
+def record_inbound(
+    ml: MailingList, kind: str, raw: bytes, sender: str, result: str
+) -> InboundMessage:
+    return InboundMessage.objects.create(
+        mailing_list=ml,
+        kind=kind,
+        recipient=ml.suffixed(kind),
+        sender=sender.strip().strip("<>")[:254],
+        raw=raw,
+        processed=timezone.now(),
+        result=result[:300],
+    )
+
+
+def _handle_request(ml: MailingList, raw: bytes, sender: str) -> str:
+    canonical = wire_form(raw)
+    block, _ = h.split(canonical)
+    why = why_not_answer(block)
+    if why:
+        return f"ignored: {why}"
+    author = read_author(block)
+    if author is None:
+        try:
+            author = parse(sender)
+        except InvalidAddress:
+            return "ignored: no From address and no usable envelope sender"
+    if is_banned(ml, author.email):
+        return f"ignored: {author.email} is banned"
+    commands = find_commands(block.get_text("Subject") or "", _body_text(canonical)) or ["help"]
+    results = []
+    for command in commands:
+        if command == "subscribe":
+            results.append(_subscribe(ml, author, block))
+        elif command == "unsubscribe":
+            results.append(_unsubscribe(ml, author, sender, block))
+        else:
+            reply("request-help", author.email, {}, mailing_list=ml, original=block)
+            results.append(f"help sent to {author.email}")
+    return "; ".join(results)
+
+
+def _result(ml: MailingList, to: str, block: h.HeaderBlock, command: str, outcome: str) -> None:
+    context = {"command": command, "outcome": outcome, "address": to}
+    reply("request-result", to, context, mailing_list=ml, original=block)
+
+
+def mail_context(ml: MailingList, address: str) -> dict[str, object]:
+    return {
+        "address": address,
+        "list_url": links.list_page_url(ml.local_part, ml.domain),
+        "manage_url": links.manage_url(address),
+        "expires_days": getattr(settings, "CONFIRM_LINK_DAYS", 7),
+    }
+
+
+def _subscribe(ml: MailingList, author: Address, block: h.HeaderBlock) -> str:
+    if not ml.public:
+        _result(ml, author.email, block, "subscribe", "closed")
+        return f"subscribe refused for {author.email}: the list takes no requests"
+    before = Subscription.objects.filter(mailing_list=ml, member__key=author.key).first()
+    try:
+        result = services.subscribe(
+            ml, author, actor=ACTOR, source=Source.EMAIL, status=Status.PENDING
+        )
+    except services.ServiceError as exc:  # banned meanwhile
+        return f"subscribe refused for {author.email}: {exc}"
+    sub = result.subscription
+    if sub.status == Status.ACTIVE:
+        _result(ml, author.email, block, "subscribe", "already")
+        return f"{author.email} is already subscribed"
+    recently = (
+        before is not None
+        and before.status == Status.PENDING
+        and (timezone.now() - before.updated < CONFIRM_RESEND_AFTER)
+    )
+    if recently:
+        return f"confirmation for {author.email} already sent within the hour; not sent again"
+    if before is not None and before.status == Status.PENDING:
+        Subscription.objects.filter(id=sub.id).update(updated=timezone.now())
+    context = mail_context(ml, author.email)
+    context["confirm_url"] = links.confirm_url(ml.id, author.email)
+    reply("confirm", author.email, context, mailing_list=ml, original=block)
+    return f"confirmation sent to {author.email}"
+
+
+def _unsubscribe(ml: MailingList, author: Address, sender: str, block: h.HeaderBlock) -> str:
+    candidates = [author.email]
+    try:
+        candidates.append(parse(sender).email)
+    except InvalidAddress:
+        pass
+    for address in candidates:
+        sub = (
+            Subscription.objects.filter(mailing_list=ml, member__key=address.lower())
+            .exclude(status=Status.UNSUBSCRIBED)
+            .select_related("member", "mailing_list")
+            .first()
+        )
+        if sub is not None:
+            services.unsubscribe(
+                sub, actor=ACTOR, reason="unsubscribe command mailed to the -request address"
+            )
+            reply(
+                "unsubscribe-ack",
+                sub.member.email,
+                {"address": sub.member.email},
+                mailing_list=ml,
+                original=block,
+            )
+            return f"{sub.member.email} unsubscribed"
+    _result(ml, author.email, block, "unsubscribe", "not-member")
+    return f"unsubscribe: {author.email} is not subscribed"

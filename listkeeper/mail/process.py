@@ -1,0 +1,172 @@
+"""The mail path's entry points, called by the LMTP server (and tests) without sockets.
+
+- handle_post: a message to NAME@ → rules decide → Post stored with status and
+  reason; accepted posts transformed and queued for delivery in the same
+  transaction; held → moderators told; rejected → the poster told.
+- handle_request: NAME-request@ commands (see commands.py).
+- forward_to_owners: NAME-owner@ mail re-sent to the owners.
+- approve / reject / discard / expire_held: moderation (see moderation.py).
+
+Database errors propagate, so the LMTP server answers 451 and Postfix retries;
+anything wrong with the message itself ends in a stored post, never an exception.
+handle_request and forward_to_owners return a one-line result for the caller
+to keep (InboundMessage.result).
+"""
+
+from __future__ import annotations
+
+import logging
+from email.utils import make_msgid
+
+from django.db import DatabaseError, transaction
+from django.utils import timezone
+
+from listkeeper.delivery.ledger import enqueue_message, enqueue_post
+from listkeeper.lib.addresses import address_key
+from listkeeper.lists.bans import is_banned
+from listkeeper.lists.models import InboundKind, MailingList, Post, PostStatus, Role
+from listkeeper.mail import headers as h
+from listkeeper.mail import pipeline, rules
+from listkeeper.mail.commands import handle_request, record_inbound
+from listkeeper.mail.context import InFlight, parse_message, read_author, wire_form
+from listkeeper.mail.errors import Stop
+from listkeeper.mail.handlers import clean_headers
+from listkeeper.mail.moderation import (
+    approve,
+    discard,
+    expire_held,
+    housekeeping,
+    notify_held,
+    reject,
+)
+from listkeeper.mail.replies import reply, staff_of
+
+__all__ = [
+    "approve",
+    "discard",
+    "expire_held",
+    "forward_to_owners",
+    "handle_post",
+    "handle_request",
+    "housekeeping",
+    "reject",
+]
+
+log = logging.getLogger("listkeeper.mail")
+
+
+def handle_post(ml: MailingList, raw: bytes, envelope_sender: str) -> Post:
+    sender = (envelope_sender or "").strip().strip("<>")
+    ctx, decision, message = _judge(ml, raw, sender)
+    block = ctx.headers_in if ctx is not None else h.split(wire_form(raw))[0]
+    message_id = (ctx.headers.get("Message-ID") if ctx and message else None) or block.get(
+        "Message-ID"
+    )
+    stored = raw
+    if (
+        decision.status in (PostStatus.REJECTED, PostStatus.DISCARDED)
+        and len(raw) > ml.max_message_size
+    ):
+        stored = block.as_bytes()  # keep the headers of an oversized post, not its megabytes
+    decided = decision.status != PostStatus.HELD
+    with transaction.atomic():
+        post = Post.objects.create(
+            mailing_list=ml,
+            message_id=_text(message_id, 998),
+            sender=_text(sender, 254),
+            author=_text(ctx.author.email if ctx is not None and ctx.author else "", 254),
+            subject=_text(block.get_text("Subject"), 998),
+            raw=stored,
+            size=len(raw),
+            status=decision.status,
+            reason=_text(decision.reason, 500),
+            decided=timezone.now() if decided else None,
+            decided_by="rules" if decided else "",
+        )
+        _follow_up(post, decision, message, block)
+    return post
+
+
+def _judge(
+    ml: MailingList, raw: bytes, sender: str
+) -> tuple[InFlight | None, rules.Decision, bytes]:
+    """Parse, decide and (if accepted) transform; the message's faults become a decision."""
+    ctx: InFlight | None = None
+    try:
+        ctx = parse_message(ml, raw, sender)
+        decision = rules.decide(ctx)
+        message = pipeline.run(ctx) if decision.status == PostStatus.ACCEPTED else b""
+        return ctx, decision, message
+    except Stop as stop:
+        return ctx, rules.Decision(stop.status, stop.reason), b""
+    except DatabaseError:
+        raise  # the LMTP server answers 451 and Postfix tries again later
+    except Exception as exc:  # a message our code cannot digest waits for a person
+        log.exception("post to %s could not be processed; holding it", ml.address)
+        reason = f"the message could not be processed ({type(exc).__name__}: {exc})"
+        return ctx, rules.Decision(PostStatus.HELD, reason), b""
+
+
+def _follow_up(post: Post, decision: rules.Decision, message: bytes, block: h.HeaderBlock) -> None:
+    ml = post.mailing_list
+    what = f"post {post.message_id} to {ml.address} {decision.status}: {decision.reason}"
+    if decision.status == PostStatus.ACCEPTED:
+        delivery = enqueue_post(post, message, envelope_from=ml.suffixed("bounces"))
+        log.info("%s (%d recipients)", what, delivery.total)
+        return
+    log.info("%s", what)
+    if decision.status == PostStatus.HELD:
+        notify_held(ml)
+    elif decision.status == PostStatus.REJECTED:
+        context = {"subject": post.subject, "reason": decision.reason, "received": post.received}
+        reply("post-rejected", post.sender, context, mailing_list=ml, original=block)
+
+
+def _text(value: str | None, limit: int) -> str:
+    # PostgreSQL refuses NUL in text columns; a header may carry one.
+    return (value or "").replace("\x00", "")[:limit]
+
+
+def forward_to_owners(ml: MailingList, raw: bytes, sender: str) -> str:
+    """Re-send mail for NAME-owner@ to the owners (moderators, then site admins, if none).
+
+    From becomes the -owner address (SES sends only verified identities) and
+    Reply-To the original sender, so the owners' "Reply" reaches them. The
+    message and the result are kept as an InboundMessage.
+    """
+    with transaction.atomic():
+        result = _forward_to_owners(ml, raw, sender)
+        record_inbound(ml, InboundKind.OWNER, raw, sender, result)
+    log.info("mail to %s from <%s>: %s", ml.suffixed("owner"), sender, result)
+    return result
+
+
+def _forward_to_owners(ml: MailingList, raw: bytes, sender: str) -> str:
+    owner = ml.suffixed("owner")
+    block, body = h.split(wire_form(raw))
+    if any(owner.lower() in v.lower() for v in block.get_all("X-Loop")):
+        return "dropped: it already went through this list's owner address (X-Loop)"
+    author = read_author(block)
+    who = author.email if author else sender.strip().strip("<>")
+    if who and is_banned(ml, who):
+        return f"dropped: {who} is banned"
+    if author is not None and address_key(author.email) == address_key(owner):
+        return "dropped: it comes from the owner address itself"
+    to = staff_of(ml, roles=(Role.OWNER,), admins=False) or staff_of(ml)
+    if not to:
+        return "dropped: the list has no owners, moderators or site admins"
+    clean_headers.handle(
+        InFlight(ml, raw, sender, block, body)
+    )  # removes List-*, DKIM, Sender, ...
+    name = (
+        f"{(author.name or author.email) if author else who or 'Someone'} via {ml.local_part}-owner"
+    )
+    block.replace("From", h.fold_address("From", h.format_address(name, owner)))
+    if block.get("Reply-To") is None and who:
+        shown = h.format_address(author.name if author else "", who)
+        block.add(h.fold_address("Reply-To", shown))
+    block.add(h.fold_ascii("X-Loop", owner))
+    if block.get("Message-ID") is None:
+        block.add(h.fold_ascii("Message-ID", make_msgid(domain=ml.domain)))
+    enqueue_message(block.as_bytes() + h.CRLF + body, to, envelope_from=ml.suffixed("bounces"))
+    return f"forwarded to {len(to)} owner(s)"
