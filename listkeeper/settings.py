@@ -119,12 +119,28 @@ SES_PASS = env_secret("SES_PASS")
 RELAY_HOST = env_hostport("RELAY_HOST", f"email-smtp.{SES_REGION}.amazonaws.com:587")
 RELAY_TLS_CA_FILE = env("RELAY_TLS_CA_FILE", "/etc/ssl/certs/ca-certificates.crt")
 SES_MAX_SEND_RATE = env_float("SES_MAX_SEND_RATE", 14.0)
+if SES_USER and not SES_PASS:
+    raise ImproperlyConfigured("SES_USER is set but SES_PASS (or SES_PASS_FILE) is empty; set both or neither")
+if SES_PASS and not SES_USER:
+    raise ImproperlyConfigured("SES_PASS is set but SES_USER (or SES_USER_FILE) is empty; set both or neither")
+# "secure" verifies the relay's certificate; "none" is for a local test catcher only.
+RELAY_TLS = env("RELAY_TLS", "secure")
+if RELAY_TLS not in ("secure", "none"):
+    raise ImproperlyConfigured(f"RELAY_TLS={RELAY_TLS!r} must be secure or none")
 SES_SNS_TOPIC_ARNS = [a for a in env("SES_SNS_TOPIC_ARNS").split(",") if a]
 
 # Where the parts listen.
 LMTP_LISTEN = env_hostport("LMTP_LISTEN", "127.0.0.1:8024")
 SMTP_LISTEN = env_hostport("SMTP_LISTEN", "127.0.0.1:2525")
 REINJECT_HOST = env_hostport("REINJECT_HOST", "127.0.0.1:10025")
+# Clients the reinjection smtpd accepts mail from (Postfix mynetworks syntax).
+REINJECT_NETWORKS = env("REINJECT_NETWORKS", "127.0.0.0/8").replace(",", " ").split()
+# The name Postfix greets with and uses in HELO; must be fully qualified.
+POSTFIX_HOSTNAME = env("POSTFIX_HOSTNAME", LISTKEEPER_DOMAIN).lower()
+if "." not in POSTFIX_HOSTNAME:
+    raise ImproperlyConfigured(f"POSTFIX_HOSTNAME={POSTFIX_HOSTNAME!r} must be a fully qualified name")
+# Where `listkeeper serve` runs the web app.
+SERVE = env_hostport("SERVE", "127.0.0.1:8000")
 MAX_MESSAGE_SIZE = env_int("MAX_MESSAGE_SIZE", 10 * 1024 * 1024, minimum=1024)
 WORKER_CONNECTIONS = env_int("WORKER_CONNECTIONS", 4, minimum=1)
 
@@ -238,6 +254,7 @@ PASSWORD_HASHERS = [
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = 0.25  # hours
 AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_VERBOSE = False  # its start-up banner would clutter every command's output
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
