@@ -15,6 +15,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
+import shlex
 import time
 from collections.abc import Callable
 from typing import Any
@@ -73,6 +74,12 @@ def queue_status() -> postqueue.QueueStatus | None:
         return postqueue.run(settings.POSTQUEUE_COMMAND)
     if settings.POSTFIX_QUEUE_STATUS_FILE:
         return postqueue.read_status(settings.POSTFIX_QUEUE_STATUS_FILE, QUEUE_STATUS_MAX_AGE)
+    # `listkeeper serve` runs a private Postfix under DATA_DIR: report on it.
+    from listkeeper.postfix.instance import default_instance
+
+    instance = default_instance()
+    if instance.is_running():
+        return postqueue.run(f"postqueue -c {shlex.quote(str(instance.config_dir))} -j")
     return None
 
 

@@ -117,3 +117,17 @@ def test_it_reads_the_status_file_the_postfix_container_leaves(client, db, setti
     stale = postqueue.QueueStatus(ok=True, messages={"deferred": 3}, checked=0.0)
     postqueue.write_status(status_file, stale)
     assert client.get("/healthz?check=postfix_queue").status_code == 503
+
+
+@pytest.mark.e2e
+def test_it_reads_the_queue_of_the_private_postfix_serve_runs(client, transactional_db, postfix, monkeypatch) -> None:
+    monkeypatch.setattr("listkeeper.postfix.instance.default_instance", lambda: postfix)
+
+    response = client.get("/healthz?check=postfix_queue")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["checks"]["postfix_queue"]["detail"] == "readable"
+
+    metrics = client.get("/metrics", REMOTE_ADDR="127.0.0.1").content.decode()
+    assert "listkeeper_postfix_queue_up 1.0" in metrics
+    assert 'listkeeper_postfix_queue_messages{queue="deferred"}' in metrics
