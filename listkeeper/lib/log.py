@@ -95,6 +95,7 @@ def mail_event(
     mailing_list: Any,
     level: int = logging.INFO,
     logger: logging.Logger | None = None,
+    exc_info: bool = False,
     **fields: Any,
 ) -> None:
     """Log one mail-path event; `mailing_list` is a MailingList or its address."""
@@ -105,7 +106,7 @@ def mail_event(
         **clean_fields(fields),
     }
     (logger or logging.getLogger(MAIL_LOGGER)).log(
-        level, "%s", logfmt(data), extra={"fields": data}
+        level, "%s", logfmt(data), extra={"fields": data}, exc_info=exc_info
     )
 
 
