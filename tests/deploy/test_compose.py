@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -139,3 +140,57 @@ def test_it_makes_secrets_once_without_changing_them(tmp_path) -> None:
     assert all(len(v) == 64 and v.isalnum() for v in values.values())
     assert (target.stat().st_mode & 0o777) == 0o700
     assert "ses_user" in again.stdout  # tells the operator what is left to do
+
+
+def container_env(config: dict, service: str, tmp_path: Path) -> dict[str, str]:
+    """The service's environment from compose, with paths moved into tmp_path."""
+    env = {k: str(v) for k, v in config["services"][service]["environment"].items()}
+    secrets_dir = tmp_path / "secrets"
+    secrets_dir.mkdir(exist_ok=True)
+    for key, value in list(env.items()):
+        if key.endswith("_FILE") and value.startswith("/run/secrets/"):
+            path = secrets_dir / value.rsplit("/", 1)[1]
+            path.write_text("0123456789abcdef0123456789abcdef")
+            env[key] = str(path)
+    for key in ("DATABASE_HOST", "DATABASE_NAME", "DATABASE_USER", "DATABASE_PASSWORD_FILE"):
+        env.pop(key, None)
+    env.update(
+        PATH=os.environ["PATH"],
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        LISTKEEPER_DATA_DIR=str(tmp_path / "data"),
+    )
+    return env
+
+
+@pytest.mark.parametrize("service", ["web", "lmtpd", "worker", "migrate"])
+def test_it_gives_the_app_containers_settings_that_load(config, service, tmp_path) -> None:
+    env = container_env(config, service, tmp_path)
+
+    result = subprocess.run([str(Path(sys.executable).with_name("listkeeper")), "check"],
+                            env=env, capture_output=True, text=True, timeout=120)
+
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.skipif(shutil.which("postconf", path="/usr/sbin:/usr/bin") is None, reason="needs Postfix (postconf)")
+def test_it_renders_a_postfix_configuration_for_the_container_that_postfix_accepts(config, tmp_path) -> None:
+    env = container_env(config, "postfix", tmp_path)
+    target = tmp_path / "etc-postfix"
+
+    rendered = subprocess.run(
+        [str(Path(sys.executable).with_name("listkeeper")), "postfix", "render", str(target)],
+        env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    checked = subprocess.run(["postconf", "-c", str(target), "-n"], capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stderr
+
+    main_cf = checked.stdout
+    master_cf = (target / "master.cf").read_text()
+    assert "relay_transport = lmtp:inet:lmtpd:8024" in main_cf
+    assert "mynetworks = 172.30.25.0/24" in main_cf
+    assert "relayhost = [email-smtp.eu-west-2.amazonaws.com]:587" in main_cf
+    assert "0.0.0.0:25 inet" in master_cf
+    assert "172.30.25.25:10025 inet" in master_cf
+    sasl = target / "sasl_passwd"
+    assert (sasl.stat().st_mode & 0o777) == 0o600
