@@ -28,6 +28,7 @@ errorlog = "-"
 # /dev/shm: the heartbeat file must not sit on an overlay filesystem.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
+
 class RedactingLogger(Logger):
     """Access log lines without tokens or query strings; JSON with LOG_FORMAT=json."""
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 MAIL_LOGGER = "listkeeper.mail"
@@ -61,9 +61,7 @@ def clean(value: Any) -> Any:
 
 
 def clean_fields(fields: dict[str, Any]) -> dict[str, Any]:
-    return {
-        name: clean(value) for name, value in fields.items() if not is_secret_name(name)
-    }
+    return {name: clean(value) for name, value in fields.items() if not is_secret_name(name)}
 
 
 def is_secret_name(name: str) -> bool:
@@ -166,9 +164,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         data: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(
-                timespec="milliseconds"
-            ),
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
         }

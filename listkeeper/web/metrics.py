@@ -80,7 +80,8 @@ class MailCollector(Collector):
         status = queue_status()
         if status is not None:
             yield GaugeMetricFamily(
-                "listkeeper_postfix_queue_up", "1 when Postfix's queue could be read.",
+                "listkeeper_postfix_queue_up",
+                "1 when Postfix's queue could be read.",
                 value=1 if status.ok else 0,
             )
             if status.ok:
@@ -97,7 +98,9 @@ class MailCollector(Collector):
         suppressed = GaugeMetricFamily(
             "listkeeper_suppressions", "Suppressed addresses, by cause.", labels=["cause"]
         )
-        by_kind = dict(Suppression.objects.order_by().values_list("bulk_only").annotate(n=Count("id")))
+        by_kind = dict(
+            Suppression.objects.order_by().values_list("bulk_only").annotate(n=Count("id"))
+        )
         suppressed.add_metric(["bounce"], by_kind.get(False, 0))
         suppressed.add_metric(["complaint"], by_kind.get(True, 0))
         yield suppressed
@@ -115,7 +118,9 @@ class MailCollector(Collector):
         subs = GaugeMetricFamily(
             "listkeeper_subscriptions", "Subscriptions, by status.", labels=["status"]
         )
-        by_status = dict(Subscription.objects.order_by().values_list("status").annotate(n=Count("id")))
+        by_status = dict(
+            Subscription.objects.order_by().values_list("status").annotate(n=Count("id"))
+        )
         for name, n in sorted(by_status.items()):
             subs.add_metric([name], n)
         yield subs

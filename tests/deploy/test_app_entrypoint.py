@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
-import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -41,7 +39,9 @@ def test_it_migrates_then_serves_web_with_health_and_static_files(app_env, tmp_p
         assert status == 200, body
         assert json.loads(body)["checks"]["database"]["ok"] is True
 
-        status, body = wait_for_http(f"http://127.0.0.1:{port}/static/listkeeper/listkeeper.css", web)
+        status, body = wait_for_http(
+            f"http://127.0.0.1:{port}/static/listkeeper/listkeeper.css", web
+        )
         assert status == 200 and body
 
         # A signed link in an access log would let anyone reading logs act for a member.
@@ -49,7 +49,10 @@ def test_it_migrates_then_serves_web_with_health_and_static_files(app_env, tmp_p
         wait_for_http(f"http://127.0.0.1:{port}/u/{token}/", web)
         status, metrics = wait_for_http(f"http://127.0.0.1:{port}/metrics", web)
         assert status == 200
-        assert b'listkeeper_http_request_duration_seconds_count{method="GET",status="2xx",view="healthz"}' in metrics
+        assert (
+            b'listkeeper_http_request_duration_seconds_count{method="GET",status="2xx",view="healthz"}'
+            in metrics
+        )
     finally:
         web.stop()
     output = web.output()
@@ -78,10 +81,14 @@ def test_it_refuses_a_database_password_that_would_break_the_url(app_env, tmp_pa
     assert "URL-safe" in result.stderr and "p@ss" not in result.stderr
 
 
-@pytest.mark.skipif(postgres_url() is None, reason="the read-only role needs PostgreSQL (DATABASE_URL=postgres://...)")
+@pytest.mark.skipif(
+    postgres_url() is None,
+    reason="the read-only role needs PostgreSQL (DATABASE_URL=postgres://...)",
+)
 def test_it_builds_the_database_url_and_grants_postfix_a_read_only_role(app_env, tmp_path) -> None:
-    import psycopg
     from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
 
     url = urlsplit(app_env["DATABASE_URL"])
     password = secrets.token_hex(16)
@@ -116,7 +123,9 @@ def test_it_builds_the_database_url_and_grants_postfix_a_read_only_role(app_env,
         )
         as_app.close()
 
-        ro_url = urlunsplit(url._replace(netloc=f"{role}:{ro_password}@{url.hostname}:{url.port or 5432}"))
+        ro_url = urlunsplit(
+            url._replace(netloc=f"{role}:{ro_password}@{url.hostname}:{url.port or 5432}")
+        )
         with psycopg.connect(ro_url, autocommit=True) as ro:
             rows = ro.execute("SELECT local_part FROM lists_mailinglist").fetchall()
             assert rows == [("community",)]

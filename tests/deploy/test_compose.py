@@ -23,9 +23,20 @@ def compose(*args: str, env_file: Path = ROOT / ".env.example") -> subprocess.Co
     # A clean environment: variables from the developer's shell must not fill gaps.
     env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp")}
     return subprocess.run(
-        [COMPOSE, "--project-directory", str(ROOT), "--env-file", str(env_file),
-         "-f", str(ROOT / "compose.yaml"), *args],
-        capture_output=True, text=True, env=env, timeout=120,
+        [
+            COMPOSE,
+            "--project-directory",
+            str(ROOT),
+            "--env-file",
+            str(env_file),
+            "-f",
+            str(ROOT / "compose.yaml"),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
 
 
@@ -36,8 +47,15 @@ def config() -> dict:
     assert result.returncode == 0, result.stderr
     # docker-compose is a Python program with PyYAML; its interpreter reads the YAML.
     to_json = subprocess.run(
-        ["/usr/bin/python3", "-c", "import json, sys, yaml; json.dump(yaml.safe_load(sys.stdin), sys.stdout)"],
-        input=result.stdout, capture_output=True, text=True, timeout=60,
+        [
+            "/usr/bin/python3",
+            "-c",
+            "import json, sys, yaml; json.dump(yaml.safe_load(sys.stdin), sys.stdout)",
+        ],
+        input=result.stdout,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert to_json.returncode == 0, to_json.stderr
     return json.loads(to_json.stdout)
@@ -61,8 +79,12 @@ def test_it_names_a_required_variable_that_is_missing(tmp_path) -> None:
 
 def test_it_publishes_only_smtp_and_web(config) -> None:
     published = {
-        name: [str(p.get("target")) if isinstance(p, dict) else str(p).rsplit(":", 1)[-1] for p in svc["ports"]]
-        for name, svc in config["services"].items() if svc.get("ports")
+        name: [
+            str(p.get("target")) if isinstance(p, dict) else str(p).rsplit(":", 1)[-1]
+            for p in svc["ports"]
+        ]
+        for name, svc in config["services"].items()
+        if svc.get("ports")
     }
 
     assert published == {"postfix": ["25"], "web": ["8000"]}
@@ -110,7 +132,11 @@ def test_it_passes_secrets_as_files_never_as_values(config) -> None:
         for key, value in (svc.get("environment") or {}).items():
             if any(word in key for word in ("PASS", "SECRET", "TOKEN", "KEY")):
                 assert key.endswith("_FILE") and str(value).startswith("/run/secrets/"), (name, key)
-    assert {s["source"] for s in services["postfix"]["secrets"]} == {"ses_user", "ses_pass", "postfix_db_password"}
+    assert {s["source"] for s in services["postfix"]["secrets"]} == {
+        "ses_user",
+        "ses_pass",
+        "postfix_db_password",
+    }
     assert services["db"]["environment"]["POSTGRES_PASSWORD_FILE"] == "/run/secrets/db_password"
     for secret in config["secrets"].values():
         assert Path(secret["file"]).parent == ROOT / "secrets"
@@ -127,13 +153,21 @@ def test_it_runs_the_app_containers_from_one_image(config) -> None:
 
 def test_it_makes_secrets_once_without_changing_them(tmp_path) -> None:
     target = tmp_path / "secrets"
-    first = subprocess.run([str(ROOT / "docker" / "make-secrets.sh"), str(target)],
-                           capture_output=True, text=True, timeout=60)
+    first = subprocess.run(
+        [str(ROOT / "docker" / "make-secrets.sh"), str(target)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert first.returncode == 0, first.stderr
     values = {p.name: p.read_text() for p in target.iterdir()}
 
-    again = subprocess.run([str(ROOT / "docker" / "make-secrets.sh"), str(target)],
-                           capture_output=True, text=True, timeout=60)
+    again = subprocess.run(
+        [str(ROOT / "docker" / "make-secrets.sh"), str(target)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
     assert set(values) == {"db_password", "postfix_db_password", "secret_key", "metrics_token"}
     assert {p.name: p.read_text() for p in target.iterdir()} == values
@@ -166,23 +200,37 @@ def container_env(config: dict, service: str, tmp_path: Path) -> dict[str, str]:
 def test_it_gives_the_app_containers_settings_that_load(config, service, tmp_path) -> None:
     env = container_env(config, service, tmp_path)
 
-    result = subprocess.run([str(Path(sys.executable).with_name("listkeeper")), "check"],
-                            env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("listkeeper")), "check"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.skipif(shutil.which("postconf", path="/usr/sbin:/usr/bin") is None, reason="needs Postfix (postconf)")
-def test_it_renders_a_postfix_configuration_for_the_container_that_postfix_accepts(config, tmp_path) -> None:
+@pytest.mark.skipif(
+    shutil.which("postconf", path="/usr/sbin:/usr/bin") is None, reason="needs Postfix (postconf)"
+)
+def test_it_renders_a_postfix_configuration_for_the_container_that_postfix_accepts(
+    config, tmp_path
+) -> None:
     env = container_env(config, "postfix", tmp_path)
     target = tmp_path / "etc-postfix"
 
     rendered = subprocess.run(
         [str(Path(sys.executable).with_name("listkeeper")), "postfix", "render", str(target)],
-        env=env, capture_output=True, text=True, timeout=120,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert rendered.returncode == 0, rendered.stderr
-    checked = subprocess.run(["postconf", "-c", str(target), "-n"], capture_output=True, text=True, timeout=60)
+    checked = subprocess.run(
+        ["postconf", "-c", str(target), "-n"], capture_output=True, text=True, timeout=60
+    )
     assert checked.returncode == 0, checked.stderr
 
     main_cf = checked.stdout

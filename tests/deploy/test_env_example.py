@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import re
-from pathlib import Path
 
 from tests.deploy.conftest import ROOT
 
@@ -39,7 +38,7 @@ def settings_variables() -> set[str]:
 
 def example_variables() -> set[str]:
     text = (ROOT / ".env.example").read_text()
-    return set(re.findall(r"^#?([A-Z][A-Z0-9_]*)=", text, re.M))
+    return set(re.findall(r"^#?([A-Z][A-Z0-9_]*)=", text, re.MULTILINE))
 
 
 def compose_interpolated() -> set[str]:
@@ -71,18 +70,19 @@ def test_it_lists_every_variable_compose_fills_in() -> None:
 def test_it_lists_nothing_that_nobody_reads() -> None:
     used = settings_variables() | compose_interpolated()
     sources = deployment_sources()
-    stale = {
-        name for name in example_variables() - used if not re.search(rf"\b{name}\b", sources)
-    }
+    stale = {name for name in example_variables() - used if not re.search(rf"\b{name}\b", sources)}
 
     assert not stale, f".env.example lists variables nothing reads: {sorted(stale)}"
 
 
 def test_it_passes_containers_only_variables_something_reads() -> None:
     compose = (ROOT / "compose.yaml").read_text()
-    passed = set(re.findall(r"^\s+([A-Z][A-Z0-9_]*):", compose, re.M)) - THIRD_PARTY
+    passed = set(re.findall(r"^\s+([A-Z][A-Z0-9_]*):", compose, re.MULTILINE)) - THIRD_PARTY
     sources = deployment_sources() + (ROOT / "listkeeper" / "settings.py").read_text()
-    unread = {name for name in passed if name not in settings_variables()
-              and not re.search(rf"\b{name}\b", sources)}
+    unread = {
+        name
+        for name in passed
+        if name not in settings_variables() and not re.search(rf"\b{name}\b", sources)
+    }
 
     assert not unread, f"compose.yaml sets variables nothing reads (typo?): {sorted(unread)}"

@@ -79,9 +79,14 @@ def test_it_reads_the_queue_with_the_configured_command(client, db, settings, tm
     fake = tmp_path / "postqueue"
     lines = [
         {"queue_name": "deferred", "recipients": [{"address": "a@example.org"}]},
-        {"queue_name": "active", "recipients": [{"address": "b@example.org"}, {"address": "c@example.org"}]},
+        {
+            "queue_name": "active",
+            "recipients": [{"address": "b@example.org"}, {"address": "c@example.org"}],
+        },
     ]
-    fake.write_text("#!/bin/sh\ncat <<'EOF'\n" + "\n".join(json.dumps(x) for x in lines) + "\nEOF\n")
+    fake.write_text(
+        "#!/bin/sh\ncat <<'EOF'\n" + "\n".join(json.dumps(x) for x in lines) + "\nEOF\n"
+    )
     fake.chmod(0o755)
     settings.POSTQUEUE_COMMAND = f"{fake} -j"
 
@@ -93,7 +98,9 @@ def test_it_reads_the_queue_with_the_configured_command(client, db, settings, tm
 
 def test_it_fails_when_postqueue_fails(client, db, settings, tmp_path) -> None:
     fake = tmp_path / "postqueue"
-    fake.write_text("#!/bin/sh\necho 'postqueue: fatal: Queue report unavailable - mail system is down' >&2\nexit 69\n")
+    fake.write_text(
+        "#!/bin/sh\necho 'postqueue: fatal: Queue report unavailable - mail system is down' >&2\nexit 69\n"
+    )
     fake.chmod(0o755)
     settings.POSTQUEUE_COMMAND = str(fake)
 
@@ -103,7 +110,9 @@ def test_it_fails_when_postqueue_fails(client, db, settings, tmp_path) -> None:
     assert "mail system is down" in response.json()["checks"]["postfix_queue"]["detail"]
 
 
-def test_it_reads_the_status_file_the_postfix_container_leaves(client, db, settings, tmp_path) -> None:
+def test_it_reads_the_status_file_the_postfix_container_leaves(
+    client, db, settings, tmp_path
+) -> None:
     status_file = tmp_path / "run" / "postfix-queue.json"
     settings.POSTFIX_QUEUE_STATUS_FILE = str(status_file)
 
@@ -120,7 +129,9 @@ def test_it_reads_the_status_file_the_postfix_container_leaves(client, db, setti
 
 
 @pytest.mark.e2e
-def test_it_reads_the_queue_of_the_private_postfix_serve_runs(client, transactional_db, postfix, monkeypatch) -> None:
+def test_it_reads_the_queue_of_the_private_postfix_serve_runs(
+    client, transactional_db, postfix, monkeypatch
+) -> None:
     monkeypatch.setattr("listkeeper.postfix.instance.default_instance", lambda: postfix)
 
     response = client.get("/healthz?check=postfix_queue")

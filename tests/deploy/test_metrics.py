@@ -26,7 +26,9 @@ def test_it_counts_posts_recipients_backlog_and_suppressions(community) -> None:
     post = Post.objects.create(
         mailing_list=community, sender="a@example.org", raw=b"x", status=PostStatus.ACCEPTED
     )
-    Post.objects.create(mailing_list=community, sender="x@example.com", raw=b"x", status=PostStatus.HELD)
+    Post.objects.create(
+        mailing_list=community, sender="x@example.com", raw=b"x", status=PostStatus.HELD
+    )
     delivery = enqueue_post(post, b"message", "community-bounces@lists.example.org")
     first = delivery.recipients.order_by("id").first()
     Recipient.objects.filter(id=first.id).update(state="sent", sent_at=timezone.now())
@@ -50,13 +52,20 @@ def test_it_counts_posts_recipients_backlog_and_suppressions(community) -> None:
 def test_it_times_web_requests_by_view(db) -> None:
     client = Client(HTTP_HOST="127.0.0.1")
     before = scrape(client).get(
-        ("listkeeper_http_request_duration_seconds_count", (("method", "GET"), ("status", "2xx"), ("view", "healthz"))), 0
+        (
+            "listkeeper_http_request_duration_seconds_count",
+            (("method", "GET"), ("status", "2xx"), ("view", "healthz")),
+        ),
+        0,
     )
     client.get("/healthz?check=database")
 
     after = scrape(client)
 
-    key = ("listkeeper_http_request_duration_seconds_count", (("method", "GET"), ("status", "2xx"), ("view", "healthz")))
+    key = (
+        "listkeeper_http_request_duration_seconds_count",
+        (("method", "GET"), ("status", "2xx"), ("view", "healthz")),
+    )
     assert after[key] == before + 1
 
 
@@ -85,7 +94,9 @@ def test_it_shows_the_postfix_queue_size(db, settings, tmp_path) -> None:
     from listkeeper.lib import postqueue
 
     status_file = tmp_path / "postfix-queue.json"
-    postqueue.write_status(status_file, postqueue.QueueStatus(ok=True, messages={"deferred": 4, "active": 1}))
+    postqueue.write_status(
+        status_file, postqueue.QueueStatus(ok=True, messages={"deferred": 4, "active": 1})
+    )
     settings.POSTFIX_QUEUE_STATUS_FILE = str(status_file)
 
     m = scrape(Client(HTTP_HOST="127.0.0.1"))

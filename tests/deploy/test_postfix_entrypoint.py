@@ -116,14 +116,26 @@ def test_it_renders_starts_and_relays_to_ses_with_starttls_and_auth(
         # As in compose: migrate grants the read-only role Postfix looks lists up with.
         ro_role = f"lk_ro_{secrets.token_hex(4)}"
         (tmp_path / "postfix_db_password").write_text(secrets.token_hex(16))
-        env.update(POSTFIX_DB_USER=ro_role, POSTFIX_DB_PASSWORD_FILE=str(tmp_path / "postfix_db_password"))
+        env.update(
+            POSTFIX_DB_USER=ro_role, POSTFIX_DB_PASSWORD_FILE=str(tmp_path / "postfix_db_password")
+        )
     try:
-        migrated = subprocess.run([APP_ENTRYPOINT, "migrate"], env=env, capture_output=True, text=True, timeout=300)
+        migrated = subprocess.run(
+            [APP_ENTRYPOINT, "migrate"], env=env, capture_output=True, text=True, timeout=300
+        )
         assert migrated.returncode == 0, migrated.stderr
         created = subprocess.run(
-            [APP_ENTRYPOINT, "listkeeper", "shell", "-c",
-             "from listkeeper.lists import services; services.create_list('community', 'lists.example.org', actor='test')"],
-            env=env, capture_output=True, text=True, timeout=120,
+            [
+                APP_ENTRYPOINT,
+                "listkeeper",
+                "shell",
+                "-c",
+                "from listkeeper.lists import services; services.create_list('community', 'lists.example.org', actor='test')",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert created.returncode == 0, created.stderr
 
@@ -145,8 +157,10 @@ def test_it_renders_starts_and_relays_to_ses_with_starttls_and_auth(
         if ro_role:
             url = urlsplit(app_env["DATABASE_URL"])
             pf_env.update(
-                DATABASE_HOST=url.hostname or "127.0.0.1", DATABASE_PORT=str(url.port or 5432),
-                DATABASE_NAME=url.path.lstrip("/"), DATABASE_USER=ro_role,
+                DATABASE_HOST=url.hostname or "127.0.0.1",
+                DATABASE_PORT=str(url.port or 5432),
+                DATABASE_NAME=url.path.lstrip("/"),
+                DATABASE_USER=ro_role,
                 DATABASE_PASSWORD_FILE=str(tmp_path / "postfix_db_password"),
             )
         else:
@@ -160,7 +174,10 @@ def test_it_renders_starts_and_relays_to_ses_with_starttls_and_auth(
             # The SASL map: the secret files' values, readable by root only.
             sasl = config / "sasl_passwd"
             assert (sasl.stat().st_mode & 0o777) == 0o600
-            assert sasl.read_text().strip() == f"[{ses.relay.split(':')[0]}]:{ses.port} AKIAIOSFODNN7EXAMPLE:ses-smtp-password"
+            assert (
+                sasl.read_text().strip()
+                == f"[{ses.relay.split(':')[0]}]:{ses.port} AKIAIOSFODNN7EXAMPLE:ses-smtp-password"
+            )
             if ro_role:
                 assert f"user = {ro_role}" in (config / "relay_recipients.cf").read_text()
 
@@ -180,7 +197,9 @@ def test_it_renders_starts_and_relays_to_ses_with_starttls_and_auth(
                 "Subject: through the container entrypoint\r\n\r\nHello.\r\n"
             )
             with smtplib.SMTP("127.0.0.1", reinject_port, timeout=30) as smtp:
-                smtp.sendmail("community-bounces@lists.example.org", ["member@example.com"], message)
+                smtp.sendmail(
+                    "community-bounces@lists.example.org", ["member@example.com"], message
+                )
             received = ses.wait_for(1, timeout=60)
             assert len(received) == 1, postfix.output()
             assert received[0].tls is True
@@ -189,7 +208,9 @@ def test_it_renders_starts_and_relays_to_ses_with_starttls_and_auth(
             assert received[0].message["Subject"] == "through the container entrypoint"
 
             # The healthcheck: Postfix up, queue readable, status left for the web.
-            check = subprocess.run([HEALTHCHECK], env=pf_env, capture_output=True, text=True, timeout=60)
+            check = subprocess.run(
+                [HEALTHCHECK], env=pf_env, capture_output=True, text=True, timeout=60
+            )
             assert check.returncode == 0, check.stderr
             status = json.loads(status_file.read_text())
             assert status["ok"] is True and "deferred" in status["messages"]
@@ -197,22 +218,30 @@ def test_it_renders_starts_and_relays_to_ses_with_starttls_and_auth(
             # Rotation without a restart: new secret values, reload, still relays.
             Path(ses_secrets["SES_PASS_FILE"]).write_text("rotated-password")
             ses.password = "rotated-password"
-            reload = subprocess.run([ENTRYPOINT, "reload"], env=pf_env, capture_output=True, text=True, timeout=60)
+            reload = subprocess.run(
+                [ENTRYPOINT, "reload"], env=pf_env, capture_output=True, text=True, timeout=60
+            )
             assert reload.returncode == 0, reload.stderr
             assert "rotated-password" in sasl.read_text() and (sasl.stat().st_mode & 0o777) == 0o600
             with smtplib.SMTP("127.0.0.1", reinject_port, timeout=30) as smtp:
-                smtp.sendmail("community-bounces@lists.example.org", ["member2@example.com"], message)
+                smtp.sendmail(
+                    "community-bounces@lists.example.org", ["member2@example.com"], message
+                )
             assert len(ses.wait_for(2, timeout=60)) == 2, postfix.output()
         finally:
             stop_postfix(postfix, postfix_root / "etc" / "postfix")
         output = postfix.output()
         assert "ses-smtp-password" not in output and "rotated-password" not in output
-        stopped = subprocess.run([HEALTHCHECK], env=pf_env, capture_output=True, text=True, timeout=60)
+        stopped = subprocess.run(
+            [HEALTHCHECK], env=pf_env, capture_output=True, text=True, timeout=60
+        )
         assert stopped.returncode == 1 and "not running" in stopped.stderr
     finally:
         if ro_role:
             import psycopg
 
             with psycopg.connect(postgres_url(), autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{urlsplit(app_env["DATABASE_URL"]).path.lstrip("/")}" WITH (FORCE)')
+                admin.execute(
+                    f'DROP DATABASE IF EXISTS "{urlsplit(app_env["DATABASE_URL"]).path.lstrip("/")}" WITH (FORCE)'
+                )
                 admin.execute(f'DROP ROLE IF EXISTS "{ro_role}"')

@@ -27,7 +27,9 @@ def capture(formatter: logging.Formatter) -> tuple[logging.Logger, Capture]:
 
 def test_it_puts_message_id_and_list_on_every_json_line() -> None:
     logger, out = capture(JsonFormatter())
-    log = MailLog(message_id="<abc@example.com>", mailing_list="community@lists.example.org", logger=logger)
+    log = MailLog(
+        message_id="<abc@example.com>", mailing_list="community@lists.example.org", logger=logger
+    )
 
     log.info("accepted", recipients=3)
     log.warning("handoff_failed", recipient="a@example.org", reply="451 4.3.0 try later")
@@ -43,9 +45,15 @@ def test_it_keeps_secrets_and_bodies_out() -> None:
     logger, out = capture(JsonFormatter())
 
     mail_event(
-        "relay_login", message_id="<x@y>", mailing_list="l@d", logger=logger,
-        ses_password="hunter2", unsubscribe_token="tok", raw=b"Subject: hi\r\n\r\nsecret body",
-        body="secret body", size=b"12345",
+        "relay_login",
+        message_id="<x@y>",
+        mailing_list="l@d",
+        logger=logger,
+        ses_password="hunter2",
+        unsubscribe_token="tok",
+        raw=b"Subject: hi\r\n\r\nsecret body",
+        body="secret body",
+        size=b"12345",
     )
 
     line = out.lines[0]
@@ -56,8 +64,13 @@ def test_it_keeps_secrets_and_bodies_out() -> None:
 def test_it_writes_one_line_per_event_even_with_hostile_values() -> None:
     logger, out = capture(logging.Formatter("%(message)s"))
 
-    mail_event("accepted", message_id="<a@b>\r\nevent=forged", mailing_list="l@d", logger=logger,
-               subject="x" * 5000)
+    mail_event(
+        "accepted",
+        message_id="<a@b>\r\nevent=forged",
+        mailing_list="l@d",
+        logger=logger,
+        subject="x" * 5000,
+    )
 
     assert len(out.lines) == 1 and "\n" not in out.lines[0]
     assert out.lines[0].startswith("event=accepted message_id=")

@@ -19,7 +19,9 @@ def json_lines(caplog):
 
     def lines() -> list[dict]:
         formatter = JsonFormatter()
-        return [json.loads(formatter.format(r)) for r in caplog.records if r.name == "listkeeper.mail"]
+        return [
+            json.loads(formatter.format(r)) for r in caplog.records if r.name == "listkeeper.mail"
+        ]
 
     return lines
 
@@ -47,5 +49,8 @@ def test_it_logs_a_held_post_and_its_approval_with_the_same_message_id(ml, json_
     assert events["post_held"]["reason"].startswith("bob.sender@gmail.com is not a member")
     assert events["post_approved"]["actor"] == "mod@example.org"
     for name in ("post_held", "post_approved"):
-        assert events[name]["message_id"] == "<CAB1x2y3z4W5v6U7t8S9r0Q1p2O3n4M5l6K7j8I9h0G@mail.gmail.com>"
+        assert (
+            events[name]["message_id"]
+            == "<CAB1x2y3z4W5v6U7t8S9r0Q1p2O3n4M5l6K7j8I9h0G@mail.gmail.com>"
+        )
         assert events[name]["list"] == "community@lists.example.org"

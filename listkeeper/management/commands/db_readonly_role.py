@@ -74,7 +74,9 @@ class Command(BaseCommand):
                 sql.Identifier(connection.settings_dict["NAME"]), sql.Identifier(role)
             )
         )
-        statements.append(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(sql.Identifier(role)))
+        statements.append(
+            sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(sql.Identifier(role))
+        )
         tables = lookup_tables()
         statements.append(
             sql.SQL("GRANT SELECT ON {} TO {}").format(
