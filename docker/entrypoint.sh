@@ -7,6 +7,8 @@
 #   web      gunicorn serving listkeeper.wsgi on WEB_LISTEN (default 0.0.0.0:8000)
 #   lmtpd    the LMTP server Postfix delivers list mail to (LMTP_LISTEN)
 #   worker   the delivery worker handing copies to Postfix (REINJECT_HOST)
+#   housekeeping  periodic jobs (held-post expiry, postponed notices) every
+#            HOUSEKEEPING_EVERY seconds (default 300)
 #   anything else runs as a command, e.g. `listkeeper createadmin EMAIL`.
 #
 # The database password comes from a secret file (DATABASE_PASSWORD_FILE) and
@@ -64,6 +66,9 @@ case "$role" in
         ;;
     lmtpd | worker)
         exec listkeeper "$role" "$@"
+        ;;
+    housekeeping)
+        exec listkeeper mail-housekeeping --every "${HOUSEKEEPING_EVERY:-300}" "$@"
         ;;
     *)
         exec "$role" "$@"

@@ -69,6 +69,7 @@ def app_env(tmp_path: Path, database_url: str) -> dict[str, str]:
         "SITE_URL": "https://lists.example.org",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
         "LOG_FORMAT": "json",
+        "PYTHONUNBUFFERED": "1",  # as in the image
     }
 
 

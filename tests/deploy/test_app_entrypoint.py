@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import subprocess
+import time
 
 import pytest
 
@@ -173,3 +174,18 @@ def test_it_starts_a_worker_that_reports_healthy(app_env, tmp_path) -> None:
         assert check.returncode == 0, check.stdout + worker.output()
     finally:
         worker.stop()
+
+
+def test_it_runs_the_periodic_jobs(app_env, tmp_path) -> None:
+    assert run("migrate", env=app_env).returncode == 0
+    env = {**app_env, "HOUSEKEEPING_EVERY": "1"}
+    jobs = Service([ENTRYPOINT, "housekeeping"], env, tmp_path / "housekeeping.log")
+    try:
+        for _ in range(300):
+            if jobs.output().count("expired 0 held post(s)") >= 2 or jobs.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+    finally:
+        code = jobs.stop()
+    assert jobs.output().count("expired 0 held post(s)") >= 2, jobs.output()
+    assert code == 0  # SIGTERM ends it cleanly

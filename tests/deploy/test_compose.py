@@ -94,7 +94,7 @@ def test_it_keeps_lmtp_the_worker_and_the_database_on_the_internal_network(confi
     services = config["services"]
 
     assert config["networks"]["internal"]["internal"] is True
-    for name in ("db", "lmtpd", "worker", "migrate"):
+    for name in ("db", "lmtpd", "worker", "migrate", "housekeeping"):
         assert set(services[name]["networks"]) == {"internal"}, name
     assert set(services["postfix"]["networks"]) == {"internal", "public"}
 
@@ -117,7 +117,7 @@ def test_it_has_healthchecks_and_starts_in_order(config) -> None:
             assert svc.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
             assert svc.get("restart") == "unless-stopped", name
     assert services["migrate"]["depends_on"] == {"db": {"condition": "service_healthy"}}
-    for name in ("web", "lmtpd", "worker", "postfix"):
+    for name in ("web", "lmtpd", "worker", "postfix", "housekeeping"):
         deps = services[name]["depends_on"]
         assert deps["db"] == {"condition": "service_healthy"}, name
         assert deps["migrate"] == {"condition": "service_completed_successfully"}, name
@@ -144,7 +144,7 @@ def test_it_passes_secrets_as_files_never_as_values(config) -> None:
 
 def test_it_runs_the_app_containers_from_one_image(config) -> None:
     services = config["services"]
-    images = {services[name]["image"] for name in ("migrate", "web", "lmtpd", "worker")}
+    images = {services[name]["image"] for name in ("migrate", "web", "lmtpd", "worker", "housekeeping")}
 
     assert len(images) == 1
     assert services["postfix"]["build"]["dockerfile"] == "postfix/Dockerfile"
@@ -196,7 +196,7 @@ def container_env(config: dict, service: str, tmp_path: Path) -> dict[str, str]:
     return env
 
 
-@pytest.mark.parametrize("service", ["web", "lmtpd", "worker", "migrate"])
+@pytest.mark.parametrize("service", ["web", "lmtpd", "worker", "migrate", "housekeeping"])
 def test_it_gives_the_app_containers_settings_that_load(config, service, tmp_path) -> None:
     env = container_env(config, service, tmp_path)
 
