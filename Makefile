@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml
 run: install
 	$(BIN)/listkeeper migrate --no-input
 	$(BIN)/listkeeper import-aliases --if-empty postfix/virtual_aliases.cf
+	$(BIN)/listkeeper createadmin --if-none
 	$(BIN)/listkeeper serve
 
 test: install

@@ -173,6 +173,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
+    "listkeeper.web.middleware.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "listkeeper.urls"
@@ -255,9 +256,16 @@ AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = 0.25  # hours
 AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
 AXES_VERBOSE = False  # its start-up banner would clutter every command's output
+# The lockout page says the same whether or not the account exists.
+AXES_LOCKOUT_TEMPLATE = "web/auth/locked_out.html"
+AXES_RESET_ON_SUCCESS = True
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
+PASSWORD_RESET_TIMEOUT = 3 * 24 * 3600
+# Bulk imports run in a thread of the web process; tests turn this off to run
+# them inline inside the test's transaction.
+BULK_IMPORT_THREADS = True
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
@@ -267,6 +275,8 @@ USE_TZ = True
 STATIC_URL = "static/"
 # The app image collects static files at build time, outside the data volume.
 STATIC_ROOT = Path(env("STATIC_ROOT") or DATA_DIR / "static")
+# Serve the apps' static files straight from the package: no collectstatic step.
+WHITENOISE_USE_FINDERS = True
 
 # Mail we send ourselves (confirmations, notices) goes through our own Postfix.
 EMAIL_HOST, EMAIL_PORT = REINJECT_HOST

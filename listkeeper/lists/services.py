@@ -7,11 +7,11 @@ so validation, dedupe and the audit log happen in one place.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, models, router, transaction
 from django.utils import timezone
 
 from listkeeper.lib.addresses import Address, InvalidAddress, address_key, parse
@@ -21,9 +21,11 @@ from listkeeper.lists.models import (
     AuditEntry,
     Ban,
     DeliveryMode,
+    ListSender,
     MailingList,
     Member,
     Role,
+    SenderKind,
     Source,
     Status,
     Subscription,
@@ -132,6 +134,34 @@ def delete_list(ml: MailingList, *, actor: str) -> None:
         ml.delete()
 
 
+def set_senders(ml: MailingList, kind: str, addresses: Iterable[str], *, actor: str) -> None:
+    """Make the list's senders of `kind` exactly `addresses` (poster or allowed)."""
+    if kind not in SenderKind.values:
+        raise ServiceError(f"{kind!r} is not a sender kind; choose one of {', '.join(SenderKind.values)}")
+    wanted = {}
+    for raw in addresses:
+        addr = parse(raw) if isinstance(raw, str) else raw
+        wanted.setdefault(addr.key, addr.email)
+    with transaction.atomic():
+        current = dict(ml.senders.filter(kind=kind).values_list("key", "email"))
+        gone = set(current) - set(wanted)
+        new = [k for k in wanted if k not in current]
+        if not gone and not new:
+            return
+        ml.senders.filter(kind=kind, key__in=gone).delete()
+        ListSender.objects.bulk_create(
+            [ListSender(mailing_list=ml, email=wanted[k], key=k, kind=kind) for k in new]
+        )
+        audit(
+            actor,
+            "list.senders",
+            mailing_list=ml,
+            kind=kind,
+            added=[wanted[k] for k in new],
+            removed=[current[k] for k in gone],
+        )
+
+
 def _jsonable(value: Any) -> Any:
     return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
 
@@ -185,14 +215,15 @@ def change_address(member: Member, new_address: str, *, actor: str) -> Member:
             old = member.email
             member.email, member.key = addr.email, addr.key
             member.save(update_fields=["email", "key"])
+            member.subscriptions.update(member_key=addr.key)
             audit(actor, "member.change_address", member=member, old=old, new=addr.email)
             return member
         # Merge: keep the other member; move subscriptions it lacks.
         for sub in member.subscriptions.all():
             mine = other.subscriptions.filter(mailing_list_id=sub.mailing_list_id).first()
             if mine is None:
-                sub.member = other
-                sub.save(update_fields=["member"])
+                sub.member, sub.member_key = other, other.key
+                sub.save(update_fields=["member", "member_key"])
             elif mine.status != Status.ACTIVE and sub.status == Status.ACTIVE:
                 mine.status, mine.updated = Status.ACTIVE, timezone.now()
                 mine.save(update_fields=["status", "updated"])
@@ -250,7 +281,8 @@ def subscribe(
         sub = Subscription.objects.select_for_update().filter(member=member, mailing_list=ml).first()
         if sub is None:
             sub = Subscription.objects.create(
-                member=member, mailing_list=ml, role=role, status=status, source=source
+                member=member, mailing_list=ml, role=role, status=status, source=source,
+                member_key=member.key,
             )
             audit(actor, "subscribe", mailing_list=ml, member=member, role=role, status=status, source=source)
             return SubscribeResult(sub, "created")
@@ -361,12 +393,14 @@ def bulk_subscribe(
     actor: str,
     source: str = Source.IMPORT,
     batch_size: int = 2000,
+    progress: Callable[[int], None] | None = None,
 ) -> BulkResult:
     """Subscribe many already-parsed addresses in few queries (imports of 100,000).
 
     Duplicates within `addresses` are merged; addresses already active are
     counted as `already` and left alone; banned ones are skipped and listed in
     `banned`. One audit entry sums up the batch.
+    `progress(n)` is called after each committed batch of n addresses.
     """
     result = BulkResult()
     unique: dict[str, Address] = {}
@@ -380,6 +414,8 @@ def bulk_subscribe(
         chunk = items[start : start + batch_size]
         with transaction.atomic():
             _bulk_chunk(ml, chunk, source, result)
+        if progress is not None:
+            progress(len(chunk))
     audit(
         actor,
         "bulk_subscribe",
@@ -395,34 +431,53 @@ def bulk_subscribe(
 
 def _bulk_chunk(ml: MailingList, chunk: list[Address], source: str, result: BulkResult) -> None:
     keys = [a.key for a in chunk]
-    existing = dict(Member.objects.filter(key__in=keys).values_list("key", "id"))
-    new = [Member(email=a.email, key=a.key, name=a.name) for a in chunk if a.key not in existing]
-    if new:
-        Member.objects.bulk_create(new, ignore_conflicts=True)
-        existing = dict(Member.objects.filter(key__in=keys).values_list("key", "id"))
-        result.members_created += len(new)
-    subs = {
-        s.member_id: s
-        for s in Subscription.objects.filter(mailing_list=ml, member_id__in=existing.values())
-    }
+    found = list(Member.objects.filter(key__in=keys).values_list("key", "id", "name"))
+    existing = {key: member_id for key, member_id, _ in found}
+    # Like get_or_create_member: a name fills in a member's empty name, never replaces one.
+    unnamed = {key: member_id for key, member_id, name in found if not name}
+    named = [Member(id=unnamed[a.key], name=a.name) for a in chunk if a.name and a.key in unnamed]
+    if named:
+        Member.objects.bulk_update(named, ["name"])
     now = timezone.now()
+    new = [(a.email, a.key, a.name) for a in chunk if a.key not in existing]
+    if new:
+        returned = _insert_ignoring_conflicts(
+            Member, ["email", "key", "name"], new, created=now, returning=("key", "id")
+        )
+        if returned is not None and len(returned) == len(new):
+            existing.update(returned)
+        else:  # no RETURNING here, or another process created some of them meanwhile
+            existing = dict(Member.objects.filter(key__in=keys).values_list("key", "id"))
+        result.members_created += len(new)
+    subs = dict(
+        Subscription.objects.filter(mailing_list=ml, member_id__in=existing.values()).values_list(
+            "member_id", "status"
+        )
+    )
     to_create, to_reactivate = [], []
     for addr in chunk:
         member_id = existing[addr.key]
-        sub = subs.get(member_id)
-        if sub is None:
-            to_create.append(
-                Subscription(member_id=member_id, mailing_list=ml, source=source, created=now, updated=now)
-            )
+        status = subs.get(member_id)
+        if status is None:
+            to_create.append((member_id, addr.key))
             result.added.append(addr.email)
-        elif sub.status == Status.ACTIVE:
+        elif status == Status.ACTIVE:
             result.already.append(addr.email)
         else:
-            to_reactivate.append(sub.id)
+            to_reactivate.append(member_id)
             result.reactivated.append(addr.email)
-    Subscription.objects.bulk_create(to_create, ignore_conflicts=True)
+    if to_create:
+        _insert_ignoring_conflicts(
+            Subscription,
+            ["member", "member_key"],
+            to_create,
+            mailing_list=ml.id,
+            source=source,
+            created=now,
+            updated=now,
+        )
     if to_reactivate:
-        Subscription.objects.filter(id__in=to_reactivate).update(
+        Subscription.objects.filter(mailing_list=ml, member_id__in=to_reactivate).update(
             status=Status.ACTIVE, updated=now, bounce_score=0.0, disabled_reason=""
         )
 
@@ -447,3 +502,54 @@ def remove_list_sender(sender: ListSender, *, actor: str) -> None:
     with transaction.atomic():
         audit(actor, "sender.remove", mailing_list=sender.mailing_list, address=sender.email, kind=sender.kind)
         sender.delete()
+
+
+def _insert_ignoring_conflicts(
+    model: type[models.Model],
+    varying: list[str],
+    rows: list[tuple[Any, ...]],
+    returning: tuple[str, ...] = (),
+    **constant: Any,
+) -> list[tuple[Any, ...]] | None:
+    """INSERT ... ON CONFLICT DO NOTHING of many rows in one round trip.
+
+    bulk_create builds a model instance per row, most of an import's time;
+    here only the `varying` columns differ per row, every other column takes
+    the value in `constant` or the field's default, prepared once.
+    PostgreSQL gets the varying columns as arrays (one statement, two or three
+    parameters) and returns the `returning` columns of the inserted rows;
+    SQLite, in-process, runs one prepared statement many times and returns None.
+    """
+    if not rows:
+        return []
+    conn = connections[router.db_for_write(model)]
+    qn = conn.ops.quote_name
+    varying_fields = [model._meta.get_field(name) for name in varying]
+    fixed_fields = [
+        f for f in model._meta.concrete_fields if not f.primary_key and f not in varying_fields
+    ]
+    fixed = [
+        f.get_db_prep_save(constant.get(f.name, constant.get(f.attname, f.get_default())), conn)
+        for f in fixed_fields
+    ]
+    columns = ", ".join(qn(f.column) for f in [*varying_fields, *fixed_fields])
+    table = qn(model._meta.db_table)
+    with conn.cursor() as cursor:
+        if conn.vendor == "postgresql":
+            arrays = ", ".join(f"%s::{f.db_type(conn)}[]" for f in varying_fields)
+            values = ", ".join(f"%s::{f.db_type(conn)}" for f in fixed_fields)
+            back = ", ".join(qn(model._meta.get_field(name).column) for name in returning)
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) SELECT v.*, {values} "
+                f"FROM unnest({arrays}) AS v ON CONFLICT DO NOTHING"
+                + (f" RETURNING {back}" if returning else ""),
+                [*fixed, *([row[i] for row in rows] for i in range(len(varying_fields)))],
+            )
+            return [tuple(r) for r in cursor.fetchall()] if returning else []
+        else:
+            marks = ", ".join(["%s"] * (len(varying_fields) + len(fixed_fields)))
+            cursor.executemany(
+                f"INSERT INTO {table} ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING",
+                [(*row, *fixed) for row in rows],
+            )
+            return None

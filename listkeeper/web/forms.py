@@ -1,0 +1,179 @@
+"""Forms of the owners' interface. They validate input; services make the changes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.conf import settings
+
+from listkeeper.lib.addresses import Address, InvalidAddress, parse
+from listkeeper.lists.models import DeliveryMode, MailingList, Role, Status
+
+
+class AddressField(forms.CharField):
+    """An address, `<addr>` or `Name <addr>`; cleans to an Address."""
+
+    def to_python(self, value: Any) -> Address | None:  # type: ignore[override]
+        text = super().to_python(value)
+        if not text:
+            return None
+        try:
+            return parse(text)
+        except InvalidAddress as exc:
+            raise forms.ValidationError(f"{exc}. Enter an address like name@example.org.") from None
+
+
+LIST_SETTINGS = [
+    "display_name",
+    "description",
+    "posting_policy",
+    "nonmember_action",
+    "subject_tag",
+    "reply_to",
+    "personalised",
+    "footer",
+    "public",
+    "send_welcome",
+    "send_goodbye",
+    "max_message_size",
+    "held_expiry_days",
+    "bounce_score_threshold",
+]
+
+
+class ListCreateForm(forms.Form):
+    local_part = forms.CharField(
+        label="List name",
+        max_length=64,
+        help_text=f"The part before @{settings.LISTKEEPER_DOMAIN}, e.g. community.",
+    )
+    display_name = forms.CharField(label="Display name", max_length=200, required=False)
+    description = forms.CharField(widget=forms.Textarea, required=False)
+    owner = AddressField(
+        label="Owner's email",
+        required=False,
+        help_text="Optional: this address becomes the list's owner and may manage it after signing in.",
+    )
+
+    def clean_local_part(self) -> str:
+        value = self.cleaned_data["local_part"].strip().lower()
+        local, at, domain = value.partition("@")
+        if at and domain != settings.LISTKEEPER_DOMAIN:
+            raise forms.ValidationError(
+                f"Lists live at @{settings.LISTKEEPER_DOMAIN}, not @{domain}; "
+                f"enter just the name, e.g. {local}."
+            )
+        return local
+
+
+class ListSettingsForm(forms.ModelForm):
+    posters = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        help_text="Announce-only lists: addresses that may post, one a line.",
+    )
+    allowed = forms.CharField(
+        label="Allowed non-members",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        help_text="Addresses that may always post without being members, one a line.",
+    )
+
+    class Meta:
+        model = MailingList
+        fields = LIST_SETTINGS
+        labels = {
+            "personalised": "Personalised copies (one-click unsubscribe link per member)",
+            "footer": "Add a footer with the unsubscribe link",
+            "public": "Listed on the public list page; anyone may ask to join",
+            "send_welcome": "Send a welcome message to new members",
+            "send_goodbye": "Send a goodbye message to members who leave",
+            "max_message_size": "Largest post (bytes)",
+            "held_expiry_days": "Discard held posts after (days)",
+            "bounce_score_threshold": "Stop delivery after a bounce score of",
+            "nonmember_action": "Posts from non-members",
+        }
+
+    def _addresses(self, name: str) -> list[str]:
+        out, bad = [], []
+        for line in self.cleaned_data.get(name, "").splitlines():
+            if not line.strip():
+                continue
+            try:
+                out.append(parse(line).email)
+            except InvalidAddress as exc:
+                bad.append(str(exc))
+        if bad:
+            raise forms.ValidationError([f"{b}. Fix or remove that line." for b in bad])
+        return out
+
+    def clean_posters(self) -> list[str]:
+        return self._addresses("posters")
+
+    def clean_allowed(self) -> list[str]:
+        return self._addresses("allowed")
+
+
+class AddMemberForm(forms.Form):
+    address = AddressField(
+        label="Email",
+        help_text="An address, or Name <address>.",
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    name = forms.CharField(max_length=200, required=False)
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.MEMBER)
+
+
+ACTIONS = [
+    ("remove", "Remove from the list"),
+    ("unsubscribe", "Unsubscribe (keep the record)"),
+    ("activate", "Make active again"),
+    ("role:member", "Role: member"),
+    ("role:moderator", "Role: moderator"),
+    ("role:owner", "Role: owner"),
+    ("delivery:regular", "Delivery: regular"),
+    ("delivery:nomail", "Delivery: no mail"),
+]
+
+
+class MemberActionForm(forms.Form):
+    action = forms.ChoiceField(choices=ACTIONS)
+    selected = forms.TypedMultipleChoiceField(coerce=int, choices=[], required=True)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Any id is acceptable here; the view limits them to the list's subscriptions.
+        self.fields["selected"].valid_value = lambda value: str(value).isdigit()  # type: ignore[attr-defined]
+        self.fields["selected"].error_messages["required"] = "Tick at least one member first."
+
+
+class SubscriptionForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices)
+    delivery = forms.ChoiceField(choices=DeliveryMode.choices)
+    status = forms.ChoiceField(choices=Status.choices)
+
+
+class MemberNameForm(forms.Form):
+    name = forms.CharField(max_length=200, required=False)
+
+
+class ChangeAddressForm(forms.Form):
+    address = AddressField(label="New address")
+
+
+class MemberFilterForm(forms.Form):
+    q = forms.CharField(label="Search", required=False, max_length=254)
+    status = forms.ChoiceField(
+        choices=[("", "Any status"), *Status.choices], required=False
+    )
+    role = forms.ChoiceField(choices=[("", "Any role"), *Role.choices], required=False)
+    sort = forms.ChoiceField(
+        choices=[
+            ("email", "Email"),
+            ("-email", "Email, Z–A"),
+            ("-joined", "Newest first"),
+            ("joined", "Oldest first"),
+        ],
+        required=False,
+    )

@@ -1,0 +1,147 @@
+"""Bulk add: upload or paste, preview every problem row, then add in the background."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from listkeeper.lists import permissions
+from listkeeper.lists.models import MailingList
+from listkeeper.web import bulk
+from listkeeper.web.access import actor
+from listkeeper.web.models import BulkImport, ImportState, ProblemKind
+from listkeeper.web.paging import paginate
+
+MAX_UPLOAD = 50 * 1024 * 1024
+
+
+class BulkForm(forms.Form):
+    lists = forms.ModelMultipleChoiceField(
+        label="Add to",
+        queryset=MailingList.objects.none(),
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Tick at least one list to add the addresses to."},
+    )
+    text = forms.CharField(
+        label="Paste addresses",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 8, "placeholder": "alice@example.org\nBob Example <bob@example.org>"}),
+        help_text="One a line: an address, Name <address>, or address,name.",
+    )
+    file = forms.FileField(
+        label="Or upload a CSV file",
+        required=False,
+        help_text="UTF-8 (with or without BOM). An 'email' column is required, 'name' is optional; "
+        "without a header row the column holding the address is used.",
+    )
+
+    def __init__(self, *args: object, lists: QuerySet[MailingList], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.fields["lists"].queryset = lists
+
+    def clean(self) -> dict:
+        data = super().clean()
+        upload = data.get("file")
+        text = data.get("text", "").strip()
+        if upload and text:
+            raise forms.ValidationError("Paste addresses or upload a file, not both.")
+        if upload:
+            if upload.size > MAX_UPLOAD:
+                raise forms.ValidationError(
+                    f"{upload.name} is {upload.size // (1024 * 1024)} MB; split it into files of at most 50 MB."
+                )
+            try:
+                data["content"] = bulk.decode(upload.read())
+            except bulk.UnreadableInput as exc:
+                raise forms.ValidationError(f"{upload.name}: {exc}") from None
+            data["source_name"] = upload.name[:255]
+        elif text:
+            data["content"] = text
+            data["source_name"] = "pasted text"
+        else:
+            raise forms.ValidationError("Paste some addresses or choose a CSV file.")
+        return data
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def new(request: HttpRequest) -> HttpResponse:
+    lists = permissions.managed_lists(request.user).order_by("local_part")
+    initial = {"lists": [request.GET["list"]]} if request.GET.get("list", "").isdigit() else {}
+    form = BulkForm(request.POST or None, request.FILES or None, lists=lists, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        job = BulkImport.objects.create(
+            created_by=request.user,
+            actor=actor(request),
+            source_name=form.cleaned_data["source_name"],
+            text=form.cleaned_data["content"],
+        )
+        job.lists.set(form.cleaned_data["lists"])
+        bulk.resume(job)
+        return redirect("bulk", job.id)
+    recent = BulkImport.objects.filter(created_by=request.user).defer("text", "addresses")[:5]
+    return render(request, "web/bulk/new.html", {"form": form, "recent": recent})
+
+
+def _job(request: HttpRequest, job_id: int) -> BulkImport:
+    job = BulkImport.objects.filter(id=job_id).defer("text", "addresses").first()
+    if job is None:
+        raise Http404("No such import")
+    if not permissions.is_site_admin(request.user):
+        managed = set(permissions.managed_lists(request.user).values_list("id", flat=True))
+        mine = job.created_by_id == request.user.id
+        if not mine or not set(job.lists.values_list("id", flat=True)) <= managed:
+            raise Http404("No such import")
+    return job
+
+
+@login_required
+def detail(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = _job(request, job_id)
+    bulk.resume(job)
+    lists = list(job.lists.order_by("id"))
+    summary = [(ml, job.summary.get(str(ml.id), {}), job.result.get(str(ml.id), {})) for ml in lists]
+    kind = request.GET.get("kind", "")
+    problems = job.problems.all()
+    if kind in ProblemKind.values:
+        problems = problems.filter(kind=kind)
+    page = paginate(problems, ("line", "id"), request.GET, per_page=100)
+    running = job.state in (ImportState.ANALYSING, ImportState.IMPORTING)
+    return render(
+        request,
+        "web/bulk/detail.html",
+        {
+            "job": job,
+            "summary": summary,
+            "to_add": sum(s.get("new", 0) + s.get("back", 0) for _, s, _ in summary),
+            "page": page,
+            "kind": kind,
+            "kinds": ProblemKind.choices,
+            "running": running,
+        },
+    )
+
+
+@login_required
+@require_POST
+def commit(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = _job(request, job_id)
+    if not bulk.start_commit(job):
+        messages.info(request, "This import is not waiting to be added; nothing changed.")
+    return redirect("bulk", job.id)
+
+
+@login_required
+@require_POST
+def cancel(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = _job(request, job_id)
+    if BulkImport.objects.filter(id=job.id, state=ImportState.PREVIEW).update(
+        state=ImportState.CANCELLED, addresses=""
+    ):
+        messages.success(request, "Cancelled: nobody was added.")
+    return redirect("bulk_new")
