@@ -152,6 +152,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "axes",
+    "ninja",
     "listkeeper",
     "listkeeper.lists",
     "listkeeper.delivery",

@@ -6,6 +6,7 @@ urlpatterns = [
     path("api/", include("listkeeper.api.urls")),
     path("hooks/", include("listkeeper.feedback.urls")),
     path("", include("listkeeper.web.public_urls")),
+    path("", include("listkeeper.web.moderation_urls")),
     path("", include("listkeeper.web.urls")),
     path("", include("listkeeper.web.health")),
 ]

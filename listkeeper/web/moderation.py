@@ -1,0 +1,127 @@
+"""The held-posts queue: moderators see, preview and decide on held posts.
+
+Decisions go through mail/process.py, which delivers, notifies and logs.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+
+from listkeeper.lists import permissions
+from listkeeper.lists.models import MailingList, Post, PostStatus
+from listkeeper.mail import process
+from listkeeper.mail.moderation import ModerationError
+from listkeeper.mail.preview import preview
+
+ACTIONS = {
+    "approve": "approved",
+    "approve_always": "approved (sender always allowed from now on)",
+    "reject": "rejected",
+    "discard": "discarded",
+}
+
+# The preview shows mail from strangers: even after sanitising, let the
+# browser load nothing from elsewhere and run no inline code.
+PREVIEW_CSP = (
+    "default-src 'self'; img-src 'self' data:; script-src 'self'; style-src 'self'; "
+    "object-src 'none'; frame-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+
+
+def _actor(request: HttpRequest) -> str:
+    return getattr(request.user, "email", "") or request.user.get_username()
+
+
+def _moderated_list(request: HttpRequest, list_id: int) -> MailingList:
+    # 404 rather than 403: nobody learns which lists exist.
+    ml = permissions.moderated_lists(request.user).filter(id=list_id).first()
+    if ml is None:
+        raise Http404("No such list")
+    return ml
+
+
+def _held(ml: MailingList) -> QuerySet[Post]:
+    return Post.objects.filter(mailing_list=ml, status=PostStatus.HELD).defer("raw")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def queue(request: HttpRequest, list_id: int) -> HttpResponse:
+    ml = _moderated_list(request, list_id)
+    if request.method == "POST":
+        _act(request, ml)
+        return HttpResponseRedirect(reverse("held-posts", args=[ml.id]))
+    posts = _held(ml).order_by("received", "id")
+    return render(
+        request,
+        "moderation/queue.html",
+        {"list": ml, "posts": posts, "can_manage": permissions.can_manage(request.user, ml)},
+    )
+
+
+@login_required
+@require_http_methods(["GET"])
+def held_post(request: HttpRequest, list_id: int, post_id: int) -> HttpResponse:
+    ml = _moderated_list(request, list_id)
+    post = Post.objects.filter(mailing_list=ml, id=post_id).first()
+    if post is None:
+        raise Http404("No such post")
+    response = render(
+        request,
+        "moderation/post.html",
+        {
+            "list": ml,
+            "post": post,
+            "preview": preview(bytes(post.raw)),
+            "can_manage": permissions.can_manage(request.user, ml),
+        },
+    )
+    response["Content-Security-Policy"] = PREVIEW_CSP
+    return response
+
+
+def _act(request: HttpRequest, ml: MailingList) -> None:
+    action = request.POST.get("action", "")
+    if action not in ACTIONS:
+        messages.error(request, "Choose approve, reject or discard.")
+        return
+    ids = [int(i) for i in request.POST.getlist("post") if i.isdigit()]
+    if not ids:
+        messages.error(request, "Select at least one post first.")
+        return
+    reason = request.POST.get("reason", "").strip()[:1000]
+    actor = _actor(request)
+    done: list[str] = []
+    gone = 0
+    for post in Post.objects.filter(mailing_list=ml, id__in=ids).order_by("received", "id"):
+        if post.status != PostStatus.HELD:
+            gone += 1  # another moderator, or expiry, got there first
+            continue
+        try:
+            if action == "approve":
+                process.approve(post, actor)
+            elif action == "approve_always":
+                process.approve(post, actor, always_allow=True)
+            elif action == "reject":
+                process.reject(post, actor, reason=reason)
+            else:
+                process.discard(post, actor)
+        except ModerationError as exc:
+            messages.error(request, f"“{post.subject or '(no subject)'}”: {exc}")
+            continue
+        done.append(post.subject or "(no subject)")
+    if done:
+        what = f"“{done[0]}”" if len(done) == 1 else f"{len(done)} posts"
+        messages.success(request, f"{what[0].upper()}{what[1:]} {ACTIONS[action]}.")
+    if gone:
+        messages.warning(
+            request,
+            f"{gone} of the selected posts had already been decided; they were left as they were.",
+        )
