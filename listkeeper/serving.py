@@ -7,8 +7,11 @@ list order and stop in reverse order, so a part may rely on those before it.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import threading
-from typing import TextIO
+from dataclasses import replace
+from typing import Any, TextIO
 
 from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler
@@ -96,12 +99,148 @@ class PrivatePostfix(Part):
         )
 
 
+class AsyncServer(Part):
+    """An asyncio server from the mail path, in a thread with its own event loop.
+
+    `serve(host, port, stop, ready)` listens until `stop` is set and reports
+    the port it bound through `ready` (LMTP server, catcher).
+    """
+
+    def __init__(self, name: str, serve: Any, address: tuple[str, int], label: str) -> None:
+        self.name, self._serve, self.address, self.label = name, serve, address, label
+        self.port = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        loop = asyncio.new_event_loop()
+        started: concurrent.futures.Future[int] = concurrent.futures.Future()
+
+        async def main() -> None:
+            self._stop = asyncio.Event()
+            ready: asyncio.Future[int] = loop.create_future()
+            ready.add_done_callback(lambda f: started.set_result(f.result()))
+            try:
+                await self._serve(*self.address, self._stop, ready)
+            except BaseException as exc:
+                if not started.done():
+                    started.set_exception(exc)
+                raise
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(main())
+            except Exception:  # reported through `started`, or logged by serve()
+                pass
+            finally:
+                loop.close()
+
+        self._loop = loop
+        self._thread = threading.Thread(target=run, name=self.name, daemon=True)
+        self._thread.start()
+        try:
+            self.port = started.result(timeout=30)
+        except OSError as exc:
+            host, port = self.address
+            raise OSError(f"the {self.label} cannot listen on {host}:{port}: {exc.strerror}") from None
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+            self._thread.join(60)
+
+    def describe(self) -> str:
+        return f"{self.label} on {self.address[0]}:{self.port}"
+
+
+def lmtp_server() -> AsyncServer:
+    from listkeeper.lmtp.server import serve
+
+    return AsyncServer("lmtp", serve, settings.LMTP_LISTEN, "LMTP (Postfix delivers list mail here)")
+
+
+def catcher() -> AsyncServer:
+    from listkeeper.delivery import catcher as outbox
+
+    part = AsyncServer("catcher", outbox.serve, settings.CATCHER_LISTEN,
+                       f"catcher (no SES_USER: mail is kept in {outbox.outbox_dir()})")
+    return part
+
+
+class FanOutWorker(Part):
+    """The delivery worker (listkeeper worker), handing copies to Postfix's reinjection listener."""
+
+    name = "worker"
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.worker: Any = None
+
+    def start(self) -> None:
+        from listkeeper.delivery.worker import Worker, default_name
+
+        host, port = settings.REINJECT_HOST
+        self.worker = Worker(
+            name=settings.WORKER_NAME or default_name(), host=host, port=port,
+            connections=settings.WORKER_CONNECTIONS, account_rate=settings.SES_MAX_SEND_RATE,
+            stale_after=settings.WORKER_STALE_AFTER,
+        )
+        loop = self._loop = asyncio.new_event_loop()
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self.worker.run())
+            finally:
+                loop.close()
+
+        self._thread = threading.Thread(target=run, name="worker", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None and self._loop is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self.worker.stopping.set)
+            self._thread.join(60)
+
+    def describe(self) -> str:
+        rate = settings.SES_MAX_SEND_RATE
+        pace = f"at most {rate:g} recipients/s" if rate > 0 else "unpaced"
+        host, port = settings.REINJECT_HOST
+        return f"hands copies to {host}:{port} over {settings.WORKER_CONNECTIONS} connections, {pace}"
+
+
+class CatchingPostfix(PrivatePostfix):
+    """The private Postfix relaying to the catcher instead of SES (no SES_USER)."""
+
+    def __init__(self, catcher: AsyncServer) -> None:
+        super().__init__()
+        self.catcher = catcher
+
+    def start(self) -> None:
+        # The catcher started first and bound its port; plain SMTP, no SASL, on loopback.
+        self.instance.options = replace(
+            self.instance.options,
+            relay=(self.catcher.address[0], self.catcher.port),
+            relay_tls="none",
+            ses_user="",
+            ses_pass="",
+        )
+        super().start()
+
+
 def default_parts(*, postfix: bool = True) -> list[Part]:
-    """What serve runs. The mail path adds its parts here (LMTP before Postfix)."""
-    parts: list[Part] = []
+    """What serve runs: LMTP before Postfix (it delivers there), the worker after it."""
+    parts: list[Part] = [lmtp_server()]
     if postfix:
-        parts.append(PrivatePostfix())
-    parts.append(WebServer())
+        if settings.SES_USER:
+            parts.append(PrivatePostfix())
+        else:
+            outbox = catcher()
+            parts += [outbox, CatchingPostfix(outbox)]
+    parts += [FanOutWorker(), WebServer()]
     return parts
 
 

@@ -143,6 +143,11 @@ if "." not in POSTFIX_HOSTNAME:
 SERVE = env_hostport("SERVE", "127.0.0.1:8000")
 MAX_MESSAGE_SIZE = env_int("MAX_MESSAGE_SIZE", 10 * 1024 * 1024, minimum=1024)
 WORKER_CONNECTIONS = env_int("WORKER_CONNECTIONS", 4, minimum=1)
+# A worker whose heartbeat is older than this is dead; its claims go back to pending.
+WORKER_STALE_AFTER = env_float("WORKER_STALE_AFTER", 60.0, minimum=1.0)
+WORKER_NAME = env("WORKER_NAME")
+# `serve` without SES_USER: where the local catcher listens (port 0: any free port).
+CATCHER_LISTEN = env_hostport("CATCHER_LISTEN", "127.0.0.1:0")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -314,7 +319,11 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # aiosmtpd logs every SMTP command at INFO.
+        "mail.log": {"level": "WARNING"},
+    },
 }
 
 EMAIL_BACKEND = "listkeeper.delivery.backend.LedgerEmailBackend"

@@ -28,9 +28,17 @@ class Delivery(models.Model):
     failed = models.PositiveIntegerField(default=0)
     created = models.DateTimeField(default=timezone.now)
     finished = models.DateTimeField(null=True, blank=True)
+    # A big list's ledger is recorded in chunks: the first while the post is
+    # accepted, the rest by the worker. Subscriptions with an id above this one
+    # are still to be recorded; NULL once the ledger is complete.
+    expand_after = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["state", "id"])]
+
+    @property
+    def expanding(self) -> bool:
+        return self.expand_after is not None
 
 
 class RecipientState(models.TextChoices):

@@ -1,0 +1,338 @@
+#!/usr/bin/env python3
+"""Fan-out benchmark: one post to a big list through the real Postfix, against raw Postfix.
+
+Run as root (Postfix's master needs it) from the repository root:
+
+    .venv/bin/python bench/fanout.py                 # 10,000 members
+    .venv/bin/python bench/fanout.py --large         # 100,000 members
+    .venv/bin/python bench/fanout.py --database-url postgres://postgres@127.0.0.1/lk_bench
+
+See bench/README.md for what is measured and how to read it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DOMAIN = "lists.example.org"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--members", type=int, default=10_000)
+    p.add_argument("--large", action="store_true", help="100,000 members")
+    p.add_argument("--connections", type=int, default=4, help="WORKER_CONNECTIONS and smtp-source sessions")
+    p.add_argument("--database-url", default="", help="default: a fresh SQLite file")
+    p.add_argument("--paced-members", type=int, default=1000, help="list size of each paced run")
+    p.add_argument("--rate", type=float, default=50.0, help="SES_MAX_SEND_RATE of the paced run")
+    p.add_argument("--skip-paced", action="store_true")
+    p.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    args = p.parse_args()
+    if args.large:
+        args.members = 100_000
+    return args
+
+
+def configure(args: argparse.Namespace, tmp: Path) -> dict[str, str]:
+    """Environment shared by this process and the lmtpd/worker children."""
+    data = tmp / "data"
+    data.mkdir()
+    ports = {name: free_port() for name in ("smtp", "reinject", "lmtp", "sink")}
+    env = {
+        "LISTKEEPER_DATA_DIR": str(data),
+        "DATABASE_URL": args.database_url or f"sqlite:///{data / 'bench.sqlite3'}",
+        "LISTKEEPER_DOMAIN": DOMAIN,
+        "POSTFIX_HOSTNAME": f"mx.{DOMAIN}",
+        "SECRET_KEY": "bench-" + os.urandom(16).hex(),
+        "SITE_URL": "https://lists.example.org",
+        "SMTP_LISTEN": f"127.0.0.1:{ports['smtp']}",
+        "REINJECT_HOST": f"127.0.0.1:{ports['reinject']}",
+        "LMTP_LISTEN": f"127.0.0.1:{ports['lmtp']}",
+        "RELAY_HOST": f"127.0.0.1:{ports['sink']}",
+        "RELAY_TLS": "none",
+        "SES_USER": "",
+        "SES_PASS": "",
+        "SES_MAX_SEND_RATE": "0",
+        "WORKER_CONNECTIONS": str(args.connections),
+        "LOG_LEVEL": "WARNING",
+        "DJANGO_SETTINGS_MODULE": "listkeeper.settings",
+    }
+    os.environ.update(env)
+    return env
+
+
+def start_command(env: dict[str, str], log: Path, *args: str, **extra: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "listkeeper.cli", *args],
+        env={**os.environ, **env, **extra, "PYTHONPATH": str(ROOT)},
+        stdout=open(log, "ab"),
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+    )
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def rss_kib(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def wait_listening(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"nothing listens on 127.0.0.1:{port}")
+
+
+def smtp_sink(port: int, messages: int) -> subprocess.Popen[bytes]:
+    """Postfix's smtp-sink, exiting once it has received `messages` messages."""
+    proc = subprocess.Popen(
+        ["smtp-sink", "-u", "nobody", "-M", str(messages), f"127.0.0.1:{port}", "1024"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_listening(port)
+    return proc
+
+
+def lmtp_post(port: int, to: str, message: bytes) -> float:
+    """Deliver the post as Postfix would; seconds from the end of DATA to the 250."""
+    from tests.support.lmtp import LMTPClient
+
+    client = LMTPClient("127.0.0.1", port)
+    try:
+        assert client.command("MAIL FROM:<poster@example.com>").startswith("250")
+        assert client.command(f"RCPT TO:<{to}>").startswith("250")
+        assert client.command("DATA").startswith("354")
+        started = time.perf_counter()
+        client.sock.sendall(message + b".\r\n")
+        reply = client.reply()
+        took = time.perf_counter() - started
+        assert reply.startswith("250"), reply
+        client.close()
+        return took
+    except AssertionError as exc:
+        raise SystemExit(f"the LMTP server did not accept the post: {exc}") from None
+
+
+def make_post(subject: str) -> bytes:
+    return (
+        f"From: Poster <poster@example.com>\r\nTo: bench@{DOMAIN}\r\nSubject: {subject}\r\n"
+        f"Message-ID: <{time.time_ns()}@example.com>\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+    ).encode() + b"A line of an ordinary post, long enough to look like one.\r\n" * 12
+
+
+def worst_window(times: list[float], seconds: float = 1.0) -> int:
+    """The most events in any half-open window [t, t + seconds)."""
+    worst, j = 0, 0
+    for i in range(len(times)):
+        while times[i] - times[j] >= seconds:
+            j += 1
+        worst = max(worst, i - j + 1)
+    return worst
+
+
+class TimingSink:
+    """A small SMTP sink that notes when each message arrives (for the paced run).
+
+    `at_mail`: note the moment the client began the transaction (its MAIL
+    command), which is the moment the worker's pacer let it go; otherwise the
+    moment the message was accepted, which is what SES counts.
+    """
+
+    def __init__(self, port: int, at_mail: bool = False) -> None:
+        from aiosmtpd.smtp import SMTP
+
+        self.times: list[float] = []
+        handler = self
+
+        class Handler:
+            async def handle_MAIL(self, server, session, envelope, address, options):  # type: ignore[no-untyped-def]
+                envelope.mail_from, envelope.mail_options = address, options
+                envelope.started = time.monotonic()
+                return "250 2.1.0 Ok"
+
+            async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+                moment = envelope.started if at_mail else time.monotonic()
+                handler.times.extend([moment] * len(envelope.rcpt_tos))
+                return "250 2.0.0 Ok"
+
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(self.loop)
+            self.server = self.loop.run_until_complete(
+                self.loop.create_server(lambda: SMTP(Handler()), "127.0.0.1", port)
+            )
+            ready.set()
+            self.loop.run_forever()
+
+        threading.Thread(target=run, daemon=True).start()
+        ready.wait(10)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.server.close)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+def main() -> None:
+    args = parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("run as root: Postfix's master must start as root")
+    for tool in ("postfix", "smtp-sink", "smtp-source"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is missing: apt-get install postfix")
+    tmp = Path(tempfile.mkdtemp(prefix="listkeeper-bench-"))
+    tmp.chmod(0o755)
+    env = configure(args, tmp)
+
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    from listkeeper.delivery import personalise
+    from listkeeper.delivery.models import Delivery
+    from listkeeper.lib.addresses import parse
+    from listkeeper.lists import services
+    from listkeeper.postfix.instance import PostfixInstance
+    from listkeeper.postfix.render import Options
+
+    call_command("migrate", verbosity=0)
+    n = args.members
+    print(f"Setting up a list of {n:,} members in {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[1]} ...", flush=True)
+    ml = services.create_list("bench", DOMAIN, actor="bench", posting_policy="open", display_name="Bench")
+    services.bulk_subscribe(ml, (parse(f"member{i}@example.net") for i in range(n)), actor="bench")
+
+    postfix = PostfixInstance(tmp / "postfix", Options())
+    lmtpd = worker = None
+    try:
+        postfix.start()
+        lmtpd = start_command(env, tmp / "lmtpd.log", "lmtpd")
+        wait_listening(settings.LMTP_LISTEN[1])
+        sink_port = settings.RELAY_HOST[1]
+        reinject = settings.REINJECT_HOST
+
+        # 1. Raw Postfix: the same number of single-recipient messages, the same
+        # size as one personalised copy, over the same number of persistent connections.
+        sample = personalise.copy_for(personalise.prepare(make_post("sample"), ml, personalised=True), 1)
+        sample_file = tmp / "sample.eml"
+        sample_file.write_bytes(sample.replace(b"\r\n", b"\n"))
+        sink = smtp_sink(sink_port, n)
+        started = time.monotonic()
+        subprocess.run(
+            ["smtp-source", "-d", "-s", str(args.connections), "-m", str(n), "-r", "1", "-N",
+             "-f", f"bench-bounces@{DOMAIN}", "-t", "member@example.net", "-F", str(sample_file),
+             f"{reinject[0]}:{reinject[1]}"],
+            check=True,
+        )
+        sink.wait()
+        raw_rate = n / (time.monotonic() - started)
+        print(f"raw Postfix (smtp-source -> Postfix -> smtp-sink): {raw_rate:8.1f} recipients/s", flush=True)
+
+        # 2. Listkeeper: LMTP accept, ledger, worker, Postfix, the same sink.
+        worker = start_command(env, tmp / "worker.log", "worker")
+        time.sleep(1.0)  # let it start and send its first heartbeat
+        idle_rss = rss_kib(worker.pid, "VmRSS")
+        sink = smtp_sink(sink_port, n)
+        accept = lmtp_post(settings.LMTP_LISTEN[1], ml.address, make_post("Benchmark post"))
+        started = time.monotonic()
+        while sink.poll() is None:
+            if worker.poll() is not None:
+                raise SystemExit(f"the worker died; see {tmp / 'worker.log'}")
+            time.sleep(0.01)
+        elapsed = time.monotonic() - started
+        ours = n / elapsed
+        peak = rss_kib(worker.pid, "VmHWM")
+        delivery = Delivery.objects.latest("id")
+        deadline = time.monotonic() + 10  # the last results are written within RECORD_EVERY
+        while delivery.state != "done" and time.monotonic() < deadline:
+            time.sleep(0.1)
+            delivery.refresh_from_db()
+        print(f"Listkeeper (LMTP accept -> sink has every copy):   {ours:8.1f} recipients/s")
+        print(f"ratio:                                            {ours / raw_rate:8.2f}  (target >= 0.9)")
+        print(f"LMTP accept time of the post:                     {accept * 1000:8.1f} ms  (target < 100 ms)")
+        print(f"worker RSS: idle {idle_rss / 1024:.1f} MiB, peak {peak / 1024:.1f} MiB")
+        print(f"ledger: {delivery.handed_off}/{delivery.total} handed off, {delivery.failed} failed", flush=True)
+        stop(worker)
+
+        # 3. Paced at SES_MAX_SEND_RATE: measured once where the worker hands
+        # copies over (a timing sink in place of Postfix's reinjection
+        # listener) and once where Postfix hands them to the relay (what SES sees).
+        if not args.skip_paced:
+            m = args.paced_members
+            for label, through_postfix in (("worker hand-off", False), ("through Postfix", True)):
+                name = "paced-postfix" if through_postfix else "paced-direct"
+                paced = services.create_list(name, DOMAIN, actor="bench", posting_policy="open")
+                services.bulk_subscribe(paced, (parse(f"{name}{i}@example.net") for i in range(m)), actor="bench")
+                timing_port = sink_port if through_postfix else free_port()
+                timing = TimingSink(timing_port, at_mail=not through_postfix)
+                worker = start_command(
+                    env, tmp / f"worker-{name}.log", "worker", SES_MAX_SEND_RATE=f"{args.rate:g}",
+                    REINJECT_HOST=env["REINJECT_HOST"] if through_postfix else f"127.0.0.1:{timing_port}",
+                )
+                time.sleep(1.0)
+                lmtp_post(settings.LMTP_LISTEN[1], paced.address, make_post("Paced post"))
+                deadline = time.monotonic() + m / args.rate * 2 + 60
+                while len(timing.times) < m and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                stop(worker)
+                timing.stop()
+                times = sorted(timing.times)
+                if len(times) < 2:
+                    print(f"paced, {label}: too few copies ({len(times)}); see {tmp}")
+                    continue
+                rate = (len(times) - 1) / (times[-1] - times[0])
+                print(f"paced at {args.rate:g}/s, {label:15}: {len(times)} copies, {rate:6.2f}/s "
+                      f"({(rate / args.rate - 1) * 100:+.1f}%), busiest one-second window: {worst_window(times)}",
+                      flush=True)
+    finally:
+        for proc in (worker, lmtpd):
+            if proc is not None:
+                stop(proc)
+        postfix.stop()
+        if args.keep:
+            print(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

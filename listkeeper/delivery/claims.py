@@ -1,0 +1,181 @@
+"""Claiming ledger rows and recording how they went: the worker's database side.
+
+Every function here is synchronous Django ORM code, run by the worker in its
+database thread and called directly by tests.
+
+Claims are atomic: on PostgreSQL the rows are picked with
+`SELECT ... FOR UPDATE SKIP LOCKED` and flipped to `claimed` in the same
+transaction, so two workers never hold the same row; on SQLite the
+transaction takes the write lock when it begins (transaction_mode IMMEDIATE),
+which serialises claimers. Results are written only for rows still claimed by
+the worker that sent them.
+
+A worker that dies leaves rows `claimed`. Any live worker hands them back to
+`pending` once the dead worker's heartbeat is older than WORKER_STALE_AFTER;
+only the transactions that were in flight (sent to Postfix, result not yet
+recorded) can then be sent twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import connection, transaction
+from django.db.models import Exists, F, Q
+from django.utils import timezone
+
+from listkeeper.delivery import ledger
+from listkeeper.delivery.models import (
+    Delivery,
+    JobState,
+    Recipient,
+    RecipientState,
+    WorkerHeartbeat,
+)
+
+CHUNK = 500  # ids per IN (...) list, well inside every backend's parameter limit
+
+
+@dataclass(frozen=True)
+class Claimed:
+    delivery_id: int
+    rows: list[tuple[int, str, int | None]]  # (recipient id, email, member id)
+
+
+def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
+    for i in range(0, len(ids), CHUNK):
+        yield ids[i : i + CHUNK]
+
+
+def _open_deliveries() -> list[tuple[int, bool]]:
+    """(id, still being recorded) of deliveries with work left, in the order to serve them."""
+    # Our own notices (no post) first: a confirmation should not wait behind a
+    # 100,000-member fan-out.
+    return [
+        (id_, after is not None)
+        for id_, after in Delivery.objects.filter(state__in=[JobState.PENDING, JobState.RUNNING])
+        .order_by(F("post_id").asc(nulls_first=True), "id")
+        .values_list("id", "expand_after")[:50]
+    ]
+
+
+def finish_if_done(delivery_id: int) -> bool:
+    """Mark a delivery done when no row is waiting or being sent."""
+    busy = Recipient.objects.filter(
+        delivery_id=delivery_id, state__in=[RecipientState.PENDING, RecipientState.CLAIMED]
+    )
+    done = (
+        Delivery.objects.filter(id=delivery_id, expand_after__isnull=True)
+        .exclude(state=JobState.DONE)
+        .filter(~Exists(busy))
+        .update(state=JobState.DONE, finished=timezone.now())
+    )
+    return bool(done)
+
+
+def claim(worker: str, limit: int) -> Claimed | None:
+    """Claim up to `limit` pending recipients of the oldest open delivery.
+
+    A delivery whose ledger is still being recorded gets its next chunk at
+    every call, so the snapshot of a big list completes within seconds of
+    the post being accepted, one short transaction at a time.
+    """
+    for delivery_id, expanding in _open_deliveries():
+        if expanding:
+            ledger.record_more(delivery_id)
+        with transaction.atomic():
+            rows = list(
+                Recipient.objects.select_for_update(skip_locked=True)
+                .filter(delivery_id=delivery_id, state=RecipientState.PENDING)
+                .order_by("id")
+                .values_list("id", "email", "member_id")[:limit]
+            )
+            if rows:
+                Recipient.objects.filter(
+                    id__in=[r[0] for r in rows], state=RecipientState.PENDING
+                ).update(state=RecipientState.CLAIMED, claimed_by=worker, claimed_at=timezone.now())
+                Delivery.objects.filter(id=delivery_id, state=JobState.PENDING).update(
+                    state=JobState.RUNNING
+                )
+                return Claimed(delivery_id, rows)
+        finish_if_done(delivery_id)
+    return None
+
+
+def record(
+    worker: str,
+    delivery_id: int,
+    sent: Sequence[int] = (),
+    failed: Sequence[tuple[int, str]] = (),
+    retry: Sequence[tuple[int, str]] = (),
+) -> None:
+    """Write what Postfix answered, for rows this worker still holds."""
+    now = timezone.now()
+    mine = Q(delivery_id=delivery_id, state=RecipientState.CLAIMED, claimed_by=worker)
+    with transaction.atomic():
+        n_sent = 0
+        for ids in _chunks(list(sent)):
+            n_sent += Recipient.objects.filter(mine, id__in=ids).update(
+                state=RecipientState.SENT, sent_at=now, error=""
+            )
+        n_failed = 0
+        for rid, error in failed:
+            n_failed += Recipient.objects.filter(mine, id=rid).update(
+                state=RecipientState.FAILED, error=error[:500]
+            )
+        # Refused for now: back in the queue, with the reason for `deliveries`.
+        by_error: dict[str, list[int]] = {}
+        for rid, error in retry:
+            by_error.setdefault(error[:500], []).append(rid)
+        for error, rids in by_error.items():
+            for ids in _chunks(rids):
+                Recipient.objects.filter(mine, id__in=ids).update(
+                    state=RecipientState.PENDING, claimed_by="", claimed_at=None, error=error
+                )
+        if n_sent or n_failed:
+            Delivery.objects.filter(id=delivery_id).update(
+                handed_off=F("handed_off") + n_sent, failed=F("failed") + n_failed
+            )
+    # Not finish_if_done here: it would cost a query per write during a big
+    # fan-out; `claim` finishes a delivery when it finds nothing left to claim.
+
+
+def heartbeat(worker: str, stale_after: float) -> int:
+    """Say this worker is alive; return how many workers are alive (itself included)."""
+    now = timezone.now()
+    WorkerHeartbeat.objects.update_or_create(name=worker, defaults={"seen": now})
+    return WorkerHeartbeat.objects.filter(seen__gte=now - timedelta(seconds=stale_after)).count()
+
+
+def release_stale(stale_after: float) -> int:
+    """Give the claims of workers not seen for `stale_after` seconds back to pending."""
+    cutoff = timezone.now() - timedelta(seconds=stale_after)
+    live = WorkerHeartbeat.objects.filter(seen__gte=cutoff).values("name")
+    with transaction.atomic():
+        released = (
+            Recipient.objects.filter(state=RecipientState.CLAIMED, claimed_at__lt=cutoff)
+            .exclude(claimed_by__in=live)
+            .update(state=RecipientState.PENDING, claimed_by="", claimed_at=None)
+        )
+        WorkerHeartbeat.objects.filter(seen__lt=timezone.now() - timedelta(days=1)).delete()
+    return released
+
+
+def release_own(worker: str) -> int:
+    """On a clean stop: what this worker claimed but did not send goes back."""
+    with transaction.atomic():
+        released = Recipient.objects.filter(state=RecipientState.CLAIMED, claimed_by=worker).update(
+            state=RecipientState.PENDING, claimed_by="", claimed_at=None
+        )
+        WorkerHeartbeat.objects.filter(name=worker).delete()
+    return released
+
+
+def on_database_error() -> None:
+    """Drop a broken connection so the next call reconnects (database restarted)."""
+    try:
+        connection.close()
+    except Exception:  # noqa: BLE001 - closing a dead connection may fail any way
+        pass

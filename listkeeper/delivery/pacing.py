@@ -1,0 +1,109 @@
+"""Pacing the hand-off to SES's send rate, counted in recipients per second.
+
+SES answers `454 Throttling failure` when an account goes over its maximum
+send rate, and counts every recipient. The pacer spaces sends evenly (n
+recipients take n/rate seconds of the schedule, so there are no bursts) and,
+as a hard guarantee, never lets any one-second window hold more than `rate`
+recipients, even when transactions carry several recipients each.
+
+Several workers share one SES account. Each worker paces at
+SES_MAX_SEND_RATE divided by the number of live workers (those with a recent
+WorkerHeartbeat), recounted at every heartbeat, so the sum never exceeds the
+account's rate; see `share_of_rate`. A rate of 0 means unpaced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import math
+import time
+from collections.abc import Callable
+
+
+def share_of_rate(account_rate: float, live_workers: int) -> float:
+    """This worker's share of the account's rate; 0 stays 0 (unpaced)."""
+    if account_rate <= 0:
+        return 0.0
+    return account_rate / max(1, live_workers)
+
+
+def max_batch(rate: float, limit: int = 50) -> int:
+    """Recipients one transaction may carry so that it fits one second's budget."""
+    if rate <= 0:
+        return limit
+    return max(1, min(limit, math.floor(rate)))
+
+
+# Sends are spaced for 1% under the rate. Exactly 1/rate apart, any delay in
+# the network or in Postfix between two sends a second apart (a few
+# milliseconds) would put rate + 1 recipients into one second as SES counts.
+HEADROOM = 0.99
+
+
+class Pacer:
+    """Evenly spaced sends with a sliding one-second cap. Not thread-safe: one event loop."""
+
+    def __init__(
+        self, rate: float, clock: Callable[[], float] = time.monotonic, headroom: float = HEADROOM
+    ) -> None:
+        self._clock = clock
+        self._headroom = headroom
+        self._rate = rate
+        self._next = 0.0
+        self._window: collections.deque[tuple[float, int]] = collections.deque()
+        self._in_window = 0
+
+    @property
+    def rate(self) -> float:
+        return self._rate
+
+    def set_rate(self, rate: float) -> None:
+        self._rate = rate
+
+    def delay(self, n: int) -> float:
+        """Reserve the next evenly spaced slot for n recipients; seconds until it comes."""
+        if self._rate <= 0:
+            return 0.0
+        now = self._clock()
+        start = self._free_at(max(now, self._next), n)
+        self._next = start + n / (self._rate * self._headroom)
+        return start - now
+
+    def record(self, n: int) -> float:
+        """Note that n recipients go now. If that would put more than the rate into
+        the last second (the loop woke late, say), note nothing and return how long
+        to wait instead."""
+        if self._rate <= 0:
+            return 0.0
+        now = self._clock()
+        while self._window and self._window[0][0] <= now - 1.0:
+            self._in_window -= self._window.popleft()[1]
+        free = self._free_at(now, n)
+        if free > now:
+            return free - now
+        self._window.append((now, n))
+        self._in_window += n
+        return 0.0
+
+    def _free_at(self, t: float, n: int) -> float:
+        """The earliest time from t at which the second before it holds room for n more."""
+        budget = max(n, math.floor(self._rate))
+        count = self._in_window
+        for sent_at, k in self._window:  # oldest first
+            if count + n <= budget and sent_at > t - 1.0:
+                break
+            if sent_at > t - 1.0:
+                t = sent_at + 1.0  # wait for this one to age out
+            count -= k
+        return t
+
+    async def acquire(self, n: int = 1) -> None:
+        """Wait for n recipients' turn; the cap counts the moments sends really happen."""
+        wait = self.delay(n)
+        while True:
+            if wait > 0:
+                await asyncio.sleep(wait)
+            wait = self.record(n)
+            if wait <= 0:
+                return

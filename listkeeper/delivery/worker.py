@@ -1,0 +1,357 @@
+"""The fan-out worker: ledger rows in, copies handed to Postfix, results recorded.
+
+One asyncio loop runs
+- a feeder that claims rows in batches (`claims.claim`) and turns them into
+  SMTP transactions (one per member on personalised lists, up to 50
+  recipients each otherwise), keeping only a bounded queue of them in memory;
+- WORKER_CONNECTIONS senders, each owning one persistent connection to
+  Postfix's reinjection listener, building each copy just before it goes;
+- a recorder that writes results back as they come, several transactions per
+  database commit when they arrive faster than one commit takes;
+- a heartbeat that keeps this worker's claims alive, releases those of dead
+  workers and re-divides the SES rate among the live ones.
+
+All database work runs in one thread (Django's ORM is synchronous), so the
+loop never waits on the database while copies are being sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import os
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Callable, TypeVar
+
+from django.db import DatabaseError, connection
+
+from listkeeper.delivery import claims, personalise
+from listkeeper.delivery.models import Delivery
+from listkeeper.delivery.pacing import Pacer, max_batch, share_of_rate
+from listkeeper.delivery.smtp import Connection, Outcome, SMTPError, Transaction
+from listkeeper.lists.models import MailingList
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+IDLE_POLL = 0.1  # seconds between looks at the ledger when there is nothing to do
+CLAIM_SIZE = 200  # rows per claim when unpaced
+# Unpaced, a connection sends up to this many queued transactions at once
+# (one write with BDAT). These are the transactions "in flight" that a crash
+# can repeat, so the number stays small.
+PIPELINE_DEPTH = 16
+PIPELINE_BYTES = 4 * 1024 * 1024
+# Results are written at most this often. A copy handed off but not yet recorded
+# is the only kind a crash can repeat, so this also bounds repeats after SIGKILL.
+RECORD_EVERY = 0.05
+# A connection unused for this long is reopened (Postfix's smtpd times out at 300 s).
+IDLE_RECONNECT = 60.0
+
+
+def default_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"[:100]
+
+
+@dataclass
+class Template:
+    prepared: personalise.Prepared
+    mailing_list: MailingList | None
+    personalised: bool
+    envelope_from: str
+
+
+@dataclass
+class Job:
+    """One SMTP transaction: one member's copy, or one shared copy to a few."""
+
+    delivery_id: int
+    template: Template
+    rows: list[tuple[int, str, int | None]]
+
+    def envelope(self, *, stuffed: bool) -> tuple[str, list[str], bytes]:
+        """Sender, recipients and the copy (dot-stuffed for DATA, as is for BDAT)."""
+        t = self.template
+        if t.personalised and t.mailing_list is not None:
+            rid, email, member_id = self.rows[0]
+            assert member_id is not None
+            data = personalise.copy_for(t.prepared, member_id, stuffed=stuffed)
+            return personalise.verp_sender(t.mailing_list, rid), [email], data
+        return t.envelope_from, [r[1] for r in self.rows], personalise.shared_copy(t.prepared, stuffed=stuffed)
+
+
+@dataclass
+class Result:
+    delivery_id: int
+    sent: list[int]
+    failed: list[tuple[int, str]]
+    retry: list[tuple[int, str]]
+
+
+def outcome_to_result(job: Job, outcome: Outcome) -> Result:
+    result = Result(job.delivery_id, [], [], [])
+    for (rid, _, _), refusal in zip(job.rows, outcome.refused):
+        if refusal is None:
+            result.sent.append(rid)
+        elif refusal.temporary:
+            result.retry.append((rid, f"Postfix deferred: {refusal}"))
+        else:
+            result.failed.append((rid, f"Postfix refused: {refusal}"))
+    return result
+
+
+class Worker:
+    def __init__(
+        self,
+        *,
+        name: str,
+        host: str,
+        port: int,
+        connections: int,
+        account_rate: float,
+        stale_after: float,
+        claim_size: int = CLAIM_SIZE,
+    ) -> None:
+        self.name = name
+        self.host, self.port = host, port
+        self.connections = connections
+        self.account_rate = account_rate
+        self.stale_after = stale_after
+        self.claim_size = claim_size
+        self.pacer = Pacer(share_of_rate(account_rate, 1))
+        self.stopping = asyncio.Event()
+        self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="worker-db")
+        self._jobs: asyncio.Queue[Job | None] = asyncio.Queue(maxsize=2 * claim_size)
+        self._results: asyncio.Queue[Result] = asyncio.Queue()
+        self._templates: collections.OrderedDict[int, Template] = collections.OrderedDict()
+        self._alive_until = 0.0  # monotonic time our claims are safe until
+        self.sent = 0  # copies handed off by this worker, for logs and tests
+
+    # Database calls, in the database thread ----------------------------------
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        def run() -> T:
+            try:
+                return fn(*args)
+            except DatabaseError:
+                claims.on_database_error()
+                raise
+
+        return await asyncio.get_running_loop().run_in_executor(self._db, run)
+
+    def _template(self, delivery_id: int) -> Template:
+        if delivery_id in self._templates:
+            self._templates.move_to_end(delivery_id)
+            return self._templates[delivery_id]
+        d = Delivery.objects.select_related("post__mailing_list").get(id=delivery_id)
+        ml = d.post.mailing_list if d.post is not None else None
+        template = Template(
+            prepared=personalise.prepare(bytes(d.message), ml, personalised=d.personalised),
+            mailing_list=ml,
+            personalised=d.personalised and ml is not None,
+            envelope_from=d.envelope_from,
+        )
+        self._templates[delivery_id] = template
+        while len(self._templates) > 8:
+            self._templates.popitem(last=False)
+        return template
+
+    def _claim_jobs(self, limit: int, per_job: int) -> list[Job]:
+        batch = claims.claim(self.name, limit)
+        if batch is None:
+            return []
+        template = self._template(batch.delivery_id)
+        if template.personalised:
+            orphans = [(r[0], "member erased before sending") for r in batch.rows if r[2] is None]
+            if orphans:
+                claims.record(self.name, batch.delivery_id, failed=orphans)
+            return [Job(batch.delivery_id, template, [r]) for r in batch.rows if r[2] is not None]
+        rows = batch.rows
+        return [
+            Job(batch.delivery_id, template, rows[i : i + per_job])
+            for i in range(0, len(rows), per_job)
+        ]
+
+    # The parts of the loop ---------------------------------------------------
+
+    def _alive(self) -> bool:
+        return time.monotonic() < self._alive_until
+
+    async def _heartbeat(self) -> None:
+        interval = max(0.2, self.stale_after / 4)
+        while not self.stopping.is_set():
+            try:
+                started = time.monotonic()
+                live = await self._call(claims.heartbeat, self.name, self.stale_after)
+                # Our claims are ours while our heartbeat is fresh; stop sending
+                # well before another worker could count us dead.
+                self._alive_until = started + self.stale_after / 2
+                self.pacer.set_rate(share_of_rate(self.account_rate, live))
+                released = await self._call(claims.release_stale, self.stale_after)
+                if released:
+                    log.warning("took back %d recipients claimed by a worker that stopped", released)
+            except DatabaseError as exc:
+                log.warning("heartbeat failed, database unavailable: %s", exc)
+            try:
+                await asyncio.wait_for(self.stopping.wait(), interval)
+            except asyncio.TimeoutError:
+                pass
+
+    async def _feed(self) -> None:
+        while not self.stopping.is_set():
+            if not self._alive():
+                await asyncio.sleep(0.1)
+                continue
+            rate = self.pacer.rate
+            limit = self.claim_size if rate <= 0 else max(1, min(self.claim_size, int(rate * 2)))
+            try:
+                jobs = await self._call(self._claim_jobs, limit, max_batch(rate))
+            except DatabaseError as exc:
+                log.warning("cannot claim recipients, database unavailable: %s", exc)
+                jobs = []
+                await asyncio.sleep(1)
+            except Exception:
+                # A bug or an odd row must not stop the worker; what it claimed
+                # goes back to pending when it stops or is counted dead.
+                log.exception("claiming recipients failed")
+                jobs = []
+                await asyncio.sleep(1)
+            if not jobs:
+                try:
+                    await asyncio.wait_for(self.stopping.wait(), IDLE_POLL)
+                except asyncio.TimeoutError:
+                    pass
+                continue
+            for job in jobs:
+                await self._jobs.put(job)
+        for _ in range(self.connections):
+            await self._jobs.put(None)
+
+    def _next_batch(self, first: Job) -> tuple[list[Job], bool]:
+        """`first` plus whatever else is queued, for one pipelined run; and whether to stop after."""
+        batch, size = [first], first.template.prepared.size
+        if self.pacer.rate > 0:
+            return batch, False  # paced: each transaction goes at its own moment
+        while len(batch) < PIPELINE_DEPTH and size < PIPELINE_BYTES:
+            try:
+                job = self._jobs.get_nowait()
+            except asyncio.QueueEmpty:
+                break
+            if job is None:
+                return batch, True
+            batch.append(job)
+            size += job.template.prepared.size
+        return batch, False
+
+    async def _send(self, index: int) -> None:
+        conn = Connection(self.host, self.port)
+        backoff = 0.5
+        last_used = 0.0
+        try:
+            last = False
+            while not last:
+                first = await self._jobs.get()
+                if first is None:
+                    return
+                batch, last = self._next_batch(first)
+                if self.stopping.is_set() or not self._alive():
+                    continue  # left claimed; release_own (or a live worker) hands it back
+                finished: set[int] = set()
+                deferred = False
+
+                def done(txn: Transaction, outcome: Outcome) -> None:
+                    nonlocal deferred
+                    finished.add(id(txn.tag))
+                    result = outcome_to_result(txn.tag, outcome)
+                    deferred = deferred or bool(result.retry)
+                    self._results.put_nowait(result)
+
+                try:
+                    if conn.connected and time.monotonic() - last_used > IDLE_RECONNECT:
+                        # Postfix's smtpd drops an idle client after its timeout;
+                        # start afresh rather than find out by a failed send.
+                        await conn.close()
+                    if not conn.connected:
+                        await conn.open()
+                    transactions = []
+                    for job in batch:
+                        sender, rcpts, data = job.envelope(stuffed=not conn.bdat)
+                        await self.pacer.acquire(len(rcpts))
+                        transactions.append(Transaction(sender, rcpts, data, tag=job))
+                    await conn.send_many(transactions, done)
+                    last_used = time.monotonic()
+                except SMTPError as exc:
+                    log.warning("connection %d: %s; retrying in %.1fs", index, exc, backoff)
+                    for job in batch:
+                        if id(job) not in finished:
+                            self._results.put_nowait(
+                                Result(job.delivery_id, [], [], [(r[0], str(exc)) for r in job.rows])
+                            )
+                    deferred = True
+                if deferred:
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 30.0)
+                else:
+                    backoff = 0.5
+        finally:
+            await conn.close()
+
+    async def _record(self) -> None:
+        while True:
+            first = await self._results.get()
+            batch = [first]
+            while not self._results.empty():
+                batch.append(self._results.get_nowait())
+            merged: dict[int, Result] = {}
+            for r in batch:
+                m = merged.setdefault(r.delivery_id, Result(r.delivery_id, [], [], []))
+                m.sent += r.sent
+                m.failed += r.failed
+                m.retry += r.retry
+            for m in merged.values():
+                while True:
+                    try:
+                        await self._call(claims.record, self.name, m.delivery_id, m.sent, m.failed, m.retry)
+                        break
+                    except DatabaseError as exc:
+                        log.warning("cannot record results, retrying: %s", exc)
+                        await asyncio.sleep(1)
+                    except Exception:
+                        log.exception("recording results failed, retrying")
+                        await asyncio.sleep(1)
+                self.sent += len(m.sent)
+            for _ in batch:
+                self._results.task_done()
+            if not self.stopping.is_set():
+                # Let results gather: one write per RECORD_EVERY instead of one per
+                # copy keeps the database (and the GIL) free for the hand-off.
+                await asyncio.sleep(RECORD_EVERY)
+
+    async def run(self) -> None:
+        """Until `stopping` is set; then finish in-flight transactions and hand back the rest."""
+        log.info("worker %s sending to %s:%d over %d connections, %s", self.name, self.host,
+                 self.port, self.connections,
+                 f"at most {self.account_rate:g} recipients/s" if self.account_rate > 0 else "unpaced")
+        heartbeat = asyncio.create_task(self._heartbeat())
+        recorder = asyncio.create_task(self._record())
+        senders = [asyncio.create_task(self._send(i)) for i in range(self.connections)]
+        try:
+            await self._feed()
+            await asyncio.gather(*senders)
+            await self._results.join()
+        finally:
+            self.stopping.set()
+            for task in [*senders, recorder]:
+                task.cancel()
+            await asyncio.gather(heartbeat, *senders, recorder, return_exceptions=True)
+            try:
+                released = await self._call(claims.release_own, self.name)
+                if released:
+                    log.info("handed back %d claimed recipients", released)
+            except DatabaseError as exc:
+                log.warning("could not hand back claims (another worker will): %s", exc)
+            self._db.submit(lambda: connection.close())  # resolved in the database thread
+            self._db.shutdown(wait=True)

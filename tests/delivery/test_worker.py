@@ -1,0 +1,155 @@
+"""The worker against a real SMTP server standing in for Postfix's reinjection listener."""
+
+from __future__ import annotations
+
+import email
+from collections import Counter
+from email import policy
+
+import pytest
+
+from listkeeper.delivery import claims
+from listkeeper.delivery.ledger import enqueue_message
+from listkeeper.delivery.models import Delivery, JobState, Recipient, RecipientState, WorkerHeartbeat
+from listkeeper.lib import tokens
+from listkeeper.lists import services
+from tests.delivery.conftest import post_to
+from tests.support.servers import SinkHandler, smtp_sink
+from tests.support.worker import WorkerThread, wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _done(delivery: Delivery) -> bool:
+    delivery.refresh_from_db()
+    return delivery.state == JobState.DONE
+
+
+def test_it_sends_every_member_exactly_one_personal_copy(community, sink) -> None:
+    handler, server = sink
+    delivery = post_to(community, 30)
+
+    worker = WorkerThread(server.port, connections=3).start()
+    wait_for(lambda: _done(delivery), what="the delivery to finish")
+    worker.stop()
+
+    received = Counter(r for m in handler.messages for r in m.rcpt_tos)
+    assert received == Counter({f"m{i}@example.net": 1 for i in range(30)})
+    assert all(len(m.rcpt_tos) == 1 for m in handler.messages)
+    delivery.refresh_from_db()
+    assert (delivery.handed_off, delivery.failed, delivery.total) == (30, 0, 30)
+    for m in handler.messages:
+        msg = email.message_from_bytes(m.data, policy=policy.SMTP)
+        row = Recipient.objects.get(delivery=delivery, email=m.rcpt_tos[0])
+        assert m.mail_from.startswith("community-bounces+")
+        assert tokens.read_verp_token(m.mail_from.split("+")[1].split("@")[0]) == row.id
+        token = msg["List-Unsubscribe"].split("/u/")[1].split("/")[0]
+        assert tokens.read_unsubscribe_token(token) == (community.id, row.member_id)
+        assert f"/u/{token}/" in msg.get_content()
+
+
+def test_it_sends_a_shared_copy_to_at_most_fifty_recipients_at_a_time(community, sink) -> None:
+    handler, server = sink
+    services.update_list(community, actor="test", personalised=False)
+    delivery = post_to(community, 120)
+
+    worker = WorkerThread(server.port).start()
+    wait_for(lambda: _done(delivery), what="the delivery to finish")
+    worker.stop()
+
+    assert sorted(r for m in handler.messages for r in m.rcpt_tos) == sorted(
+        f"m{i}@example.net" for i in range(120)
+    )
+    assert max(len(m.rcpt_tos) for m in handler.messages) == 50
+    assert {m.mail_from for m in handler.messages} == {"community-bounces@lists.example.org"}
+    assert b"@@UNSUBSCRIBE_URL@@" not in handler.messages[0].data
+    assert b"/l/community@lists.example.org/" in handler.messages[0].data
+
+
+def test_it_marks_a_recipient_postfix_refuses_as_failed_and_sends_the_rest(community, sink) -> None:
+    handler, server = sink
+    handler.refuse["m3@example.net"] = "550 5.1.1 <m3@example.net>: Recipient address rejected"
+    delivery = post_to(community, 5)
+
+    worker = WorkerThread(server.port).start()
+    wait_for(lambda: _done(delivery), what="the delivery to finish")
+    worker.stop()
+
+    delivery.refresh_from_db()
+    assert (delivery.handed_off, delivery.failed) == (4, 1)
+    failed = Recipient.objects.get(delivery=delivery, state=RecipientState.FAILED)
+    assert failed.email == "m3@example.net" and "550 5.1.1" in failed.error
+
+
+def test_it_waits_for_postfix_to_come_back_and_then_sends_everyone(community) -> None:
+    delivery = post_to(community, 10)
+    handler = SinkHandler(data_reply="451 4.3.0 Try again later")
+    down = smtp_sink(handler)
+    worker = WorkerThread(down.port).start()
+    wait_for(lambda: Recipient.objects.filter(delivery=delivery, error__contains="451").exists(),
+             what="a first refusal")
+    assert handler.messages == []
+    handler.data_reply = "250 2.0.0 Ok: queued"
+    wait_for(lambda: _done(delivery), what="the delivery to finish")
+    worker.stop()
+    down.stop()
+
+    assert sorted(r for m in handler.messages for r in m.rcpt_tos) == sorted(
+        f"m{i}@example.net" for i in range(10)
+    )
+
+
+def test_it_hands_back_unsent_claims_when_stopped(community, sink) -> None:
+    _, server = sink
+    delivery = post_to(community, 50)
+
+    worker = WorkerThread(server.port, rate=5, connections=1).start()
+    wait_for(lambda: Recipient.objects.filter(delivery=delivery, state=RecipientState.SENT).exists(),
+             what="a first copy")
+    worker.stop()
+
+    states = Counter(Recipient.objects.filter(delivery=delivery).values_list("state", flat=True))
+    assert states[RecipientState.CLAIMED] == 0
+    assert states[RecipientState.PENDING] + states[RecipientState.SENT] == 50
+
+
+def test_it_takes_back_the_claims_of_a_worker_that_died(community) -> None:
+    delivery = post_to(community, 10)
+    claims.heartbeat("dead-worker", 30)
+    claimed = claims.claim("dead-worker", 4)
+    assert claimed is not None and len(claimed.rows) == 4
+
+    assert claims.release_stale(30) == 0  # still within its heartbeat
+    Recipient.objects.filter(delivery=delivery).update(claimed_at="2000-01-01T00:00:00Z")
+    WorkerHeartbeat.objects.filter(name="dead-worker").update(seen="2000-01-01T00:00:00Z")
+
+    assert claims.release_stale(30) == 4
+    assert Recipient.objects.filter(delivery=delivery, state=RecipientState.PENDING).count() == 10
+
+
+def test_it_lets_two_workers_share_a_fan_out_without_sending_anyone_twice(community, sink) -> None:
+    handler, server = sink
+    delivery = post_to(community, 200)
+
+    workers = [WorkerThread(server.port, name=f"w{i}", claim_size=10).start() for i in range(2)]
+    wait_for(lambda: _done(delivery), what="the delivery to finish")
+    for w in workers:
+        w.stop()
+
+    received = Counter(r for m in handler.messages for r in m.rcpt_tos)
+    assert len(received) == 200 and set(received.values()) == {1}
+    assert set(Recipient.objects.filter(delivery=delivery).values_list("claimed_by", flat=True)) == {"w0", "w1"}
+
+
+def test_it_sends_our_own_notices_too(db, sink) -> None:
+    handler, server = sink
+    # What LedgerEmailBackend does for Django's send_mail (tests swap the backend out).
+    enqueue_message(b"Subject: Confirm\r\n\r\nPlease confirm.\r\n", ["new@example.net"],
+                    "listkeeper@lists.example.org")
+
+    worker = WorkerThread(server.port).start()
+    wait_for(lambda: len(handler.messages) == 1, what="the notice")
+    worker.stop()
+
+    assert handler.messages[0].rcpt_tos == ["new@example.net"]
+    assert b"Please confirm." in handler.messages[0].data

@@ -1,0 +1,46 @@
+"""The worker's SMTP client against Postfix's real reinjection listener (BDAT, pipelining)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from django.conf import settings
+
+from listkeeper.delivery.smtp import Connection, Outcome, Transaction
+
+pytestmark = pytest.mark.e2e
+
+BODY = b"From: Community <community@lists.example.org>\r\nSubject: {n}\r\n\r\n.starts with a dot\r\nBDAT 5 LAST\r\n"
+
+
+def _send(transactions: list[Transaction]) -> tuple[Connection, list[tuple[str, Outcome]]]:
+    results: list[tuple[str, Outcome]] = []
+
+    async def go() -> Connection:
+        conn = Connection(*settings.REINJECT_HOST)
+        await conn.open()
+        await conn.send_many(transactions, lambda t, o: results.append((t.tag, o)))
+        await conn.close()
+        return conn
+
+    return asyncio.run(go()), results
+
+
+def test_it_hands_several_copies_over_in_one_go_and_a_refused_one_does_not_upset_the_rest(
+    postfix, ses, transactional_db
+) -> None:
+    def txn(n: str, rcpt: str) -> Transaction:
+        return Transaction(f"community-bounces+{n}@lists.example.org", [rcpt], BODY.replace(b"{n}", n.encode()), tag=n)
+
+    conn, results = _send([txn("one", "a@example.net"), txn("two", "not an address@@"), txn("three", "c@example.net")])
+
+    assert conn.bdat, "Postfix offers PIPELINING and CHUNKING"
+    outcomes = dict(results)
+    assert outcomes["one"].all_sent and outcomes["three"].all_sent
+    (refusal,) = outcomes["two"].refused
+    assert refusal is not None and refusal.code == 501
+    got = ses.wait_for(2)
+    assert sorted(m.message["Subject"] for m in got) == ["one", "three"]
+    # Sent as is: no dot-stuffing with BDAT, and message text never read as commands.
+    assert all(b"\r\n.starts with a dot\r\nBDAT 5 LAST\r\n" in m.data for m in got)
