@@ -64,8 +64,15 @@ case "$role" in
         fi
         exec gunicorn --config python:listkeeper.gunicorn_conf "$@" listkeeper.wsgi
         ;;
-    lmtpd | worker)
-        exec listkeeper "$role" "$@"
+    lmtpd)
+        exec listkeeper lmtpd "$@"
+        ;;
+    worker)
+        # The container's hostname is unique per replica: its healthcheck finds
+        # this worker's own heartbeat by it.
+        WORKER_NAME="${WORKER_NAME:-$(hostname)}"
+        export WORKER_NAME
+        exec listkeeper worker "$@"
         ;;
     housekeeping)
         exec listkeeper mail-housekeeping --every "${HOUSEKEEPING_EVERY:-300}" "$@"

@@ -333,7 +333,7 @@ EMAIL_BACKEND = "listkeeper.delivery.backend.LedgerEmailBackend"
 # only requests from the loopback address (a scraper in the same container/host).
 METRICS_TOKEN = env_secret("METRICS_TOKEN")
 # /healthz fails when no worker has reported for this many seconds (0: not checked).
-HEALTH_WORKER_MAX_AGE = env_int("HEALTH_WORKER_MAX_AGE", 300)
+HEALTH_WORKER_MAX_AGE = env_int("HEALTH_WORKER_MAX_AGE", 120)
 # How /healthz and /metrics read Postfix's queue: a command printing `postqueue -j`
 # output (hosts where Postfix runs beside the app), or the status file the Postfix
 # container's healthcheck writes to a shared volume. Neither set: not checked.

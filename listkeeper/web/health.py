@@ -50,18 +50,21 @@ def check_database() -> Check:
     return {"ok": True, "detail": "reachable"}
 
 
-def check_worker() -> Check:
+def check_worker(name: str | None = None) -> Check:
+    """Some worker (or the worker called `name`) sent a heartbeat recently."""
     from listkeeper.delivery.models import WorkerHeartbeat
 
     max_age = settings.HEALTH_WORKER_MAX_AGE
     if not max_age:
         return {"ok": True, "skipped": True, "detail": "not checked (HEALTH_WORKER_MAX_AGE=0)"}
+    beats = WorkerHeartbeat.objects.all() if name is None else WorkerHeartbeat.objects.filter(name=name)
     try:
-        latest = WorkerHeartbeat.objects.order_by("-seen").values_list("seen", flat=True).first()
+        latest = beats.order_by("-seen").values_list("seen", flat=True).first()
     except Exception as exc:
         return {"ok": False, "detail": f"heartbeats unreadable ({exc.__class__.__name__})"}
     if latest is None:
-        return {"ok": False, "detail": "no worker has reported yet"}
+        detail = "no worker has reported yet" if name is None else f"worker {name!r} has not reported yet"
+        return {"ok": False, "detail": detail}
     age = (timezone.now() - latest).total_seconds()
     ok = age <= max_age
     detail = f"last heartbeat {age:.0f}s ago" + ("" if ok else f" (more than {max_age}s)")

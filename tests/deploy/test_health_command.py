@@ -41,6 +41,16 @@ def test_it_exits_non_zero_when_the_worker_is_silent(db, capsys) -> None:
     assert code == 0 and out["status"] == "ok"
 
 
+def test_it_checks_one_named_workers_heartbeat(db, capsys) -> None:
+    WorkerHeartbeat.objects.create(name="worker-a", seen=timezone.now())
+
+    code, out = run(capsys, "--check", "worker", "--worker", "worker-b")
+    assert code == 1 and out["checks"]["worker"]["detail"] == "worker 'worker-b' has not reported yet"
+
+    code, out = run(capsys, "--check", "worker", "--worker", "worker-a")
+    assert code == 0
+
+
 def test_it_checks_that_lmtp_answers(db, capsys, settings) -> None:
     port = free_port()
     settings.LMTP_LISTEN = ("0.0.0.0", port)

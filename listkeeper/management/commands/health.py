@@ -58,6 +58,9 @@ class Command(BaseCommand):
             f"default: {', '.join(health.CHECKS)})",
         )
         parser.add_argument("--url", help="GET this URL and require a 200 instead")
+        parser.add_argument(
+            "--worker", metavar="NAME", help="the worker check looks at this worker's heartbeat only"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         names = [n for arg in options["check"] for n in arg.split(",") if n]
@@ -67,6 +70,9 @@ class Command(BaseCommand):
         if "lmtp" in names:
             names.remove("lmtp")
             results["lmtp"] = check_lmtp()
+        if options["worker"] and "worker" in names:
+            names.remove("worker")
+            results["worker"] = health.check_worker(options["worker"])
         if names or not results:
             try:
                 _, found = health.run_checks(names)
