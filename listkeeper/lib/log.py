@@ -86,6 +86,19 @@ def _list_name(mailing_list: Any) -> str:
     return str(address if address is not None else mailing_list)
 
 
+_MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(.*(?:\n[ \t].*)*)", re.I | re.M)
+
+
+def message_id_of(raw: bytes) -> str:
+    """The Message-ID header of a raw message, without parsing the rest (for logs)."""
+    head = raw[:65536].replace(b"\r\n", b"\n")
+    end = head.find(b"\n\n")
+    found = _MESSAGE_ID.search(head if end < 0 else head[:end])
+    if not found:
+        return ""
+    return " ".join(found.group(1).decode("ascii", "replace").split())
+
+
 def mail_event(
     event: str,
     *,

@@ -85,3 +85,11 @@ def test_it_formats_ordinary_records_as_json_too() -> None:
     line = json.loads(out.lines[0])
     assert line["message"] == "worker stopped: SIGTERM"
     assert line["worker"] == "w1" and line["level"] == "ERROR"
+
+
+def test_it_finds_the_message_id_in_the_header_only() -> None:
+    from listkeeper.lib.log import message_id_of
+
+    assert message_id_of(b"From: a\r\nMessage-ID:\r\n <folded@x>\r\n\r\nbody") == "<folded@x>"
+    assert message_id_of(b"From: a\r\n\r\nMessage-ID: <in-body@x>\r\n") == ""
+    assert message_id_of(b"message-id: <lower@y>\n\nbody") == "<lower@y>"
