@@ -8,6 +8,7 @@ list order and stop in reverse order, so a part may rely on those before it.
 from __future__ import annotations
 
 import asyncio
+import logging
 import concurrent.futures
 import threading
 from dataclasses import replace
@@ -18,6 +19,9 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
 
 from listkeeper.postfix.instance import PostfixError, PostfixInstance, default_instance, postfix_binary
+
+
+logger = logging.getLogger(__name__)
 
 
 class PartUnavailable(Exception):
@@ -212,6 +216,42 @@ class FanOutWorker(Part):
         return f"hands copies to {host}:{port} over {settings.WORKER_CONNECTIONS} connections, {pace}"
 
 
+class Housekeeping(Part):
+    """Every minute: expire held posts past their limit, send postponed held-post notices."""
+
+    name = "housekeeping"
+    every = 60.0
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        from django.db import close_old_connections
+
+        from listkeeper.mail.moderation import housekeeping
+
+        def run() -> None:
+            while not self._stop.wait(self.every):
+                try:
+                    housekeeping()
+                except Exception:  # noqa: BLE001 - a database hiccup must not end the loop
+                    logger.exception("housekeeping failed; trying again in %ss", self.every)
+                finally:
+                    close_old_connections()
+
+        self._thread = threading.Thread(target=run, name="housekeeping", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def describe(self) -> str:
+        return f"expires held posts and sends postponed moderator notices every {self.every:g} s"
+
+
 class CatchingPostfix(PrivatePostfix):
     """The private Postfix relaying to the catcher instead of SES (no SES_USER)."""
 
@@ -240,7 +280,7 @@ def default_parts(*, postfix: bool = True) -> list[Part]:
         else:
             outbox = catcher()
             parts += [outbox, CatchingPostfix(outbox)]
-    parts += [FanOutWorker(), WebServer()]
+    parts += [FanOutWorker(), Housekeeping(), WebServer()]
     return parts
 
 

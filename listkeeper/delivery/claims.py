@@ -27,6 +27,7 @@ from django.db.models import Exists, F, Q
 from django.utils import timezone
 
 from listkeeper.delivery import ledger
+from listkeeper.lists.models import Subscription
 from listkeeper.delivery.models import (
     Delivery,
     JobState,
@@ -92,6 +93,7 @@ def claim(worker: str, limit: int) -> Claimed | None:
                 .order_by("id")
                 .values_list("id", "email", "member_id")[:limit]
             )
+            rows = _drop_departed(delivery_id, rows)
             if rows:
                 Recipient.objects.filter(
                     id__in=[r[0] for r in rows], state=RecipientState.PENDING
@@ -102,6 +104,32 @@ def claim(worker: str, limit: int) -> Claimed | None:
                 return Claimed(delivery_id, rows)
         finish_if_done(delivery_id)
     return None
+
+
+def _drop_departed(
+    delivery_id: int, rows: list[tuple[int, str, int | None]]
+) -> list[tuple[int, str, int | None]]:
+    """Mark `skipped` the rows of members who stopped receiving since the snapshot.
+
+    A one-click unsubscribe, a hard bounce or a switch to nomail must stop the
+    copies a big fan-out has not sent yet, not only the next post's.
+    """
+    list_id = (
+        Delivery.objects.filter(id=delivery_id).values_list("post__mailing_list_id", flat=True).first()
+    )
+    member_ids = {m for _, _, m in rows if m is not None}
+    if list_id is None or not member_ids:
+        return rows
+    receiving = set(
+        Subscription.objects.filter(ledger.recipients_of(list_id), member_id__in=member_ids)
+        .values_list("member_id", flat=True)
+    )
+    departed = [r[0] for r in rows if r[2] is not None and r[2] not in receiving]
+    if departed:
+        Recipient.objects.filter(id__in=departed, state=RecipientState.PENDING).update(
+            state=RecipientState.SKIPPED
+        )
+    return [r for r in rows if r[2] is None or r[2] in receiving]
 
 
 def record(

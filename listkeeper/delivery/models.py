@@ -46,6 +46,7 @@ class RecipientState(models.TextChoices):
     CLAIMED = "claimed", "Being sent"
     SENT = "sent", "Handed to Postfix"
     FAILED = "failed", "Refused by Postfix"
+    SKIPPED = "skipped", "Left the list before sending"
 
 
 class Recipient(models.Model):

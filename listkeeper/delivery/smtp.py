@@ -76,6 +76,7 @@ class Connection:
         self._writer: asyncio.StreamWriter | None = None
         self.pipelining = False
         self.chunking = False
+        self._buffer = b""
 
     @property
     def bdat(self) -> bool:
@@ -91,6 +92,7 @@ class Connection:
             self._reader, self._writer = await asyncio.wait_for(
                 asyncio.open_connection(self.host, self.port), TIMEOUT
             )
+            self._buffer = b""
         except (OSError, asyncio.TimeoutError) as exc:
             raise SMTPError(f"cannot connect to {self.host}:{self.port}: {exc}") from None
         sock = self._writer.get_extra_info("socket")
@@ -204,9 +206,7 @@ class Connection:
         self._write(b"".join(out))
         for txn in transactions:
             async with asyncio.timeout(TIMEOUT):
-                mail = await self._reply()
-                rcpts = [await self._reply() for _ in txn.recipients]
-                bdat = await self._reply()
+                mail, *rcpts, bdat = await self._replies(len(txn.recipients) + 2)
             reason = mail if not mail.ok else bdat
             done(txn, Outcome([None if (r.ok and bdat.code == 250) else (r if not r.ok else reason) for r in rcpts]))
 
@@ -234,15 +234,30 @@ class Connection:
         reply, _ = await self._reply_lines()
         return reply
 
+    async def _replies(self, count: int) -> list[Reply]:
+        return [(await self._reply_lines())[0] for _ in range(count)]
+
+    async def _line(self) -> bytes:
+        # Replies to a pipelined batch arrive together: read them in one go and
+        # split here, rather than one await per line.
+        while True:
+            end = self._buffer.find(b"\n")
+            if end >= 0:
+                line, self._buffer = self._buffer[: end + 1], self._buffer[end + 1 :]
+                return line
+            assert self._reader is not None
+            chunk = await self._reader.read(65536)
+            if not chunk:
+                raise asyncio.IncompleteReadError(self._buffer, None)
+            self._buffer += chunk
+
     async def _reply_lines(self) -> tuple[Reply, list[str]]:
-        assert self._reader is not None and self._writer is not None
-        await self._writer.drain()
+        assert self._writer is not None
+        if self._writer.transport.get_write_buffer_size():
+            await self._writer.drain()
         lines: list[str] = []
         while True:
-            raw = await self._reader.readline()
-            if not raw:
-                raise asyncio.IncompleteReadError(b"", None)
-            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            line = (await self._line()).decode("utf-8", "replace").rstrip("\r\n")
             if len(line) < 3 or not line[:3].isdigit():
                 raise ValueError(f"garbled SMTP reply {line!r}")
             lines.append(line[4:])

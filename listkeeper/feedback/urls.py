@@ -1,5 +1,9 @@
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from listkeeper.feedback import views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("ses/", views.ses_notification, name="ses-notification"),
+]

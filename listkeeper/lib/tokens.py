@@ -19,8 +19,8 @@ class BadToken(ValueError):
     """A token that was tampered with, expired, or made for something else."""
 
 
-def make(purpose: str, payload: Any) -> str:
-    return signing.dumps(payload, salt=f"listkeeper.{purpose}", compress=True)
+def make(purpose: str, payload: Any, *, compress: bool = True) -> str:
+    return signing.dumps(payload, salt=f"listkeeper.{purpose}", compress=compress)
 
 
 def read(purpose: str, token: str, max_age: float | None = None) -> Any:
@@ -34,7 +34,9 @@ def read(purpose: str, token: str, max_age: float | None = None) -> Any:
 
 # Unsubscribe: names list and member, never expires (RFC 8058 links live in old mail).
 def unsubscribe_token(list_id: int, member_id: int) -> str:
-    return make("unsubscribe", [list_id, member_id])
+    # One per copy of every post: two numbers never compress, and skipping the
+    # attempt gives the very same token for a fifth of the cost.
+    return make("unsubscribe", [list_id, member_id], compress=False)
 
 
 def read_unsubscribe_token(token: str) -> tuple[int, int]:

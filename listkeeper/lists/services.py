@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, connections, models, router, transaction
@@ -29,6 +30,7 @@ from listkeeper.lists.models import (
     Source,
     Status,
     Subscription,
+    Suppression,
 )
 from listkeeper.lists.models import ListSender, SenderKind  # posting rights (add_list_sender)
 
@@ -266,11 +268,15 @@ def subscribe(
     name: str = "",
     role: str = Role.MEMBER,
     status: str = Status.ACTIVE,
+    confirmed: bool = False,
 ) -> SubscribeResult:
     """Put an address on a list. Raises InvalidAddress for a bad address.
 
     An address already active on the list is left as it is ("already"); one
     that had left, or was pending or disabled, is made `status` again.
+    A subscription the address itself confirmed (`confirmed`, or pending made
+    active) lifts its suppression: after a complaint or a hard bounce, that is
+    the one way back to receiving mail.
     Raises Banned for an address banned from this list or the site.
     """
     addr = parse(address) if isinstance(address, str) else address
@@ -285,7 +291,11 @@ def subscribe(
                 member_key=member.key,
             )
             audit(actor, "subscribe", mailing_list=ml, member=member, role=role, status=status, source=source)
+            if confirmed and status == Status.ACTIVE:
+                unsuppress(member.key, actor=actor, why="confirmed subscription")
             return SubscribeResult(sub, "created")
+        if status == Status.ACTIVE and (confirmed or sub.status == Status.PENDING):
+            unsuppress(member.key, actor=actor, why="confirmed subscription")
         if sub.status == status or (sub.status == Status.ACTIVE and status == Status.PENDING):
             return SubscribeResult(sub, "already")
         old = sub.status
@@ -344,6 +354,10 @@ def set_status(sub: Subscription, status: str, *, actor: str, reason: str = "") 
             sub.bounce_score = 0.0
         sub.save(update_fields=["status", "updated", "disabled_reason", "bounce_score"])
         audit(actor, "status", mailing_list=sub.mailing_list, member=sub.member, old=old, new=status, reason=reason)
+        if old == Status.DISABLED and status == Status.ACTIVE:
+            # An owner re-enabling a bounced member vouches for the address;
+            # a complaint's suppression stays until the member confirms anew.
+            unsuppress(sub.member.key, actor=actor, why="re-enabled", bulk_only_too=False)
 
 
 # Bans ----------------------------------------------------------------------
@@ -480,6 +494,107 @@ def _bulk_chunk(ml: MailingList, chunk: list[Address], source: str, result: Bulk
         Subscription.objects.filter(mailing_list=ml, member_id__in=to_reactivate).update(
             status=Status.ACTIVE, updated=now, bounce_score=0.0, disabled_reason=""
         )
+
+
+# Bounces and complaints ------------------------------------------------------
+#
+# Scoring follows GNU Mailman: at most one point a day, the score goes stale
+# (back to zero) after a week without bounces, and delivery is disabled when it
+# reaches the list's bounce_score_threshold.
+
+BOUNCE_SCORE_STALE_AFTER = timedelta(days=7)
+
+
+def suppress(key: str, reason: str, *, bulk_only: bool, actor: str) -> Suppression:
+    """Put an address on the site-wide suppression list (a full one wins over bulk-only)."""
+    with transaction.atomic():
+        row, created = Suppression.objects.select_for_update().get_or_create(
+            key=key, defaults={"reason": reason[:300], "bulk_only": bulk_only}
+        )
+        if not created and row.bulk_only and not bulk_only:
+            row.bulk_only, row.reason = False, reason[:300]
+            row.save(update_fields=["bulk_only", "reason"])
+            created = True
+        if created:
+            member = Member.objects.filter(key=key).first()
+            audit(actor, "suppress", member=member, reason=reason, bulk_only=row.bulk_only)
+    return row
+
+
+def unsuppress(key: str, *, actor: str, why: str, bulk_only_too: bool = True) -> bool:
+    """Lift a suppression; a complaint's (bulk-only) one only when `bulk_only_too`."""
+    rows = Suppression.objects.filter(key=key)
+    if not bulk_only_too:
+        rows = rows.filter(bulk_only=False)
+    row = rows.first()
+    if row is None:
+        return False
+    row.delete()
+    member = Member.objects.filter(key=key).first()
+    audit(actor, "unsuppress", member=member, reason=row.reason, why=why)
+    return True
+
+
+def record_hard_bounce(member: Member, *, actor: str, reason: str) -> list[Subscription]:
+    """A permanent failure: stop every delivery to the address at once.
+
+    Returns the subscriptions that were disabled.
+    """
+    reason = reason[:300]
+    with transaction.atomic():
+        subs = list(
+            Subscription.objects.select_for_update()
+            .select_related("mailing_list")
+            .filter(member=member, status=Status.ACTIVE)
+        )
+        for sub in subs:
+            set_status(sub, Status.DISABLED, actor=actor, reason=f"hard bounce: {reason}")
+        now = timezone.now()
+        Subscription.objects.filter(member=member).update(last_bounce=now)
+        suppress(member.key, f"hard bounce: {reason}", bulk_only=False, actor=actor)
+    return subs
+
+
+def record_soft_bounce(
+    sub: Subscription, *, actor: str, reason: str, now: datetime | None = None
+) -> bool:
+    """A temporary failure: add to the decaying score; True when it disabled delivery."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        sub = Subscription.objects.select_for_update().select_related("mailing_list", "member").get(id=sub.id)
+        if sub.status != Status.ACTIVE:
+            return False
+        last = sub.last_bounce
+        if last is not None and now - last > BOUNCE_SCORE_STALE_AFTER:
+            sub.bounce_score = 0.0
+        elif last is not None and last.date() == now.date():
+            return False  # one point a day: a burst of retries is one bad day
+        sub.bounce_score += 1.0
+        sub.last_bounce = now
+        sub.save(update_fields=["bounce_score", "last_bounce"])
+        audit(
+            actor, "bounce.soft", mailing_list=sub.mailing_list, member=sub.member,
+            score=sub.bounce_score, reason=reason[:300],
+        )
+        threshold = sub.mailing_list.bounce_score_threshold
+        if sub.bounce_score >= threshold:
+            set_status(
+                sub, Status.DISABLED, actor=actor,
+                reason=f"bounce score {sub.bounce_score:g} reached {threshold:g}: {reason}"[:300],
+            )
+            return True
+    return False
+
+
+def record_complaint(sub: Subscription, *, actor: str, reason: str) -> bool:
+    """A spam complaint: off this list now, no bulk mail until a new confirmed subscription.
+
+    True when the subscription was stopped by this call.
+    """
+    with transaction.atomic():
+        stopped = unsubscribe(sub, actor=actor, reason=f"complaint: {reason}"[:300])
+        suppress(sub.member.key, f"complaint: {reason}", bulk_only=True, actor=actor)
+    return stopped
 
 
 # Posting rights beyond membership ------------------------------------------

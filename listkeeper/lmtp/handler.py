@@ -61,14 +61,26 @@ def check_recipient(address: str) -> str:
 
 
 def receive_bounce(route: Route, raw: bytes, sender: str, recipient: str) -> None:
-    """The one place mail to NAME-bounces[+TOKEN] enters: stored for the bounce processor."""
-    InboundMessage.objects.create(
+    """The one place mail to NAME-bounces[+TOKEN] enters: stored, then processed once committed."""
+    inbound = InboundMessage.objects.create(
         mailing_list=route.mailing_list,
         kind=InboundKind.BOUNCE,
         recipient=recipient,
         sender=sender,
         raw=raw,
     )
+    transaction.on_commit(lambda: _process_bounce(inbound))
+
+
+def _process_bounce(inbound: InboundMessage) -> None:
+    # After the commit, so Postfix's 250 never waits on (or is lost to) a
+    # failure here; `listkeeper process-bounces` catches up on anything left.
+    from listkeeper.feedback import dsn
+
+    try:
+        dsn.process_inbound(inbound)
+    except Exception:
+        log.exception("delivery report %s stored but not processed", inbound.id)
 
 
 def deliver_one(raw: bytes, sender: str, recipient: str) -> str:

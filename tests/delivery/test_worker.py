@@ -153,3 +153,19 @@ def test_it_sends_our_own_notices_too(db, sink) -> None:
 
     assert handler.messages[0].rcpt_tos == ["new@example.net"]
     assert b"Please confirm." in handler.messages[0].data
+
+
+def test_it_skips_members_who_left_after_the_post_was_accepted(community, sink) -> None:
+    handler, server = sink
+    delivery = post_to(community, 10)
+    leaving = community.subscriptions.select_related("member").get(member__email="m3@example.net")
+    services.unsubscribe(leaving, actor="test")
+
+    worker = WorkerThread(server.port).start()
+    wait_for(lambda: _done(delivery), what="the delivery to finish")
+    worker.stop()
+
+    received = {r for m in handler.messages for r in m.rcpt_tos}
+    assert "m3@example.net" not in received
+    assert len(received) == 9
+    assert Recipient.objects.get(delivery=delivery, email="m3@example.net").state == RecipientState.SKIPPED

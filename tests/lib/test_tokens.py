@@ -21,3 +21,14 @@ def test_it_refuses_a_tampered_verp_token() -> None:
 def test_it_refuses_an_unsubscribe_token_used_as_a_confirm_token() -> None:
     with pytest.raises(tokens.BadToken):
         tokens.read_confirm_token(tokens.unsubscribe_token(1, 2))
+
+
+def test_it_makes_the_same_unsubscribe_tokens_as_before_without_trying_to_compress() -> None:
+    from django.core import signing
+
+    from listkeeper.lib import tokens
+
+    for ids in [(1, 1), (12, 34567), (999999, 2**40)]:
+        compressed = signing.dumps(list(ids), salt="listkeeper.unsubscribe", compress=True)
+        assert tokens.unsubscribe_token(*ids) == compressed
+        assert tokens.read_unsubscribe_token(compressed) == ids

@@ -116,7 +116,9 @@ def confirm(ml: MailingList, email: str) -> services.SubscribeResult:
 
     Raises services.Banned.
     """
-    result = services.subscribe(ml, email, actor=ACTOR, source=Source.WEB, status=Status.ACTIVE)
+    result = services.subscribe(
+        ml, email, actor=ACTOR, source=Source.WEB, status=Status.ACTIVE, confirmed=True
+    )
     if result.changed:
         _welcome(result.subscription)
     return result

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from listkeeper.delivery.models import Recipient
+from listkeeper.lists.models import MailingList, Member, Post
+
+
+class EventKind(models.TextChoices):
+    ACCEPTED = "accepted", "Accepted by SES"
+    DELIVERED = "delivered", "Delivered"
+    HARD_BOUNCE = "hard", "Bounced (permanent)"
+    SOFT_BOUNCE = "soft", "Bounced (temporary)"
+    COMPLAINT = "complaint", "Complained"
+
+
+class EventSource(models.TextChoices):
+    SNS = "sns", "SES notification"
+    DSN = "dsn", "Delivery report"
+
+
+class DeliveryEvent(models.Model):
+    """What became of one copy after Postfix took it: the raw material of the figures."""
+
+    kind = models.CharField(max_length=10, choices=EventKind.choices)
+    source = models.CharField(max_length=4, choices=EventSource.choices)
+    email = models.CharField(max_length=254)
+    mailing_list = models.ForeignKey(
+        MailingList, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    post = models.ForeignKey(
+        Post, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The ledger row the VERP token named, when we know it.
+    recipient = models.ForeignKey(
+        Recipient, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    member = models.ForeignKey(
+        Member, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(max_length=20, blank=True)  # e.g. 5.1.1
+    detail = models.CharField(max_length=500, blank=True)
+    ses_message_id = models.CharField(max_length=200, blank=True)
+    occurred = models.DateTimeField(default=timezone.now, db_index=True)
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-occurred", "-id"]
+        indexes = [
+            models.Index(fields=["mailing_list", "occurred"]),
+            models.Index(fields=["post", "kind"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.email} ({self.source})"
+
+
+class SnsMessage(models.Model):
+    """Every SNS message we were sent: accepted ones (to drop retries) and refused ones (why)."""
+
+    message_id = models.CharField(max_length=100, blank=True)
+    type = models.CharField(max_length=40, blank=True)
+    topic_arn = models.CharField(max_length=300, blank=True)
+    verified = models.BooleanField(default=False)
+    reason = models.CharField(max_length=300, blank=True)
+    remote_addr = models.CharField(max_length=64, blank=True)
+    received = models.DateTimeField(default=timezone.now, db_index=True)
+    result = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-received", "-id"]
+        constraints = [
+            # SNS retries until it gets a 2xx; a verified message is acted on once.
+            models.UniqueConstraint(
+                fields=["message_id"],
+                condition=Q(verified=True),
+                name="unique_verified_sns_message",
+            )
+        ]
+
+    def __str__(self) -> str:
+        state = "ok" if self.verified else f"refused: {self.reason}"
+        return f"{self.type} {self.message_id} {state}"
