@@ -7,8 +7,8 @@
 #   web      gunicorn serving listkeeper.wsgi on WEB_LISTEN (default 0.0.0.0:8000)
 #   lmtpd    the LMTP server Postfix delivers list mail to (LMTP_LISTEN)
 #   worker   the delivery worker handing copies to Postfix (REINJECT_HOST)
-#   housekeeping  periodic jobs (held-post expiry, postponed notices) every
-#            HOUSEKEEPING_EVERY seconds (default 300)
+#   housekeeping  periodic jobs every HOUSEKEEPING_EVERY seconds (default 300):
+#            held-post expiry, postponed held notices, unprocessed bounces
 #   anything else runs as a command, e.g. `listkeeper createadmin EMAIL`.
 #
 # The database password comes from a secret file (DATABASE_PASSWORD_FILE) and
@@ -75,7 +75,15 @@ case "$role" in
         exec listkeeper worker "$@"
         ;;
     housekeeping)
-        exec listkeeper mail-housekeeping --every "${HOUSEKEEPING_EVERY:-300}" "$@"
+        every="${HOUSEKEEPING_EVERY:-300}"
+        trap 'exit 0' TERM INT
+        while :; do
+            listkeeper mail-housekeeping || echo "entrypoint: mail-housekeeping failed; again in ${every}s" >&2
+            # Delivery reports LMTP stored but could not process (normally none).
+            listkeeper process-bounces --quiet || echo "entrypoint: process-bounces failed; again in ${every}s" >&2
+            sleep "$every" &
+            wait $!
+        done
         ;;
     *)
         exec "$role" "$@"

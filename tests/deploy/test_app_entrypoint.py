@@ -192,4 +192,5 @@ def test_it_runs_the_periodic_jobs(app_env, tmp_path) -> None:
     finally:
         code = jobs.stop()
     assert jobs.output().count("expired 0 held post(s)") >= 2, jobs.output()
+    assert "0 delivery report(s) processed" in jobs.output()
     assert code == 0  # SIGTERM ends it cleanly
