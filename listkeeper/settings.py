@@ -18,7 +18,9 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 def env(name: str, default: str = "") -> str:
-    return os.environ.get(name, default)
+    # Empty means unset, as for the other helpers: compose passes `${NAME:-}`
+    # through as an empty string when .env leaves a variable blank.
+    return os.environ.get(name) or default
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -277,8 +279,12 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = DATA_DIR / "static"
-STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns on every request until collectstatic ran
+# The app image collects static files at build time, outside the data volume.
+STATIC_ROOT = Path(env("STATIC_ROOT") or DATA_DIR / "static")
+try:
+    STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns on every request while it is missing
+except OSError:
+    pass  # a read-only image: collectstatic made it at build time, or the warning is harmless
 # Serve the apps' static files straight from the package: no collectstatic step.
 WHITENOISE_USE_FINDERS = True
 
@@ -296,13 +302,26 @@ SECURE_REFERRER_POLICY = "same-origin"
 if env("SECURE_PROXY_SSL_HEADER") == "X-Forwarded-Proto":
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# Logs: one line per event on stderr; LOG_FORMAT=json for log shippers.
+# Mail-path code logs through listkeeper.lib.log (Message-ID and list on every line).
+LOG_FORMAT = env("LOG_FORMAT", "text").lower()
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} must be text or json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "line": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "listkeeper.lib.log.JsonFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "line"}},
+    "filters": {"redact_tokens": {"()": "listkeeper.lib.log.RedactTokens"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["redact_tokens"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
@@ -312,3 +331,16 @@ LOGGING = {
 }
 
 EMAIL_BACKEND = "listkeeper.delivery.backend.LedgerEmailBackend"
+
+# Health and metrics (listkeeper/web/health.py, docs/operations.md).
+# /metrics needs "Authorization: Bearer METRICS_TOKEN"; without a token it answers
+# only requests from the loopback address (a scraper in the same container/host).
+METRICS_TOKEN = env_secret("METRICS_TOKEN")
+# /healthz fails when no worker has reported for this many seconds (0: not checked).
+HEALTH_WORKER_MAX_AGE = env_int("HEALTH_WORKER_MAX_AGE", 120)
+# How /healthz and /metrics read Postfix's queue: a command printing `postqueue -j`
+# output (hosts where Postfix runs beside the app), or the status file the Postfix
+# container's healthcheck writes to a shared volume. Neither set: not checked.
+POSTQUEUE_COMMAND = env("POSTQUEUE_COMMAND")
+POSTFIX_QUEUE_STATUS_FILE = env("POSTFIX_QUEUE_STATUS_FILE")
+MIDDLEWARE.insert(0, "listkeeper.web.health.RequestLatencyMiddleware")

@@ -9,4 +9,5 @@ urlpatterns = [
     path("", include("listkeeper.web.public_urls")),
     path("", include("listkeeper.web.moderation_urls")),
     path("", include("listkeeper.web.urls")),
+    path("", include("listkeeper.web.health")),
 ]

@@ -24,6 +24,7 @@ from typing import Any
 from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.utils import timezone
 
+from listkeeper.lib.log import mail_event, message_id_of
 from listkeeper.lists.models import InboundKind, InboundMessage, MailingList
 from listkeeper.lists.routing import POST, Route, resolve
 
@@ -94,7 +95,15 @@ def deliver_one(raw: bytes, sender: str, recipient: str) -> str:
                 return too_big(len(raw), ml)
             if route.kind == POST:
                 post = _process().handle_post(ml, raw, sender)
-                log.info("post to %s from <%s>: %s %s", ml.address, sender, post.status, post.reason)
+                mail_event(
+                    "lmtp_stored",
+                    message_id=post.message_id,
+                    mailing_list=ml,
+                    logger=log,
+                    sender=sender,
+                    status=post.status,
+                    size=len(raw),
+                )
             elif route.kind in ("request", "owner"):
                 process = _process()
                 act = process.handle_request if route.kind == "request" else process.forward_to_owners
@@ -111,11 +120,27 @@ def deliver_one(raw: bytes, sender: str, recipient: str) -> str:
             else:
                 receive_bounce(route, raw, sender, recipient)
     except DatabaseError as exc:
-        log.warning("cannot store mail for %s from <%s>: %s", recipient, sender, exc)
+        mail_event(
+            "lmtp_try_later",
+            message_id=message_id_of(raw),
+            mailing_list=recipient,
+            logger=log,
+            level=logging.WARNING,
+            sender=sender,
+            error=f"database: {exc}",
+        )
         return TRY_LATER
     except Exception:
         # A bug must not lose mail or stop the server: Postfix keeps it and retries.
-        log.exception("failed to handle mail for %s from <%s>", recipient, sender)
+        mail_event(
+            "lmtp_failed",
+            message_id=message_id_of(raw),
+            mailing_list=recipient,
+            logger=log,
+            level=logging.ERROR,
+            exc_info=True,
+            sender=sender,
+        )
         return TRY_LATER
     return f"250 2.0.0 <{recipient}> accepted"
 

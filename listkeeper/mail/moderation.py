@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from listkeeper.delivery.ledger import enqueue_post
 from listkeeper.delivery.notices import send_template
+from listkeeper.lib.log import mail_event
 from listkeeper.lists import services
 from listkeeper.lists.models import MailingList, Post, PostingPolicy, PostStatus, SenderKind
 from listkeeper.mail import headers as h
@@ -140,12 +141,13 @@ def approve(post: Post, actor: str, always_allow: bool = False) -> Post:
             recipients=delivery.total,
             always_allow=allowed,
         )
-    log.info(
-        "post %s on %s approved by %s for %d recipients",
-        post.message_id,
-        ml.address,
-        actor,
-        delivery.total,
+    mail_event(
+        "post_approved",
+        message_id=post.message_id,
+        mailing_list=ml,
+        post=post.id,
+        actor=actor,
+        recipients=delivery.total,
     )
     return post
 

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from listkeeper.delivery.ledger import enqueue_message, enqueue_post
 from listkeeper.lib.addresses import address_key
+from listkeeper.lib.log import mail_event
 from listkeeper.lists.bans import is_banned
 from listkeeper.lists.models import InboundKind, MailingList, Post, PostStatus, Role
 from listkeeper.mail import headers as h
@@ -102,19 +103,26 @@ def _judge(
     except DatabaseError:
         raise  # the LMTP server answers 451 and Postfix tries again later
     except Exception as exc:  # a message our code cannot digest waits for a person
-        log.exception("post to %s could not be processed; holding it", ml.address)
+        mail_event(
+            "post_unprocessable",
+            message_id=ctx.message_id if ctx is not None else None,
+            mailing_list=ml,
+            level=logging.ERROR,
+            exc_info=True,
+            sender=sender,
+        )
         reason = f"the message could not be processed ({type(exc).__name__}: {exc})"
         return ctx, rules.Decision(PostStatus.HELD, reason), b""
 
 
 def _follow_up(post: Post, decision: rules.Decision, message: bytes, block: h.HeaderBlock) -> None:
     ml = post.mailing_list
-    what = f"post {post.message_id} to {ml.address} {decision.status}: {decision.reason}"
+    event = {"message_id": post.message_id, "mailing_list": ml, "sender": post.sender}
     if decision.status == PostStatus.ACCEPTED:
         delivery = enqueue_post(post, message, envelope_from=ml.suffixed("bounces"))
-        log.info("%s (%d recipients)", what, delivery.total)
+        mail_event("post_accepted", **event, post=post.id, recipients=delivery.total)
         return
-    log.info("%s", what)
+    mail_event(f"post_{decision.status}", **event, post=post.id, reason=decision.reason)
     if decision.status == PostStatus.HELD:
         notify_held(ml)
     elif decision.status == PostStatus.REJECTED:
