@@ -2,42 +2,25 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from listkeeper.delivery.models import Recipient
 from listkeeper.lists.models import PostStatus
+from tests.browser import launch, needs_chromium
 from tests.moderation.conftest import hold, make_user
-
-# Playwright's sync API runs an event loop in this thread; the ORM calls the
-# test makes between browser steps are still synchronous and safe.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
-
 
 @pytest.fixture
 def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        browser = launch(pw)
         yield browser
         browser.close()
 
 
 @pytest.mark.browser
+@needs_chromium
 def test_a_moderator_signs_in_and_approves_a_held_post(browser, live_server, transactional_db):
     from listkeeper.lists import services
     from listkeeper.lists.models import Role

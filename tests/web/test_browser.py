@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
 
 from listkeeper.lists import services
 from listkeeper.lists.models import Role, Subscription
+from tests.browser import launch, needs_chromium
 from tests.web.conftest import PASSWORD, make_user
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls the
-# tests make next to it are still plain synchronous code.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-CHROMIUM = "/usr/bin/chromium"
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not shutil.which(CHROMIUM), reason="needs Debian's chromium (apt-get install chromium)"),
+    needs_chromium,
 ]
 
 
@@ -27,18 +20,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-                "--disable-sync",
-            ],
-        )
+        browser = launch(p)
         yield browser
         browser.close()
 
