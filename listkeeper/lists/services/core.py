@@ -326,21 +326,23 @@ def remove(sub: Subscription, *, actor: str) -> None:
 def set_role(sub: Subscription, role: str, *, actor: str) -> None:
     if role not in Role.values:
         raise ServiceError(f"{role!r} is not a role; choose one of {', '.join(Role.values)}")
-    if sub.role != role:
-        old, sub.role = sub.role, role
-        sub.updated = timezone.now()
-        sub.save(update_fields=["role", "updated"])
-        audit(actor, "role", mailing_list=sub.mailing_list, member=sub.member, old=old, new=role)
+    _change_field(sub, "role", role, actor=actor)
 
 
 def set_delivery(sub: Subscription, delivery: str, *, actor: str) -> None:
     if delivery not in DeliveryMode.values:
         raise ServiceError(f"{delivery!r} is not a delivery mode; choose regular or nomail")
-    if sub.delivery != delivery:
-        old, sub.delivery = sub.delivery, delivery
+    _change_field(sub, "delivery", delivery, actor=actor)
+
+
+def _change_field(sub: Subscription, field: str, value: str, *, actor: str) -> None:
+    """Set one subscription field; audited as action `field` with old and new."""
+    old = getattr(sub, field)
+    if old != value:
+        setattr(sub, field, value)
         sub.updated = timezone.now()
-        sub.save(update_fields=["delivery", "updated"])
-        audit(actor, "delivery", mailing_list=sub.mailing_list, member=sub.member, old=old, new=delivery)
+        sub.save(update_fields=[field, "updated"])
+        audit(actor, field, mailing_list=sub.mailing_list, member=sub.member, old=old, new=value)
 
 
 def set_status(sub: Subscription, status: str, *, actor: str, reason: str = "") -> None:
