@@ -38,10 +38,14 @@ def free_port() -> int:
 
 
 def parse_args() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--members", type=int, default=10_000)
     p.add_argument("--large", action="store_true", help="100,000 members")
-    p.add_argument("--connections", type=int, default=4, help="WORKER_CONNECTIONS and smtp-source sessions")
+    p.add_argument(
+        "--connections", type=int, default=4, help="WORKER_CONNECTIONS and smtp-source sessions"
+    )
     p.add_argument("--database-url", default="", help="default: a fresh SQLite file")
     p.add_argument("--paced-members", type=int, default=1000, help="list size of each paced run")
     p.add_argument("--rate", type=float, default=50.0, help="SES_MAX_SEND_RATE of the paced run")
@@ -81,7 +85,9 @@ def configure(args: argparse.Namespace, tmp: Path) -> dict[str, str]:
     return env
 
 
-def start_command(env: dict[str, str], log: Path, *args: str, **extra: str) -> subprocess.Popen[bytes]:
+def start_command(
+    env: dict[str, str], log: Path, *args: str, **extra: str
+) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "listkeeper.cli", *args],
         env={**os.environ, **env, **extra, "PYTHONPATH": str(ROOT)},
@@ -237,8 +243,13 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
     n = args.members
-    print(f"Setting up a list of {n:,} members in {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[1]} ...", flush=True)
-    ml = services.create_list("bench", DOMAIN, actor="bench", posting_policy="open", display_name="Bench")
+    print(
+        f"Setting up a list of {n:,} members in {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[1]} ...",
+        flush=True,
+    )
+    ml = services.create_list(
+        "bench", DOMAIN, actor="bench", posting_policy="open", display_name="Bench"
+    )
     services.bulk_subscribe(ml, (parse(f"member{i}@example.net") for i in range(n)), actor="bench")
 
     postfix = PostfixInstance(tmp / "postfix", Options())
@@ -252,20 +263,40 @@ def main() -> None:
 
         # 1. Raw Postfix: the same number of single-recipient messages, the same
         # size as one personalised copy, over the same number of persistent connections.
-        sample = personalise.copy_for(personalise.prepare(make_post("sample"), ml, personalised=True), 1)
+        sample = personalise.copy_for(
+            personalise.prepare(make_post("sample"), ml, personalised=True), 1
+        )
         sample_file = tmp / "sample.eml"
         sample_file.write_bytes(sample.replace(b"\r\n", b"\n"))
         sink = smtp_sink(sink_port, n)
         started = time.monotonic()
         subprocess.run(
-            ["smtp-source", "-d", "-s", str(args.connections), "-m", str(n), "-r", "1", "-N",
-             "-f", f"bench-bounces@{DOMAIN}", "-t", "member@example.net", "-F", str(sample_file),
-             f"{reinject[0]}:{reinject[1]}"],
+            [
+                "smtp-source",
+                "-d",
+                "-s",
+                str(args.connections),
+                "-m",
+                str(n),
+                "-r",
+                "1",
+                "-N",
+                "-f",
+                f"bench-bounces@{DOMAIN}",
+                "-t",
+                "member@example.net",
+                "-F",
+                str(sample_file),
+                f"{reinject[0]}:{reinject[1]}",
+            ],
             check=True,
         )
         sink.wait()
         raw_rate = n / (time.monotonic() - started)
-        print(f"raw Postfix (smtp-source -> Postfix -> smtp-sink): {raw_rate:8.1f} recipients/s", flush=True)
+        print(
+            f"raw Postfix (smtp-source -> Postfix -> smtp-sink): {raw_rate:8.1f} recipients/s",
+            flush=True,
+        )
 
         # 2. Listkeeper: LMTP accept, ledger, worker, Postfix, the same sink.
         worker = start_command(env, tmp / "worker.log", "worker")
@@ -287,10 +318,17 @@ def main() -> None:
             time.sleep(0.1)
             delivery.refresh_from_db()
         print(f"Listkeeper (LMTP accept -> sink has every copy):   {ours:8.1f} recipients/s")
-        print(f"ratio:                                            {ours / raw_rate:8.2f}  (target >= 0.9)")
-        print(f"LMTP accept time of the post:                     {accept * 1000:8.1f} ms  (target < 100 ms)")
+        print(
+            f"ratio:                                            {ours / raw_rate:8.2f}  (target >= 0.9)"
+        )
+        print(
+            f"LMTP accept time of the post:                     {accept * 1000:8.1f} ms  (target < 100 ms)"
+        )
         print(f"worker RSS: idle {idle_rss / 1024:.1f} MiB, peak {peak / 1024:.1f} MiB")
-        print(f"ledger: {delivery.handed_off}/{delivery.total} handed off, {delivery.failed} failed", flush=True)
+        print(
+            f"ledger: {delivery.handed_off}/{delivery.total} handed off, {delivery.failed} failed",
+            flush=True,
+        )
         stop(worker)
 
         # 3. Paced at SES_MAX_SEND_RATE: measured once where the worker hands
@@ -301,12 +339,19 @@ def main() -> None:
             for label, through_postfix in (("worker hand-off", False), ("through Postfix", True)):
                 name = "paced-postfix" if through_postfix else "paced-direct"
                 paced = services.create_list(name, DOMAIN, actor="bench", posting_policy="open")
-                services.bulk_subscribe(paced, (parse(f"{name}{i}@example.net") for i in range(m)), actor="bench")
+                services.bulk_subscribe(
+                    paced, (parse(f"{name}{i}@example.net") for i in range(m)), actor="bench"
+                )
                 timing_port = sink_port if through_postfix else free_port()
                 timing = TimingSink(timing_port, at_mail=not through_postfix)
                 worker = start_command(
-                    env, tmp / f"worker-{name}.log", "worker", SES_MAX_SEND_RATE=f"{args.rate:g}",
-                    REINJECT_HOST=env["REINJECT_HOST"] if through_postfix else f"127.0.0.1:{timing_port}",
+                    env,
+                    tmp / f"worker-{name}.log",
+                    "worker",
+                    SES_MAX_SEND_RATE=f"{args.rate:g}",
+                    REINJECT_HOST=env["REINJECT_HOST"]
+                    if through_postfix
+                    else f"127.0.0.1:{timing_port}",
                 )
                 time.sleep(1.0)
                 lmtp_post(settings.LMTP_LISTEN[1], paced.address, make_post("Paced post"))
@@ -320,9 +365,11 @@ def main() -> None:
                     print(f"paced, {label}: too few copies ({len(times)}); see {tmp}")
                     continue
                 rate = (len(times) - 1) / (times[-1] - times[0])
-                print(f"paced at {args.rate:g}/s, {label:15}: {len(times)} copies, {rate:6.2f}/s "
-                      f"({(rate / args.rate - 1) * 100:+.1f}%), busiest one-second window: {worst_window(times)}",
-                      flush=True)
+                print(
+                    f"paced at {args.rate:g}/s, {label:15}: {len(times)} copies, {rate:6.2f}/s "
+                    f"({(rate / args.rate - 1) * 100:+.1f}%), busiest one-second window: {worst_window(times)}",
+                    flush=True,
+                )
     finally:
         for proc in (worker, lmtpd):
             if proc is not None:

@@ -113,7 +113,10 @@ def web(members: int, rows: int, n: int) -> None:
         "members, first page": (f"/lists/{big.id}/", client),
         "members, middle page": (f"/lists/{big.id}/?page={pages // 2}", client),
         "members, last page": (f"/lists/{big.id}/?page={pages}", client),
-        "members, middle page, newest first": (f"/lists/{big.id}/?sort=-joined&page={pages // 2}", client),
+        "members, middle page, newest first": (
+            f"/lists/{big.id}/?sort=-joined&page={pages // 2}",
+            client,
+        ),
         "search (substring)": (f"/lists/{big.id}/?q=user0{members // 3:05d}"[:-1], client),
         "search (no match)": (f"/lists/{big.id}/?q=nobody-here", client),
         "member page": (f"/members/{middle.id}/", client),
@@ -149,8 +152,13 @@ def web(members: int, rows: int, n: int) -> None:
                 "pages": results,
                 "rss_pages_mb": rss_pages,
                 "rss_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
-                "import": {"rows": rows, "valid": job.valid, "invalid": job.invalid,
-                           "preview_s": preview_s, "commit_s": commit_s},
+                "import": {
+                    "rows": rows,
+                    "valid": job.valid,
+                    "invalid": job.invalid,
+                    "preview_s": preview_s,
+                    "commit_s": commit_s,
+                },
             }
         )
     )
@@ -159,7 +167,10 @@ def web(members: int, rows: int, n: int) -> None:
 def child(mode: str, env: dict[str, str], *args: str) -> dict:
     out = subprocess.run(
         [sys.executable, __file__, f"--{mode}", *args],
-        env=env, capture_output=True, text=True, cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     if out.returncode:
         sys.stderr.write(out.stderr)
@@ -174,7 +185,9 @@ def run_backend(name: str, url: str | None, members: int, rows: int, n: int) -> 
             env["DATABASE_URL"] = url
             dbname = url.rsplit("/", 1)[1]
             base = url.rsplit("/", 1)[0]
-            subprocess.run(["dropdb", "--if-exists", "-h", "127.0.0.1", "-U", "postgres", dbname], check=True)
+            subprocess.run(
+                ["dropdb", "--if-exists", "-h", "127.0.0.1", "-U", "postgres", dbname], check=True
+            )
             subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", dbname], check=True)
         else:
             env.pop("DATABASE_URL", None)
@@ -185,7 +198,9 @@ def run_backend(name: str, url: str | None, members: int, rows: int, n: int) -> 
             del base
     pages = got["pages"]
     base_p50 = pages["baseline: sign-in page"]["p50"]
-    print(f"\n== {name}: {members:,} members on one list (seeded in {seeded['seed_s']:.1f} s), {n} requests each")
+    print(
+        f"\n== {name}: {members:,} members on one list (seeded in {seeded['seed_s']:.1f} s), {n} requests each"
+    )
     print(f"{'page':36} {'p50 ms':>8} {'p95 ms':>8} {'p50 / baseline':>15}")
     for page, t in pages.items():
         print(f"{page:36} {t['p50']:8.1f} {t['p95']:8.1f} {t['p50'] / base_p50:14.1f}x")
@@ -196,11 +211,15 @@ def run_backend(name: str, url: str | None, members: int, rows: int, n: int) -> 
         f"check {imp['preview_s']:.1f} s + add {imp['commit_s']:.1f} s = {total:.1f} s "
         f"({imp['rows'] / total:,.0f} rows/s; {total * 1000 / base_p50:,.0f}x the baseline page)"
     )
-    print(f"peak RSS of the web process: {got['rss_pages_mb']} MB serving pages, {got['rss_peak_mb']} MB after the import")
+    print(
+        f"peak RSS of the web process: {got['rss_pages_mb']} MB serving pages, {got['rss_peak_mb']} MB after the import"
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--members", type=int, default=100_000)
     parser.add_argument("--rows", type=int, default=100_000, help="rows in the imported CSV")
     parser.add_argument("--requests", type=int, default=40, help="timed requests per page")
@@ -214,7 +233,9 @@ def main() -> None:
         return web(*args.web)
     pg = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/lk_web_bench")
     for backend in args.backends.split(","):
-        run_backend(backend, pg if backend == "postgres" else None, args.members, args.rows, args.requests)
+        run_backend(
+            backend, pg if backend == "postgres" else None, args.members, args.rows, args.requests
+        )
 
 
 if __name__ == "__main__":

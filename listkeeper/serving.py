@@ -8,8 +8,8 @@ list order and stop in reverse order, so a part may rely on those before it.
 from __future__ import annotations
 
 import asyncio
-import logging
 import concurrent.futures
+import logging
 import threading
 from dataclasses import replace
 from typing import Any, TextIO
@@ -18,8 +18,12 @@ from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
 
-from listkeeper.postfix.instance import PostfixError, PostfixInstance, default_instance, postfix_binary
-
+from listkeeper.postfix.instance import (
+    PostfixError,
+    PostfixInstance,
+    default_instance,
+    postfix_binary,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +61,9 @@ class WebServer(Part):
         try:
             server = ThreadedWSGIServer((host, port), WSGIRequestHandler, allow_reuse_address=True)
         except OSError as exc:
-            raise OSError(f"the web server cannot listen on {host}:{port} (SERVE): {exc.strerror}") from None
+            raise OSError(
+                f"the web server cannot listen on {host}:{port} (SERVE): {exc.strerror}"
+            ) from None
         server.daemon_threads = True
         server.set_app(WSGIHandler())
         self._server = server
@@ -85,7 +91,9 @@ class PrivatePostfix(Part):
 
     def start(self) -> None:
         if postfix_binary() is None:
-            raise PartUnavailable("no postfix binary (apt-get install postfix postfix-sqlite postfix-pgsql)")
+            raise PartUnavailable(
+                "no postfix binary (apt-get install postfix postfix-sqlite postfix-pgsql)"
+            )
         try:
             self.instance.start()
         except PostfixError as exc:
@@ -95,7 +103,10 @@ class PrivatePostfix(Part):
         self.instance.stop()
 
     def describe(self) -> str:
-        (host, port), (rhost, rport) = self.instance.options.smtp_listen, self.instance.options.reinject_listen
+        (host, port), (rhost, rport) = (
+            self.instance.options.smtp_listen,
+            self.instance.options.reinject_listen,
+        )
         relay_host, relay_port = self.instance.options.relay
         return (
             f"SMTP on {host}:{port}, reinjection on {rhost}:{rport}, relay [{relay_host}]:{relay_port}, "
@@ -148,7 +159,9 @@ class AsyncServer(Part):
             self.port = started.result(timeout=30)
         except OSError as exc:
             host, port = self.address
-            raise OSError(f"the {self.label} cannot listen on {host}:{port}: {exc.strerror}") from None
+            raise OSError(
+                f"the {self.label} cannot listen on {host}:{port}: {exc.strerror}"
+            ) from None
 
     def stop(self) -> None:
         if self._loop is not None and self._stop is not None and self._thread is not None:
@@ -162,14 +175,20 @@ class AsyncServer(Part):
 def lmtp_server() -> AsyncServer:
     from listkeeper.lmtp.server import serve
 
-    return AsyncServer("lmtp", serve, settings.LMTP_LISTEN, "LMTP (Postfix delivers list mail here)")
+    return AsyncServer(
+        "lmtp", serve, settings.LMTP_LISTEN, "LMTP (Postfix delivers list mail here)"
+    )
 
 
 def catcher() -> AsyncServer:
     from listkeeper.delivery import catcher as outbox
 
-    part = AsyncServer("catcher", outbox.serve, settings.CATCHER_LISTEN,
-                       f"catcher (no SES_USER: mail is kept in {outbox.outbox_dir()})")
+    part = AsyncServer(
+        "catcher",
+        outbox.serve,
+        settings.CATCHER_LISTEN,
+        f"catcher (no SES_USER: mail is kept in {outbox.outbox_dir()})",
+    )
     return part
 
 
@@ -188,8 +207,11 @@ class FanOutWorker(Part):
 
         host, port = settings.REINJECT_HOST
         self.worker = Worker(
-            name=settings.WORKER_NAME or default_name(), host=host, port=port,
-            connections=settings.WORKER_CONNECTIONS, account_rate=settings.SES_MAX_SEND_RATE,
+            name=settings.WORKER_NAME or default_name(),
+            host=host,
+            port=port,
+            connections=settings.WORKER_CONNECTIONS,
+            account_rate=settings.SES_MAX_SEND_RATE,
             stale_after=settings.WORKER_STALE_AFTER,
         )
         loop = self._loop = asyncio.new_event_loop()
@@ -213,7 +235,9 @@ class FanOutWorker(Part):
         rate = settings.SES_MAX_SEND_RATE
         pace = f"at most {rate:g} recipients/s" if rate > 0 else "unpaced"
         host, port = settings.REINJECT_HOST
-        return f"hands copies to {host}:{port} over {settings.WORKER_CONNECTIONS} connections, {pace}"
+        return (
+            f"hands copies to {host}:{port} over {settings.WORKER_CONNECTIONS} connections, {pace}"
+        )
 
 
 class Housekeeping(Part):
@@ -309,4 +333,3 @@ def stop_all(parts: list[Part], out: TextIO) -> None:
             part.stop()
         except Exception as exc:  # keep stopping the others
             out.write(f"  {part.name}: stopping failed: {exc}\n")
-

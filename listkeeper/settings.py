@@ -67,7 +67,9 @@ def env_secret(name: str, default: str = "") -> str:
         try:
             return Path(path).read_text().strip()
         except OSError as exc:
-            raise ImproperlyConfigured(f"{name}_FILE={path!r} cannot be read: {exc.strerror}") from None
+            raise ImproperlyConfigured(
+                f"{name}_FILE={path!r} cannot be read: {exc.strerror}"
+            ) from None
     return os.environ.get(name, default)
 
 
@@ -120,9 +122,13 @@ RELAY_HOST = env_hostport("RELAY_HOST", f"email-smtp.{SES_REGION}.amazonaws.com:
 RELAY_TLS_CA_FILE = env("RELAY_TLS_CA_FILE", "/etc/ssl/certs/ca-certificates.crt")
 SES_MAX_SEND_RATE = env_float("SES_MAX_SEND_RATE", 14.0)
 if SES_USER and not SES_PASS:
-    raise ImproperlyConfigured("SES_USER is set but SES_PASS (or SES_PASS_FILE) is empty; set both or neither")
+    raise ImproperlyConfigured(
+        "SES_USER is set but SES_PASS (or SES_PASS_FILE) is empty; set both or neither"
+    )
 if SES_PASS and not SES_USER:
-    raise ImproperlyConfigured("SES_PASS is set but SES_USER (or SES_USER_FILE) is empty; set both or neither")
+    raise ImproperlyConfigured(
+        "SES_PASS is set but SES_USER (or SES_USER_FILE) is empty; set both or neither"
+    )
 # "secure" verifies the relay's certificate; "none" is for a local test catcher only.
 RELAY_TLS = env("RELAY_TLS", "secure")
 if RELAY_TLS not in ("secure", "none"):
@@ -138,7 +144,9 @@ REINJECT_NETWORKS = env("REINJECT_NETWORKS", "127.0.0.0/8").replace(",", " ").sp
 # The name Postfix greets with and uses in HELO; must be fully qualified.
 POSTFIX_HOSTNAME = env("POSTFIX_HOSTNAME", LISTKEEPER_DOMAIN).lower()
 if "." not in POSTFIX_HOSTNAME:
-    raise ImproperlyConfigured(f"POSTFIX_HOSTNAME={POSTFIX_HOSTNAME!r} must be a fully qualified name")
+    raise ImproperlyConfigured(
+        f"POSTFIX_HOSTNAME={POSTFIX_HOSTNAME!r} must be a fully qualified name"
+    )
 # Where `listkeeper serve` runs the web app.
 SERVE = env_hostport("SERVE", "127.0.0.1:8000")
 MAX_MESSAGE_SIZE = env_int("MAX_MESSAGE_SIZE", 10 * 1024 * 1024, minimum=1024)

@@ -14,7 +14,9 @@ from listkeeper.lists import services
 
 @pytest.fixture
 def community(db):
-    return services.create_list("community", "lists.example.org", actor="test", display_name="Community")
+    return services.create_list(
+        "community", "lists.example.org", actor="test", display_name="Community"
+    )
 
 
 def child_database_url() -> str:
@@ -35,7 +37,9 @@ def cli(transactional_db) -> Callable[..., subprocess.CompletedProcess[str]]:
     """
     script = Path(sys.executable).with_name("listkeeper")
 
-    def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str, env: dict[str, str] | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
         child_env = {**os.environ, "DATABASE_URL": child_database_url(), **(env or {})}
         return subprocess.run(
             [str(script), *args], capture_output=True, text=True, env=child_env, timeout=timeout

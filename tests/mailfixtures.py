@@ -68,7 +68,9 @@ def ses(_ses_server: SESStub) -> SESStub:
 
 
 @pytest.fixture(scope="session")
-def _postfix_instance(django_db_setup: None, _ses_server: SESStub, test_ca: TestCA) -> Iterator[PostfixInstance]:
+def _postfix_instance(
+    django_db_setup: None, _ses_server: SESStub, test_ca: TestCA
+) -> Iterator[PostfixInstance]:
     if postfix_binary() is None:
         pytest.skip("needs Postfix: apt-get install postfix postfix-sqlite postfix-pgsql")
     if os.geteuid() != 0:

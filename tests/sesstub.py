@@ -50,7 +50,7 @@ class TestCA:
 
     def __init__(self, directory: Path, hostnames: Iterable[str] = ("localhost",)) -> None:
         directory.mkdir(parents=True, exist_ok=True)
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         ca_key = ec.generate_private_key(ec.SECP256R1())
         ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Listkeeper test CA")])
         ca_cert = (
@@ -63,9 +63,12 @@ class TestCA:
             .not_valid_after(now + datetime.timedelta(days=2))
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
             .add_extension(
-                x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+                x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+                critical=True,
             )
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+            .add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
+            )
             .sign(ca_key, hashes.SHA256())
         )
         key = ec.generate_private_key(ec.SECP256R1())
@@ -78,11 +81,16 @@ class TestCA:
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(hours=1))
             .not_valid_after(now + datetime.timedelta(days=2))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+                x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False
+            )
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(
+                x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+            )
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+                critical=False,
             )
             .sign(ca_key, hashes.SHA256())
         )
@@ -93,7 +101,9 @@ class TestCA:
         self.cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         self.key_file.write_bytes(
             key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
             )
         )
         self.key_file.chmod(0o600)
@@ -179,7 +189,9 @@ class SESStub:
             time.sleep(0.05)
         return list(self.messages)
 
-    def _authenticate(self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any) -> AuthResult:
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+    ) -> AuthResult:
         ok = (
             mechanism in ("PLAIN", "LOGIN")
             and isinstance(auth_data, LoginPassword)
@@ -218,7 +230,9 @@ class _Handler:
     def __init__(self, stub: SESStub) -> None:
         self.stub = stub
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
         if address.lower() in {a.lower() for a in self.stub.reject_recipients}:
             return REJECTED_RCPT.format(address)
         envelope.rcpt_tos.append(address)

@@ -30,7 +30,9 @@ def read_until(proc: subprocess.Popen[str], marker: str) -> str:
 
 
 @pytest.mark.e2e
-@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("postfix") is None, reason="needs Postfix and root")
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("postfix") is None, reason="needs Postfix and root"
+)
 def test_it_serves_the_status_page_and_postfix_and_stops_on_sigterm(transactional_db) -> None:
     services.create_list("community", "lists.example.org", actor="test")
     data = Path(tempfile.mkdtemp(prefix="listkeeper-serve-"))
@@ -46,7 +48,13 @@ def test_it_serves_the_status_page_and_postfix_and_stops_on_sigterm(transactiona
         "LMTP_LISTEN": f"127.0.0.1:{free_port()}",
     }
     script = Path(sys.executable).with_name("listkeeper")
-    proc = subprocess.Popen([str(script), "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [str(script), "serve"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         banner = read_until(proc, "Press Ctrl-C")
         assert f"http://127.0.0.1:{web}/status/" in banner

@@ -16,13 +16,19 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def test_it_expires_held_posts_in_the_background(community) -> None:
     old = Post.objects.create(
-        mailing_list=community, sender="stranger@example.com", raw=b"Subject: hi\r\n\r\nhi\r\n",
-        status=PostStatus.HELD, reason="not a member",
+        mailing_list=community,
+        sender="stranger@example.com",
+        raw=b"Subject: hi\r\n\r\nhi\r\n",
+        status=PostStatus.HELD,
+        reason="not a member",
         received=timezone.now() - timedelta(days=community.held_expiry_days + 1),
     )
     fresh = Post.objects.create(
-        mailing_list=community, sender="other@example.com", raw=b"Subject: hi\r\n\r\nhi\r\n",
-        status=PostStatus.HELD, reason="not a member",
+        mailing_list=community,
+        sender="other@example.com",
+        raw=b"Subject: hi\r\n\r\nhi\r\n",
+        status=PostStatus.HELD,
+        reason="not a member",
     )
     part = Housekeeping()
     part.every = 0.05

@@ -56,7 +56,9 @@ def test_it_serves_a_certificate_for_localhost_from_the_test_ca(ses) -> None:
 
 def test_it_keeps_accepted_messages_with_their_envelope(ses) -> None:
     with connect(ses) as client:
-        client.sendmail("community-bounces+x@lists.example.org", ["a@example.com", "b@example.com"], message())
+        client.sendmail(
+            "community-bounces+x@lists.example.org", ["a@example.com", "b@example.com"], message()
+        )
     (got,) = ses.messages
     assert got.mail_from == "community-bounces+x@lists.example.org"
     assert got.rcpt_tos == ["a@example.com", "b@example.com"]
@@ -72,7 +74,9 @@ def test_it_keeps_accepted_messages_with_their_envelope(ses) -> None:
         ("community-bounces@lists.example.org", FROM, "Sender: alice@gmail.com\r\n"),
     ],
 )
-def test_it_rejects_unverified_identities_with_554(ses, envelope: str, sender: str, extra: str) -> None:
+def test_it_rejects_unverified_identities_with_554(
+    ses, envelope: str, sender: str, extra: str
+) -> None:
     with connect(ses) as client, pytest.raises(smtplib.SMTPDataError) as exc:
         client.sendmail(envelope, ["a@example.com"], message(sender, extra))
     assert exc.value.smtp_code == 554
@@ -82,7 +86,11 @@ def test_it_rejects_unverified_identities_with_554(ses, envelope: str, sender: s
 
 def test_it_rejects_more_than_50_recipients_with_554(ses) -> None:
     with connect(ses) as client, pytest.raises(smtplib.SMTPDataError) as exc:
-        client.sendmail("community-bounces@lists.example.org", [f"m{i}@example.com" for i in range(51)], message())
+        client.sendmail(
+            "community-bounces@lists.example.org",
+            [f"m{i}@example.com" for i in range(51)],
+            message(),
+        )
     assert exc.value.smtp_code == 554
 
 

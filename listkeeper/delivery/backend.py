@@ -22,6 +22,8 @@ class LedgerEmailBackend(BaseEmailBackend):
             recipients = message.recipients()
             if not recipients:
                 continue
-            enqueue_message(message.message().as_bytes(linesep="\r\n"), recipients, message.from_email)
+            enqueue_message(
+                message.message().as_bytes(linesep="\r\n"), recipients, message.from_email
+            )
             sent += 1
         return sent

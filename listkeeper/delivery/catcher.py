@@ -96,14 +96,24 @@ def caught(limit: int = 50, directory: Path | None = None) -> tuple[int, list[Ca
     return len(files), result
 
 
-async def serve(host: str, port: int, stop: asyncio.Event, ready: asyncio.Future[int] | None = None,
-                directory: Path | None = None) -> None:
+async def serve(
+    host: str,
+    port: int,
+    stop: asyncio.Event,
+    ready: asyncio.Future[int] | None = None,
+    directory: Path | None = None,
+) -> None:
     """Catch mail on host:port (0 = any free port, reported through `ready`) until `stop`."""
     handler = CatcherHandler(directory)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
-        lambda: SMTP(handler, hostname="listkeeper-catcher", decode_data=False,
-                     enable_SMTPUTF8=True, data_size_limit=None),
+        lambda: SMTP(
+            handler,
+            hostname="listkeeper-catcher",
+            decode_data=False,
+            enable_SMTPUTF8=True,
+            data_size_limit=None,
+        ),
         host,
         port,
     )

@@ -27,7 +27,6 @@ from django.db.models import Exists, F, Q
 from django.utils import timezone
 
 from listkeeper.delivery import ledger
-from listkeeper.lists.models import Subscription
 from listkeeper.delivery.models import (
     Delivery,
     JobState,
@@ -35,6 +34,7 @@ from listkeeper.delivery.models import (
     RecipientState,
     WorkerHeartbeat,
 )
+from listkeeper.lists.models import Subscription
 
 CHUNK = 500  # ids per IN (...) list, well inside every backend's parameter limit
 
@@ -115,14 +115,17 @@ def _drop_departed(
     copies a big fan-out has not sent yet, not only the next post's.
     """
     list_id = (
-        Delivery.objects.filter(id=delivery_id).values_list("post__mailing_list_id", flat=True).first()
+        Delivery.objects.filter(id=delivery_id)
+        .values_list("post__mailing_list_id", flat=True)
+        .first()
     )
     member_ids = {m for _, _, m in rows if m is not None}
     if list_id is None or not member_ids:
         return rows
     receiving = set(
-        Subscription.objects.filter(ledger.recipients_of(list_id), member_id__in=member_ids)
-        .values_list("member_id", flat=True)
+        Subscription.objects.filter(
+            ledger.recipients_of(list_id), member_id__in=member_ids
+        ).values_list("member_id", flat=True)
     )
     departed = [r[0] for r in rows if r[2] is not None and r[2] not in receiving]
     if departed:

@@ -44,7 +44,10 @@ def enqueue_post(post: Post, message: bytes, envelope_from: str) -> Delivery:
     """
     ml = post.mailing_list
     delivery = Delivery.objects.create(
-        post=post, message=message, envelope_from=envelope_from, personalised=ml.personalised,
+        post=post,
+        message=message,
+        envelope_from=envelope_from,
+        personalised=ml.personalised,
         expand_after=0,
     )
     _record_chunk(delivery, ml.id, INLINE_CHUNK)
@@ -61,7 +64,9 @@ def record_more(delivery_id: int, limit: int = WORKER_CHUNK) -> int:
         )
         if delivery is None:
             return 0
-        list_id = Post.objects.filter(id=delivery.post_id).values_list("mailing_list_id", flat=True).get()
+        list_id = (
+            Post.objects.filter(id=delivery.post_id).values_list("mailing_list_id", flat=True).get()
+        )
         return _record_chunk(delivery, list_id, limit)
 
 
@@ -72,7 +77,9 @@ def _record_chunk(delivery: Delivery, list_id: int, limit: int) -> int:
     boundary = list(subs.order_by("id").values_list("id", flat=True)[limit - 1 : limit])
     if boundary:
         subs = subs.filter(id__lte=boundary[0])
-    select_sql, params = subs.annotate(rcpt=F("member__email")).values("member_id", "rcpt").query.sql_with_params()
+    select_sql, params = (
+        subs.annotate(rcpt=F("member__email")).values("member_id", "rcpt").query.sql_with_params()
+    )
     recipient_table = Recipient._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
@@ -96,7 +103,5 @@ def enqueue_message(message: bytes, recipients: Sequence[str], envelope_from: st
     delivery = Delivery.objects.create(
         message=message, envelope_from=envelope_from, personalised=False, total=len(recipients)
     )
-    Recipient.objects.bulk_create(
-        Recipient(delivery=delivery, email=email) for email in recipients
-    )
+    Recipient.objects.bulk_create(Recipient(delivery=delivery, email=email) for email in recipients)
     return delivery

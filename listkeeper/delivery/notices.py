@@ -43,7 +43,11 @@ def send_template(
         envelope = settings.DEFAULT_FROM_EMAIL
     subject, text, html = render_email(name, ctx)
     msg = EmailMultiAlternatives(
-        subject, text, from_email, list(to), headers={"Auto-Submitted": "auto-generated", **(headers or {})}
+        subject,
+        text,
+        from_email,
+        list(to),
+        headers={"Auto-Submitted": "auto-generated", **(headers or {})},
     )
     msg.attach_alternative(html, "text/html")
     # The backend reads from_email for the envelope; set it explicitly to -bounces.

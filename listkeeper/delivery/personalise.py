@@ -133,7 +133,10 @@ def copy_for(prepared: Prepared, member_id: int, *, stuffed: bool = False) -> by
         return shared_copy(prepared, stuffed=stuffed)
     url = links.unsubscribe_url(prepared.list_id, member_id).encode()
     headers = (
-        b"List-Unsubscribe: <" + url + b">,\r\n <mailto:" + prepared.request_address.encode()
+        b"List-Unsubscribe: <"
+        + url
+        + b">,\r\n <mailto:"
+        + prepared.request_address.encode()
         + b"?subject=unsubscribe>\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
     )
     parts = prepared.stuffed_parts if stuffed else prepared.body_parts

@@ -66,7 +66,9 @@ class Transaction:
 
 def _final(rcpts: list[Reply], final: Reply) -> Outcome:
     """Per recipient: handed off only if its RCPT and the end of data both said yes."""
-    return Outcome([None if (r.ok and final.code == 250) else (r if not r.ok else final) for r in rcpts])
+    return Outcome(
+        [None if (r.ok and final.code == 250) else (r if not r.ok else final) for r in rcpts]
+    )
 
 
 class Connection:
@@ -93,7 +95,7 @@ class Connection:
                 asyncio.open_connection(self.host, self.port), TIMEOUT
             )
             self._buffer = b""
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             raise SMTPError(f"cannot connect to {self.host}:{self.port}: {exc}") from None
         sock = self._writer.get_extra_info("socket")
         if sock is not None:
@@ -110,7 +112,7 @@ class Connection:
         except SMTPError:
             self.abort()
             raise
-        except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, ValueError) as exc:
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
             self.abort()
             raise SMTPError(f"{self.host}:{self.port} broke during the greeting: {exc!r}") from None
         keywords = {line.split()[0].upper() for line in lines[1:] if line.strip()}
@@ -126,7 +128,7 @@ class Connection:
                 writer.write(b"QUIT\r\n")
             writer.close()
             await asyncio.wait_for(writer.wait_closed(), 5)
-        except (OSError, asyncio.TimeoutError):
+        except (TimeoutError, OSError):
             pass
 
     def abort(self) -> None:
@@ -140,7 +142,9 @@ class Connection:
         Raises SMTPError when the session breaks; the caller retries elsewhere.
         """
         outcomes: list[Outcome] = []
-        await self.send_many([Transaction(sender, list(recipients), data)], lambda t, o: outcomes.append(o))
+        await self.send_many(
+            [Transaction(sender, list(recipients), data)], lambda t, o: outcomes.append(o)
+        )
         return outcomes[0]
 
     async def send_many(
@@ -208,7 +212,15 @@ class Connection:
             async with asyncio.timeout(TIMEOUT):
                 mail, *rcpts, bdat = await self._replies(len(txn.recipients) + 2)
             reason = mail if not mail.ok else bdat
-            done(txn, Outcome([None if (r.ok and bdat.code == 250) else (r if not r.ok else reason) for r in rcpts]))
+            done(
+                txn,
+                Outcome(
+                    [
+                        None if (r.ok and bdat.code == 250) else (r if not r.ok else reason)
+                        for r in rcpts
+                    ]
+                ),
+            )
 
     async def _lockstep(self, txn: Transaction) -> Outcome:
         """One transaction, one command at a time, for a server without PIPELINING."""

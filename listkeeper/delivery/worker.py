@@ -23,9 +23,10 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from django.db import DatabaseError, connection
 
@@ -80,7 +81,11 @@ class Job:
             assert member_id is not None
             data = personalise.copy_for(t.prepared, member_id, stuffed=stuffed)
             return personalise.verp_sender(t.mailing_list, rid), [email], data
-        return t.envelope_from, [r[1] for r in self.rows], personalise.shared_copy(t.prepared, stuffed=stuffed)
+        return (
+            t.envelope_from,
+            [r[1] for r in self.rows],
+            personalise.shared_copy(t.prepared, stuffed=stuffed),
+        )
 
 
 @dataclass
@@ -93,7 +98,7 @@ class Result:
 
 def outcome_to_result(job: Job, outcome: Outcome) -> Result:
     result = Result(job.delivery_id, [], [], [])
-    for (rid, _, _), refusal in zip(job.rows, outcome.refused):
+    for (rid, _, _), refusal in zip(job.rows, outcome.refused, strict=True):
         if refusal is None:
             result.sent.append(rid)
         elif refusal.temporary:
@@ -192,12 +197,14 @@ class Worker:
                 self.pacer.set_rate(share_of_rate(self.account_rate, live))
                 released = await self._call(claims.release_stale, self.stale_after)
                 if released:
-                    log.warning("took back %d recipients claimed by a worker that stopped", released)
+                    log.warning(
+                        "took back %d recipients claimed by a worker that stopped", released
+                    )
             except DatabaseError as exc:
                 log.warning("heartbeat failed, database unavailable: %s", exc)
             try:
                 await asyncio.wait_for(self.stopping.wait(), interval)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def _feed(self) -> None:
@@ -222,7 +229,7 @@ class Worker:
             if not jobs:
                 try:
                     await asyncio.wait_for(self.stopping.wait(), IDLE_POLL)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
                 continue
             for job in jobs:
@@ -264,7 +271,7 @@ class Worker:
 
                 def done(txn: Transaction, outcome: Outcome) -> None:
                     nonlocal deferred
-                    finished.add(id(txn.tag))
+                    finished.add(id(txn.tag))  # noqa: B023 - called before this iteration ends
                     result = outcome_to_result(txn.tag, outcome)
                     deferred = deferred or bool(result.retry)
                     self._results.put_nowait(result)
@@ -288,7 +295,9 @@ class Worker:
                     for job in batch:
                         if id(job) not in finished:
                             self._results.put_nowait(
-                                Result(job.delivery_id, [], [], [(r[0], str(exc)) for r in job.rows])
+                                Result(
+                                    job.delivery_id, [], [], [(r[0], str(exc)) for r in job.rows]
+                                )
                             )
                     deferred = True
                 if deferred:
@@ -314,7 +323,9 @@ class Worker:
             for m in merged.values():
                 while True:
                     try:
-                        await self._call(claims.record, self.name, m.delivery_id, m.sent, m.failed, m.retry)
+                        await self._call(
+                            claims.record, self.name, m.delivery_id, m.sent, m.failed, m.retry
+                        )
                         break
                     except DatabaseError as exc:
                         log.warning("cannot record results, retrying: %s", exc)
@@ -332,9 +343,14 @@ class Worker:
 
     async def run(self) -> None:
         """Until `stopping` is set; then finish in-flight transactions and hand back the rest."""
-        log.info("worker %s sending to %s:%d over %d connections, %s", self.name, self.host,
-                 self.port, self.connections,
-                 f"at most {self.account_rate:g} recipients/s" if self.account_rate > 0 else "unpaced")
+        log.info(
+            "worker %s sending to %s:%d over %d connections, %s",
+            self.name,
+            self.host,
+            self.port,
+            self.connections,
+            f"at most {self.account_rate:g} recipients/s" if self.account_rate > 0 else "unpaced",
+        )
         heartbeat = asyncio.create_task(self._heartbeat())
         recorder = asyncio.create_task(self._record())
         senders = [asyncio.create_task(self._send(i)) for i in range(self.connections)]

@@ -51,7 +51,9 @@ def normalise(raw: str) -> str:
     try:
         domain = domain.encode("idna").decode("ascii").lower()
     except UnicodeError:
-        raise InvalidAddress(f"{text!r}: the domain {domain!r} is not a valid domain name") from None
+        raise InvalidAddress(
+            f"{text!r}: the domain {domain!r} is not a valid domain name"
+        ) from None
     try:
         result = validate_email(
             f"{local}@{domain}", check_deliverability=False, allow_smtputf8=False

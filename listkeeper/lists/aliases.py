@@ -102,7 +102,10 @@ def parse_aliases(data: bytes) -> AliasFile:
     for first, lines in logical_lines(data):
         if lines[0][1][0].isspace():
             result.problems.append(
-                Problem(first, "a continuation line (starting with whitespace) with no entry before it; skipped")
+                Problem(
+                    first,
+                    "a continuation line (starting with whitespace) with no entry before it; skipped",
+                )
             )
             continue
         parts = [(number, tok) for number, text in lines for tok in tokens(text)]
@@ -115,7 +118,9 @@ def parse_aliases(data: bytes) -> AliasFile:
     return result
 
 
-def _entry(line: int, key: str, targets: int, by_key: dict[str, Entry], result: AliasFile) -> Entry | None:
+def _entry(
+    line: int, key: str, targets: int, by_key: dict[str, Entry], result: AliasFile
+) -> Entry | None:
     reason = ""
     if _undecodable(key):
         reason = "the line is not valid UTF-8"
@@ -135,7 +140,11 @@ def _entry(line: int, key: str, targets: int, by_key: dict[str, Entry], result: 
     existing = by_key.get(address.key)
     if existing is not None:
         result.problems.append(
-            Problem(line, f"{address.email} repeats line {existing.line}; its targets are merged", skipped=False)
+            Problem(
+                line,
+                f"{address.email} repeats line {existing.line}; its targets are merged",
+                skipped=False,
+            )
         )
         return existing
     entry = Entry(line, address)

@@ -173,7 +173,9 @@ class Subscription(models.Model):
 
     def save(self, *args: object, **kwargs: object) -> None:
         if not self.member_key and self.member_id:
-            self.member_key = Member.objects.filter(id=self.member_id).values_list("key", flat=True).first() or ""
+            self.member_key = (
+                Member.objects.filter(id=self.member_id).values_list("key", flat=True).first() or ""
+            )
         super().save(*args, **kwargs)  # type: ignore[arg-type]
 
 

@@ -106,7 +106,9 @@ def deliver_one(raw: bytes, sender: str, recipient: str) -> str:
                 )
             elif route.kind in ("request", "owner"):
                 process = _process()
-                act = process.handle_request if route.kind == "request" else process.forward_to_owners
+                act = (
+                    process.handle_request if route.kind == "request" else process.forward_to_owners
+                )
                 result = act(ml, raw, sender)
                 InboundMessage.objects.create(
                     mailing_list=ml,
@@ -171,11 +173,15 @@ class LMTPHandler:
     async def _run(self, fn: Any, *args: Any) -> Any:
         self.in_flight += 1
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._pool, _in_thread, fn, *args)
+            return await asyncio.get_running_loop().run_in_executor(
+                self._pool, _in_thread, fn, *args
+            )
         finally:
             self.in_flight -= 1
 
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
         reply = await self._run(check_recipient, address)
         if reply.startswith("250"):
             envelope.rcpt_tos.append(address)

@@ -27,7 +27,9 @@ def protocol(handler: LMTPHandler) -> LMTP:
     )
 
 
-async def serve(host: str, port: int, stop: asyncio.Event, ready: asyncio.Future[int] | None = None) -> None:
+async def serve(
+    host: str, port: int, stop: asyncio.Event, ready: asyncio.Future[int] | None = None
+) -> None:
     """Accept LMTP until `stop` is set; then finish messages already being stored."""
     handler = LMTPHandler()
     loop = asyncio.get_running_loop()

@@ -72,7 +72,9 @@ class PostfixInstance:
     def _postfix(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         binary = postfix_binary()
         if binary is None:
-            raise PostfixError("no postfix binary; install postfix, postfix-sqlite and postfix-pgsql")
+            raise PostfixError(
+                "no postfix binary; install postfix, postfix-sqlite and postfix-pgsql"
+            )
         return subprocess.run(
             [binary, "-c", str(self.config_dir), *args],
             capture_output=True,
@@ -101,7 +103,9 @@ class PostfixInstance:
     def start(self, timeout: float = 30) -> None:
         """Render the configuration and start Postfix; return once both smtpd listen."""
         if os.geteuid() != 0:
-            raise PostfixError("Postfix's master must be started as root; run as root or without Postfix")
+            raise PostfixError(
+                "Postfix's master must be started as root; run as root or without Postfix"
+            )
         self._check_reachable()
         if self.is_running():
             self.stop()
@@ -123,7 +127,9 @@ class PostfixInstance:
             while not _greets(host, port):
                 if time.monotonic() > deadline or not self.is_running():
                     self.stop()
-                    raise PostfixError(f"Postfix did not start listening on {host}:{port}{self.log_tail()}")
+                    raise PostfixError(
+                        f"Postfix did not start listening on {host}:{port}{self.log_tail()}"
+                    )
                 time.sleep(0.1)
 
     def _check_reachable(self) -> None:

@@ -61,13 +61,21 @@ def database_context() -> dict[str, Any]:
         host = db.get("HOST") or "/var/run/postgresql"
         port = db.get("PORT") or "5432"
         hosts = f"unix:{host}" if host.startswith("/") else f"inet:{host}:{port}"
-        values = {"hosts": hosts, "user": db.get("USER") or "", "password": db.get("PASSWORD") or "",
-                  "name": db["NAME"]}
+        values = {
+            "hosts": hosts,
+            "user": db.get("USER") or "",
+            "password": db.get("PASSWORD") or "",
+            "name": db["NAME"],
+        }
         for key, value in values.items():
             if any(c in str(value) for c in "\r\n"):
-                raise RenderError(f"the database {key} contains a line break, which Postfix cannot read")
+                raise RenderError(
+                    f"the database {key} contains a line break, which Postfix cannot read"
+                )
         return {"engine": "pgsql", "db": values}
-    raise RenderError(f"Postfix has no lookup table for the database engine {engine}; use SQLite or PostgreSQL")
+    raise RenderError(
+        f"Postfix has no lookup table for the database engine {engine}; use SQLite or PostgreSQL"
+    )
 
 
 def context(config_directory: Path, options: Options) -> dict[str, Any]:
@@ -78,8 +86,10 @@ def context(config_directory: Path, options: Options) -> dict[str, Any]:
             f"RELAY_TLS_CA_FILE={options.relay_ca_file!r} does not exist; Postfix needs it to check "
             "the relay's certificate (install ca-certificates or point it at a CA bundle)"
         )
-    maillog_prefix = options.maillog_file if options.maillog_file.startswith("/dev/") else str(
-        Path(options.maillog_file).parent
+    maillog_prefix = (
+        options.maillog_file
+        if options.maillog_file.startswith("/dev/")
+        else str(Path(options.maillog_file).parent)
     )
     ctx.update(
         config_directory=config_directory,

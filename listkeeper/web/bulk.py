@@ -23,7 +23,6 @@ from django.conf import settings
 from django.db import connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
-
 from email_validator.rfc_constants import DOT_ATOM_TEXT, EMAIL_MAX_LENGTH
 
 from listkeeper.lib.addresses import Address, InvalidAddress, normalise
@@ -208,7 +207,8 @@ def run(job_id: int, phase: Callable[[int], None]) -> None:
         except Exception:
             log.exception("bulk import %s failed", job_id)
             BulkImport.objects.filter(id=job_id).update(
-                state=ImportState.FAILED, error="An unexpected error stopped the import; see the server log."
+                state=ImportState.FAILED,
+                error="An unexpected error stopped the import; see the server log.",
             )
         finally:
             connections.close_all()
@@ -246,7 +246,9 @@ def analyse(job_id: int) -> None:
 
     def problem(line: int, kind: str, value: str, message: str) -> None:
         problems.append(
-            BulkImportProblem(bulk_import=job, line=line, kind=kind, value=value[:500], message=message[:500])
+            BulkImportProblem(
+                bulk_import=job, line=line, kind=kind, value=value[:500], message=message[:500]
+            )
         )
         if len(problems) >= CHUNK:
             BulkImportProblem.objects.bulk_create(problems)
@@ -266,7 +268,9 @@ def analyse(job_id: int) -> None:
             key = row.address.key
             if key in seen:
                 duplicates += 1
-                problem(row.line, ProblemKind.DUPLICATE, row.raw, f"same address as line {seen[key]}")
+                problem(
+                    row.line, ProblemKind.DUPLICATE, row.raw, f"same address as line {seen[key]}"
+                )
                 continue
             seen[key] = row.line
             valid.append((row.line, row.address))
@@ -292,14 +296,18 @@ def analyse(job_id: int) -> None:
                     counts["new"] += 1
                 elif st == Status.ACTIVE:
                     counts["already"] += 1
-                    problem(line, ProblemKind.ALREADY, addr.email, f"already a member of {ml.address}")
+                    problem(
+                        line, ProblemKind.ALREADY, addr.email, f"already a member of {ml.address}"
+                    )
                 else:
                     counts["back"] += 1
             if start % (IN_CHUNK * 10) == 0:
                 _beat(job_id)
         summary[str(ml.id)] = counts
     BulkImportProblem.objects.bulk_create(problems)
-    lines = "\n".join(f"{a.email}\t{a.name.replace(chr(9), ' ').replace(chr(10), ' ')}" for _, a in valid)
+    lines = "\n".join(
+        f"{a.email}\t{a.name.replace(chr(9), ' ').replace(chr(10), ' ')}" for _, a in valid
+    )
     _beat(
         job_id,
         state=ImportState.PREVIEW,

@@ -164,9 +164,7 @@ class ChangeAddressForm(forms.Form):
 
 class MemberFilterForm(forms.Form):
     q = forms.CharField(label="Search", required=False, max_length=254)
-    status = forms.ChoiceField(
-        choices=[("", "Any status"), *Status.choices], required=False
-    )
+    status = forms.ChoiceField(choices=[("", "Any status"), *Status.choices], required=False)
     role = forms.ChoiceField(choices=[("", "Any role"), *Role.choices], required=False)
     sort = forms.ChoiceField(
         choices=[

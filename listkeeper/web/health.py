@@ -57,13 +57,19 @@ def check_worker(name: str | None = None) -> Check:
     max_age = settings.HEALTH_WORKER_MAX_AGE
     if not max_age:
         return {"ok": True, "skipped": True, "detail": "not checked (HEALTH_WORKER_MAX_AGE=0)"}
-    beats = WorkerHeartbeat.objects.all() if name is None else WorkerHeartbeat.objects.filter(name=name)
+    beats = (
+        WorkerHeartbeat.objects.all() if name is None else WorkerHeartbeat.objects.filter(name=name)
+    )
     try:
         latest = beats.order_by("-seen").values_list("seen", flat=True).first()
     except Exception as exc:
         return {"ok": False, "detail": f"heartbeats unreadable ({exc.__class__.__name__})"}
     if latest is None:
-        detail = "no worker has reported yet" if name is None else f"worker {name!r} has not reported yet"
+        detail = (
+            "no worker has reported yet"
+            if name is None
+            else f"worker {name!r} has not reported yet"
+        )
         return {"ok": False, "detail": detail}
     age = (timezone.now() - latest).total_seconds()
     ok = age <= max_age

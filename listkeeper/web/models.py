@@ -32,7 +32,9 @@ class BulkImport(models.Model):
     source_name = models.CharField(max_length=255)
     # The upload as text until it has been checked, then emptied.
     text = models.TextField(blank=True)
-    state = models.CharField(max_length=10, choices=ImportState.choices, default=ImportState.ANALYSING)
+    state = models.CharField(
+        max_length=10, choices=ImportState.choices, default=ImportState.ANALYSING
+    )
     error = models.TextField(blank=True)
     heartbeat = models.DateTimeField(null=True, blank=True)
     # What the check found.

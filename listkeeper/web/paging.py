@@ -117,7 +117,9 @@ def paginate(
     if offset > count // 2 and limit:
         from_end = count - offset - limit
         ids = list(
-            qs.order_by(*[_flip(t) for t in order]).values_list("pk", flat=True)[from_end : from_end + limit]
+            qs.order_by(*[_flip(t) for t in order]).values_list("pk", flat=True)[
+                from_end : from_end + limit
+            ]
         )
         ids.reverse()
     else:

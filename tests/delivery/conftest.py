@@ -12,7 +12,7 @@ from listkeeper.lists.models import MailingList, Post, PostStatus
 from tests.support.servers import ServerThread, SinkHandler, smtp_sink
 
 MESSAGE = (
-    b"From: \"Alice via Community\" <community@lists.example.org>\r\n"
+    b'From: "Alice via Community" <community@lists.example.org>\r\n'
     b"To: community@lists.example.org\r\n"
     b"Subject: Hello all\r\n"
     b"Content-Type: text/plain; charset=us-ascii\r\n"
@@ -32,7 +32,10 @@ def sink() -> Iterator[tuple[SinkHandler, ServerThread]]:
 def post_to(ml: MailingList, members: int, message: bytes = MESSAGE) -> Delivery:
     services.bulk_subscribe(ml, [parse(f"m{i}@example.net") for i in range(members)], actor="test")
     post = Post.objects.create(
-        mailing_list=ml, sender="alice@example.com", raw=message, subject="Hello all",
+        mailing_list=ml,
+        sender="alice@example.com",
+        raw=message,
+        subject="Hello all",
         status=PostStatus.ACCEPTED,
     )
     return enqueue_post(post, message, ml.suffixed("bounces"))

@@ -25,7 +25,9 @@ def test_it_keeps_each_caught_message_in_the_outbox_and_lists_it(tmp_path) -> No
     assert total == 1
     m = messages[0]
     assert (m.sender, m.recipients, m.subject) == (
-        "community-bounces+abc@lists.example.org", "bob@example.net", "Hello there"
+        "community-bounces+abc@lists.example.org",
+        "bob@example.net",
+        "Hello there",
     )
     assert (tmp_path / "outbox" / m.name).read_bytes().endswith(b"Hi Bob.\r\n")
 

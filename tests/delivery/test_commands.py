@@ -14,12 +14,18 @@ from tests.support.worker import wait_for
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_it_stops_cleanly_on_sigterm_and_hands_back_what_it_had_not_sent(community, sink, tmp_path) -> None:
+def test_it_stops_cleanly_on_sigterm_and_hands_back_what_it_had_not_sent(
+    community, sink, tmp_path
+) -> None:
     handler, server = sink
     delivery = post_to(community, 40)
     worker = proc.start(
-        "worker", "--name", "sigterm-test", log=tmp_path / "worker.log",
-        REINJECT_HOST=f"127.0.0.1:{server.port}", SES_MAX_SEND_RATE="10",
+        "worker",
+        "--name",
+        "sigterm-test",
+        log=tmp_path / "worker.log",
+        REINJECT_HOST=f"127.0.0.1:{server.port}",
+        SES_MAX_SEND_RATE="10",
     )
     try:
         wait_for(lambda: len(handler.messages) >= 3, what="the first copies")
@@ -36,7 +42,9 @@ def test_it_stops_cleanly_on_sigterm_and_hands_back_what_it_had_not_sent(communi
 
 def test_it_shows_progress_per_post(community) -> None:
     delivery = post_to(community, 3)
-    Recipient.objects.filter(delivery=delivery, email="m0@example.net").update(state=RecipientState.SENT)
+    Recipient.objects.filter(delivery=delivery, email="m0@example.net").update(
+        state=RecipientState.SENT
+    )
     delivery.handed_off = 1
     delivery.save()
     out = StringIO()
@@ -71,14 +79,19 @@ def test_it_runs_lmtpd_until_sigterm(community, tmp_path) -> None:
         lmtpd.kill()
 
 
-def test_it_shows_fan_out_progress_and_the_outbox_on_the_status_page(community, client, settings, tmp_path) -> None:
+def test_it_shows_fan_out_progress_and_the_outbox_on_the_status_page(
+    community, client, settings, tmp_path
+) -> None:
     from listkeeper.delivery import catcher
 
     settings.DATA_DIR = tmp_path
     settings.SES_USER = ""
     post_to(community, 4)
-    catcher.save(catcher.outbox_dir(), b"Return-Path: <community-bounces+x@lists.example.org>\r\n"
-                 b"X-Listkeeper-To: m1@example.net\r\nSubject: Caught one\r\n\r\nHi\r\n")
+    catcher.save(
+        catcher.outbox_dir(),
+        b"Return-Path: <community-bounces+x@lists.example.org>\r\n"
+        b"X-Listkeeper-To: m1@example.net\r\nSubject: Caught one\r\n\r\nHi\r\n",
+    )
 
     page = client.get("/status/").content.decode()
 

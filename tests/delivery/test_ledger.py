@@ -12,7 +12,9 @@ def test_it_records_only_active_regular_unsuppressed_members(community) -> None:
     services.unsubscribe(subs["b@example.org"], actor="test")
     services.set_delivery(subs["c@example.org"], DeliveryMode.NOMAIL, actor="test")
     Suppression.objects.create(key="d@example.org", reason="hard bounce")
-    post = Post.objects.create(mailing_list=community, sender="a@example.org", raw=b"x", status=PostStatus.ACCEPTED)
+    post = Post.objects.create(
+        mailing_list=community, sender="a@example.org", raw=b"x", status=PostStatus.ACCEPTED
+    )
 
     delivery = enqueue_post(post, b"message", "community-bounces@lists.example.org")
 
@@ -20,13 +22,19 @@ def test_it_records_only_active_regular_unsuppressed_members(community) -> None:
     assert list(delivery.recipients.values_list("email", flat=True)) == ["a@example.org"]
 
 
-def test_it_records_a_big_list_in_chunks_and_the_worker_completes_it(community, monkeypatch) -> None:
+def test_it_records_a_big_list_in_chunks_and_the_worker_completes_it(
+    community, monkeypatch
+) -> None:
     from listkeeper.delivery import claims, ledger
     from listkeeper.lib.addresses import parse
 
     monkeypatch.setattr(ledger, "INLINE_CHUNK", 10)
-    services.bulk_subscribe(community, [parse(f"m{i}@example.net") for i in range(25)], actor="test")
-    post = Post.objects.create(mailing_list=community, sender="a@example.org", raw=b"x", status=PostStatus.ACCEPTED)
+    services.bulk_subscribe(
+        community, [parse(f"m{i}@example.net") for i in range(25)], actor="test"
+    )
+    post = Post.objects.create(
+        mailing_list=community, sender="a@example.org", raw=b"x", status=PostStatus.ACCEPTED
+    )
 
     delivery = enqueue_post(post, b"message", "community-bounces@lists.example.org")
 

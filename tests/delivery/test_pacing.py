@@ -30,7 +30,7 @@ def test_it_spaces_single_recipients_evenly_at_the_rate() -> None:
     clock = FakeClock()
     sent = _send_times(Pacer(14, clock, headroom=1.0), clock, [1] * 140)
 
-    gaps = {round(b[0] - a[0], 6) for a, b in zip(sent, sent[1:])}
+    gaps = {round(b[0] - a[0], 6) for a, b in zip(sent, sent[1:], strict=False)}
     assert gaps == {round(1 / 14, 6)}
     assert _worst_window(sent) == 14
 
@@ -48,7 +48,9 @@ def test_it_leaves_room_for_a_little_delay_downstream() -> None:
 
 
 @pytest.mark.parametrize("size", [3, 10, 13])
-def test_it_never_lets_a_one_second_window_exceed_the_rate_with_larger_transactions(size: int) -> None:
+def test_it_never_lets_a_one_second_window_exceed_the_rate_with_larger_transactions(
+    size: int,
+) -> None:
     clock = FakeClock()
     sent = _send_times(Pacer(14, clock), clock, [size] * 60)
 

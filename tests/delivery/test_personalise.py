@@ -7,7 +7,7 @@ from listkeeper.delivery import personalise
 from listkeeper.lib import links, tokens
 
 MESSAGE = (
-    b"From: \"Alice via Community\" <community@lists.example.org>\n"
+    b'From: "Alice via Community" <community@lists.example.org>\n'
     b"To: community@lists.example.org\n"
     b"Subject: Hello\n"
     b"List-Unsubscribe: <https://stray.example/>\n"
@@ -56,7 +56,10 @@ def test_it_keeps_lines_that_start_with_a_dot_intact_on_the_wire(community) -> N
     assert b"\r\n.a line starting with a dot\r\n" in for_bdat
     assert b"\n" not in for_data.replace(b"\r\n", b"")
     assert ".a line starting with a dot" in _unstuff(for_data).get_content()
-    assert _unstuff(for_data).as_bytes() == email.message_from_bytes(for_bdat, policy=policy.SMTP).as_bytes()
+    assert (
+        _unstuff(for_data).as_bytes()
+        == email.message_from_bytes(for_bdat, policy=policy.SMTP).as_bytes()
+    )
 
 
 def test_it_does_not_stuff_a_dot_that_follows_the_link_mid_line(community) -> None:

@@ -10,7 +10,13 @@ import pytest
 
 from listkeeper.delivery import claims
 from listkeeper.delivery.ledger import enqueue_message
-from listkeeper.delivery.models import Delivery, JobState, Recipient, RecipientState, WorkerHeartbeat
+from listkeeper.delivery.models import (
+    Delivery,
+    JobState,
+    Recipient,
+    RecipientState,
+    WorkerHeartbeat,
+)
 from listkeeper.lib import tokens
 from listkeeper.lists import services
 from tests.delivery.conftest import post_to
@@ -86,8 +92,10 @@ def test_it_waits_for_postfix_to_come_back_and_then_sends_everyone(community) ->
     handler = SinkHandler(data_reply="451 4.3.0 Try again later")
     down = smtp_sink(handler)
     worker = WorkerThread(down.port).start()
-    wait_for(lambda: Recipient.objects.filter(delivery=delivery, error__contains="451").exists(),
-             what="a first refusal")
+    wait_for(
+        lambda: Recipient.objects.filter(delivery=delivery, error__contains="451").exists(),
+        what="a first refusal",
+    )
     assert handler.messages == []
     handler.data_reply = "250 2.0.0 Ok: queued"
     wait_for(lambda: _done(delivery), what="the delivery to finish")
@@ -104,8 +112,10 @@ def test_it_hands_back_unsent_claims_when_stopped(community, sink) -> None:
     delivery = post_to(community, 50)
 
     worker = WorkerThread(server.port, rate=5, connections=1).start()
-    wait_for(lambda: Recipient.objects.filter(delivery=delivery, state=RecipientState.SENT).exists(),
-             what="a first copy")
+    wait_for(
+        lambda: Recipient.objects.filter(delivery=delivery, state=RecipientState.SENT).exists(),
+        what="a first copy",
+    )
     worker.stop()
 
     states = Counter(Recipient.objects.filter(delivery=delivery).values_list("state", flat=True))
@@ -138,14 +148,19 @@ def test_it_lets_two_workers_share_a_fan_out_without_sending_anyone_twice(commun
 
     received = Counter(r for m in handler.messages for r in m.rcpt_tos)
     assert len(received) == 200 and set(received.values()) == {1}
-    assert set(Recipient.objects.filter(delivery=delivery).values_list("claimed_by", flat=True)) == {"w0", "w1"}
+    assert set(
+        Recipient.objects.filter(delivery=delivery).values_list("claimed_by", flat=True)
+    ) == {"w0", "w1"}
 
 
 def test_it_sends_our_own_notices_too(db, sink) -> None:
     handler, server = sink
     # What LedgerEmailBackend does for Django's send_mail (tests swap the backend out).
-    enqueue_message(b"Subject: Confirm\r\n\r\nPlease confirm.\r\n", ["new@example.net"],
-                    "listkeeper@lists.example.org")
+    enqueue_message(
+        b"Subject: Confirm\r\n\r\nPlease confirm.\r\n",
+        ["new@example.net"],
+        "listkeeper@lists.example.org",
+    )
 
     worker = WorkerThread(server.port).start()
     wait_for(lambda: len(handler.messages) == 1, what="the notice")
@@ -168,4 +183,7 @@ def test_it_skips_members_who_left_after_the_post_was_accepted(community, sink) 
     received = {r for m in handler.messages for r in m.rcpt_tos}
     assert "m3@example.net" not in received
     assert len(received) == 9
-    assert Recipient.objects.get(delivery=delivery, email="m3@example.net").state == RecipientState.SKIPPED
+    assert (
+        Recipient.objects.get(delivery=delivery, email="m3@example.net").state
+        == RecipientState.SKIPPED
+    )

@@ -111,5 +111,5 @@ def wait_for_http(url: str, service: Service, within: float = 60.0) -> tuple[int
             return exc.code, exc.read()
         except OSError:
             if service.proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"{url} never answered; output:\n{service.output()}")
+                raise AssertionError(f"{url} never answered; output:\n{service.output()}") from None
             time.sleep(0.2)

@@ -171,7 +171,13 @@ def test_it_starts_a_worker_that_reports_healthy(app_env, tmp_path) -> None:
         for _ in range(150):
             # What the compose healthcheck runs: this worker's own heartbeat, by hostname.
             check = run(
-                "listkeeper", "health", "--check", "worker", "--worker", socket.gethostname(), env=app_env
+                "listkeeper",
+                "health",
+                "--check",
+                "worker",
+                "--worker",
+                socket.gethostname(),
+                env=app_env,
             )
             if check.returncode == 0 or worker.proc.poll() is not None:
                 break

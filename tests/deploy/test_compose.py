@@ -144,7 +144,9 @@ def test_it_passes_secrets_as_files_never_as_values(config) -> None:
 
 def test_it_runs_the_app_containers_from_one_image(config) -> None:
     services = config["services"]
-    images = {services[name]["image"] for name in ("migrate", "web", "lmtpd", "worker", "housekeeping")}
+    images = {
+        services[name]["image"] for name in ("migrate", "web", "lmtpd", "worker", "housekeeping")
+    }
 
     assert len(images) == 1
     assert services["postfix"]["build"]["dockerfile"] == "postfix/Dockerfile"

@@ -45,7 +45,9 @@ def test_it_checks_one_named_workers_heartbeat(db, capsys) -> None:
     WorkerHeartbeat.objects.create(name="worker-a", seen=timezone.now())
 
     code, out = run(capsys, "--check", "worker", "--worker", "worker-b")
-    assert code == 1 and out["checks"]["worker"]["detail"] == "worker 'worker-b' has not reported yet"
+    assert (
+        code == 1 and out["checks"]["worker"]["detail"] == "worker 'worker-b' has not reported yet"
+    )
 
     code, out = run(capsys, "--check", "worker", "--worker", "worker-a")
     assert code == 0

@@ -31,9 +31,16 @@ def test_it_hands_several_copies_over_in_one_go_and_a_refused_one_does_not_upset
     postfix, ses, transactional_db
 ) -> None:
     def txn(n: str, rcpt: str) -> Transaction:
-        return Transaction(f"community-bounces+{n}@lists.example.org", [rcpt], BODY.replace(b"{n}", n.encode()), tag=n)
+        return Transaction(
+            f"community-bounces+{n}@lists.example.org",
+            [rcpt],
+            BODY.replace(b"{n}", n.encode()),
+            tag=n,
+        )
 
-    conn, results = _send([txn("one", "a@example.net"), txn("two", "not an address@@"), txn("three", "c@example.net")])
+    conn, results = _send(
+        [txn("one", "a@example.net"), txn("two", "not an address@@"), txn("three", "c@example.net")]
+    )
 
     assert conn.bdat, "Postfix offers PIPELINING and CHUNKING"
     outcomes = dict(results)

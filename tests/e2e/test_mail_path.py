@@ -21,7 +21,10 @@ pytestmark = pytest.mark.e2e
 def test_it_gives_every_active_member_exactly_one_copy_fit_for_ses(mailpath) -> None:
     ml = mailpath.make_list(members=6)
     services.subscribe(ml, "Alice Example <alice@example.com>", actor="test")
-    subs = {s.member.email: s for s in Subscription.objects.filter(mailing_list=ml).select_related("member")}
+    subs = {
+        s.member.email: s
+        for s in Subscription.objects.filter(mailing_list=ml).select_related("member")
+    }
     services.unsubscribe(subs["community.m4@example.net"], actor="test")
     services.set_delivery(subs["community.m5@example.net"], DeliveryMode.NOMAIL, actor="test")
     mailpath.start_worker()
@@ -43,7 +46,10 @@ def test_it_gives_every_active_member_exactly_one_copy_fit_for_ses(mailpath) -> 
         assert domain == settings.LISTKEEPER_DOMAIN and local.startswith("community-bounces+")
         assert tokens.read_verp_token(local.split("+", 1)[1]) == row.id
         (author,) = copy["From"].addresses
-        assert (author.display_name, author.addr_spec) == ("Alice Example via Community", ml.address)
+        assert (author.display_name, author.addr_spec) == (
+            "Alice Example via Community",
+            ml.address,
+        )
         assert copy["Subject"].endswith("Picnic on Saturday")
         assert copy["Message-ID"] == sent["Message-ID"]
         assert copy["List-Id"].endswith(f"<community.{settings.LISTKEEPER_DOMAIN}>")
@@ -51,7 +57,10 @@ def test_it_gives_every_active_member_exactly_one_copy_fit_for_ses(mailpath) -> 
         assert copy["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         url = copy["List-Unsubscribe"].split("<")[1].split(">")[0]
         assert url.startswith(f"{settings.SITE_URL}/u/")
-        assert tokens.read_unsubscribe_token(url.split("/u/")[1].strip("/")) == (ml.id, row.member_id)
+        assert tokens.read_unsubscribe_token(url.split("/u/")[1].strip("/")) == (
+            ml.id,
+            row.member_id,
+        )
         assert f"mailto:community-request@{settings.LISTKEEPER_DOMAIN}" in copy["List-Unsubscribe"]
         assert url in copy.get_body(("plain",)).get_content()
 
@@ -94,5 +103,7 @@ def test_it_keeps_copies_in_postfix_while_ses_is_down_and_delivers_them_all_afte
     mailpath.flush()
 
     got = mailpath.ses.wait_for(8, timeout=60)
-    assert sorted(r for m in got for r in m.rcpt_tos) == sorted(f"community.m{i}@example.net" for i in range(8))
+    assert sorted(r for m in got for r in m.rcpt_tos) == sorted(
+        f"community.m{i}@example.net" for i in range(8)
+    )
     wait_for(lambda: mailpath.queued() == [], what="Postfix's queue to empty")

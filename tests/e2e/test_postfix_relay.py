@@ -31,7 +31,9 @@ def reinject(instance: PostfixInstance, recipient: str, subject: str) -> None:
         client.sendmail(sender, [recipient], message.encode())
 
 
-def test_it_relays_reinjected_mail_to_ses_over_starttls_and_auth(postfix, ses, transactional_db) -> None:
+def test_it_relays_reinjected_mail_to_ses_over_starttls_and_auth(
+    postfix, ses, transactional_db
+) -> None:
     subject = f"relay {uuid.uuid4()}"
     reinject(postfix, "member@example.com", subject)
 
@@ -53,9 +55,13 @@ def test_it_keeps_the_ses_credentials_in_a_file_only_root_can_read(postfix) -> N
     assert settings.SES_PASS not in postfix.log_file.read_text()
 
 
-def test_it_refuses_a_relay_whose_certificate_it_cannot_verify(ses, tmp_path, transactional_db) -> None:
+def test_it_refuses_a_relay_whose_certificate_it_cannot_verify(
+    ses, tmp_path, transactional_db
+) -> None:
     """The seed's `encrypt` level would have sent this mail to an impostor."""
-    impostor = SESStub(ca=TestCA(tmp_path / "impostor"), verified_domains={settings.LISTKEEPER_DOMAIN})
+    impostor = SESStub(
+        ca=TestCA(tmp_path / "impostor"), verified_domains={settings.LISTKEEPER_DOMAIN}
+    )
     impostor.start()
     root = Path(tempfile.mkdtemp(prefix="listkeeper-postfix-"))
     root.chmod(0o755)

@@ -18,12 +18,18 @@ from tests.support.worker import wait_for
 pytestmark = pytest.mark.e2e
 
 
-def test_it_resumes_a_fan_out_after_the_worker_is_killed_and_misses_no_one(mailpath, tmp_path) -> None:
+def test_it_resumes_a_fan_out_after_the_worker_is_killed_and_misses_no_one(
+    mailpath, tmp_path
+) -> None:
     members = 60
     ml = mailpath.make_list(members=members, posting_policy="open")
     host, port = settings.REINJECT_HOST
-    env = {"REINJECT_HOST": f"{host}:{port}", "SES_MAX_SEND_RATE": "20", "WORKER_STALE_AFTER": "2",
-           "WORKER_CONNECTIONS": "2"}
+    env = {
+        "REINJECT_HOST": f"{host}:{port}",
+        "SES_MAX_SEND_RATE": "20",
+        "WORKER_STALE_AFTER": "2",
+        "WORKER_CONNECTIONS": "2",
+    }
     first = proc.start("worker", log=tmp_path / "first.log", **env)
     try:
         mailpath.post(ml.address, subject="Survives a crash")
@@ -33,7 +39,9 @@ def test_it_resumes_a_fan_out_after_the_worker_is_killed_and_misses_no_one(mailp
     finally:
         first.kill()
     delivery = Delivery.objects.get(post__mailing_list=ml)
-    assert delivery.state != JobState.DONE, "the worker finished before it was killed; nothing was shown"
+    assert delivery.state != JobState.DONE, (
+        "the worker finished before it was killed; nothing was shown"
+    )
     assert Recipient.objects.filter(delivery=delivery, state=RecipientState.CLAIMED).exists()
 
     second = proc.start("worker", log=tmp_path / "second.log", **env)
@@ -58,16 +66,23 @@ def test_it_says_try_later_while_the_database_is_down_and_the_post_arrives_after
     with database_down():
         mailpath.post(ml.address, subject="Through an outage")
         # Postfix took the post; our LMTP server answered 451, so Postfix keeps it.
-        wait_for(lambda: any("451 4.3.0" in line for line in mailpath.postfix.log_file.read_text().splitlines()
-                             if "Through" in line or "status=deferred" in line),
-                 what="Postfix to be told to try later")
+        wait_for(
+            lambda: any(
+                "451 4.3.0" in line
+                for line in mailpath.postfix.log_file.read_text().splitlines()
+                if "Through" in line or "status=deferred" in line
+            ),
+            what="Postfix to be told to try later",
+        )
     assert not Post.objects.filter(mailing_list=ml).exists()
     assert [q for q in mailpath.queued()], "the post is waiting in Postfix's queue"
 
     mailpath.flush()
 
     got = mailpath.ses.wait_for(4, timeout=60)
-    assert sorted(r for m in got for r in m.rcpt_tos) == sorted(f"community.m{i}@example.net" for i in range(4))
+    assert sorted(r for m in got for r in m.rcpt_tos) == sorted(
+        f"community.m{i}@example.net" for i in range(4)
+    )
     assert Post.objects.get(mailing_list=ml).status == PostStatus.ACCEPTED
 
 

@@ -23,12 +23,18 @@ from tests.test_serve import read_until
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(os.geteuid() != 0 or shutil.which("postfix") is None, reason="needs Postfix and root"),
+    pytest.mark.skipif(
+        os.geteuid() != 0 or shutil.which("postfix") is None, reason="needs Postfix and root"
+    ),
 ]
 
 
-def test_it_catches_every_copy_in_the_outbox_and_lists_them_on_the_status_page(transactional_db) -> None:
-    ml = services.create_list("community", "lists.example.org", actor="test", display_name="Community")
+def test_it_catches_every_copy_in_the_outbox_and_lists_them_on_the_status_page(
+    transactional_db,
+) -> None:
+    ml = services.create_list(
+        "community", "lists.example.org", actor="test", display_name="Community"
+    )
     members = ["ann@example.net", "bob@example.net", "cyd@example.org"]
     for address in members:
         services.subscribe(ml, address, actor="test")
@@ -45,7 +51,13 @@ def test_it_catches_every_copy_in_the_outbox_and_lists_them_on_the_status_page(t
         "LMTP_LISTEN": f"127.0.0.1:{free_port()}",
     }
     script = Path(sys.executable).with_name("listkeeper")
-    proc = subprocess.Popen([str(script), "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [str(script), "serve"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         banner = read_until(proc, "Press Ctrl-C")
         assert "catcher" in banner and "worker" in banner and "LMTP" in banner
@@ -64,7 +76,9 @@ def test_it_catches_every_copy_in_the_outbox_and_lists_them_on_the_status_page(t
             assert time.monotonic() < deadline, f"outbox has {list(outbox.glob('*'))}"
             time.sleep(0.2)
         copies = [p.read_bytes() for p in outbox.glob("*.eml")]
-        assert sorted(c.split(b"X-Listkeeper-To: ")[1].split(b"\r\n")[0].decode() for c in copies) == sorted(members)
+        assert sorted(
+            c.split(b"X-Listkeeper-To: ")[1].split(b"\r\n")[0].decode() for c in copies
+        ) == sorted(members)
         assert all(b"Subject: Hello from make run" in c for c in copies)
 
         page = urllib.request.urlopen(f"http://127.0.0.1:{web}/status/", timeout=30).read().decode()

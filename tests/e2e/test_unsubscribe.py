@@ -31,12 +31,18 @@ def test_it_stops_sending_to_a_member_who_used_the_one_click_link(mailpath) -> N
     )
 
     assert response.status_code == 200
-    assert Subscription.objects.get(mailing_list=ml, member__email=leaver).status == Status.UNSUBSCRIBED
+    assert (
+        Subscription.objects.get(mailing_list=ml, member__email=leaver).status
+        == Status.UNSUBSCRIBED
+    )
     mailpath.ses.clear()
     mailpath.post(ml.address, subject="Second")
     mailpath.wait_delivered(ml, count=2)
     second = mailpath.ses.wait_for(2)
-    assert sorted(r for m in second for r in m.rcpt_tos) == ["community.m0@example.net", "community.m2@example.net"]
+    assert sorted(r for m in second for r in m.rcpt_tos) == [
+        "community.m0@example.net",
+        "community.m2@example.net",
+    ]
 
 
 def test_it_refuses_a_tampered_unsubscribe_link(mailpath) -> None:

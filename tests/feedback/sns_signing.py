@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -40,7 +40,7 @@ SIGNED = {
 def key_and_certificate() -> tuple[rsa.RSAPrivateKey, bytes]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -55,7 +55,7 @@ def key_and_certificate() -> tuple[rsa.RSAPrivateKey, bytes]:
 
 
 def iso(when: datetime) -> str:
-    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def sign(
@@ -80,7 +80,7 @@ def notification(
         "MessageId": str(uuid.uuid4()),
         "TopicArn": topic,
         "Message": json.dumps(event),
-        "Timestamp": iso(when or datetime.now(timezone.utc)),
+        "Timestamp": iso(when or datetime.now(UTC)),
         "UnsubscribeURL": "https://sns.eu-west-2.amazonaws.com/?Action=Unsubscribe&SubscriptionArn=x",
     }
     message.update(extra)
@@ -97,7 +97,7 @@ def subscription_confirmation(
         "TopicArn": topic,
         "Message": f"You have chosen to subscribe to the topic {topic}.\nTo confirm the subscription, visit the SubscribeURL included in this message.",
         "SubscribeURL": subscribe_url,
-        "Timestamp": iso(datetime.now(timezone.utc)),
+        "Timestamp": iso(datetime.now(UTC)),
     }
 
 
@@ -105,7 +105,7 @@ def ses_mail(
     destination: list[str], source: str = "community-bounces@lists.example.org"
 ) -> dict[str, Any]:
     return {
-        "timestamp": iso(datetime.now(timezone.utc) - timedelta(seconds=5)),
+        "timestamp": iso(datetime.now(UTC) - timedelta(seconds=5)),
         "source": source,
         "sourceArn": "arn:aws:ses:eu-west-2:123456789012:identity/lists.example.org",
         "sourceIp": "203.0.113.10",
@@ -151,7 +151,7 @@ def bounce_event(
                 }
                 for r in recipients
             ],
-            "timestamp": iso(datetime.now(timezone.utc)),
+            "timestamp": iso(datetime.now(UTC)),
             "remoteMtaIp": "192.0.2.25",
             "reportingMTA": "dns; a4-21.smtp-out.eu-west-2.amazonses.com",
         },
@@ -171,10 +171,10 @@ def complaint_event(
             "feedbackId": "0102019b5a4d3c2b-" + uuid.uuid4().hex[:8] + "-000000",
             "complaintSubType": None,
             "complainedRecipients": [{"emailAddress": r} for r in recipients],
-            "timestamp": iso(datetime.now(timezone.utc)),
+            "timestamp": iso(datetime.now(UTC)),
             "userAgent": "Yahoo!-Mail-Feedback/2.0",
             "complaintFeedbackType": "abuse",
-            "arrivalDate": iso(datetime.now(timezone.utc) - timedelta(minutes=3)),
+            "arrivalDate": iso(datetime.now(UTC) - timedelta(minutes=3)),
         },
         "mail": ses_mail(recipients, source),
     }
@@ -189,7 +189,7 @@ def delivery_event(
     return {
         form: "Delivery",
         "delivery": {
-            "timestamp": iso(datetime.now(timezone.utc)),
+            "timestamp": iso(datetime.now(UTC)),
             "processingTimeMillis": 546,
             "recipients": recipients,
             "smtpResponse": "250 2.6.0 Message received",

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from listkeeper.delivery.models import Recipient
 from listkeeper.lists import services
@@ -8,7 +8,7 @@ from listkeeper.lists.models import AuditEntry, Status, Subscription, Suppressio
 
 from .conftest import make_post
 
-MONDAY = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+MONDAY = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 
 def carol(ml) -> Subscription:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -128,7 +128,7 @@ def _other_key(message: dict) -> dict:
     return sign(message, "2", key=rsa.generate_private_key(public_exponent=65537, key_size=2048))
 
 
-OLD = datetime.now(timezone.utc) - timedelta(hours=2)
+OLD = datetime.now(UTC) - timedelta(hours=2)
 BOUNCE = bounce_event(["carol@example.net"])
 REFUSALS = {
     "forged message": lambda: _forged(notification(BOUNCE)),

@@ -18,7 +18,9 @@ def test_it_normalises_addresses(raw: str, expected: str) -> None:
     assert normalise(raw) == expected
 
 
-@pytest.mark.parametrize("raw", ["", "bob", "bob@", "@example.org", "bob@@example.org", "bob smith@example.org"])
+@pytest.mark.parametrize(
+    "raw", ["", "bob", "bob@", "@example.org", "bob@@example.org", "bob smith@example.org"]
+)
 def test_it_refuses_invalid_addresses_with_a_reason(raw: str) -> None:
     with pytest.raises(InvalidAddress) as exc:
         normalise(raw)

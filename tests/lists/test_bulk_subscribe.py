@@ -18,8 +18,12 @@ def test_it_adds_reactivates_and_leaves_alone_across_batches(community):
         Address("Known@example.org", "Known Person"),
     ]
     seen = []
-    result = services.bulk_subscribe(community, addresses, actor="test", batch_size=3, progress=seen.append)
-    assert sorted(result.added) == sorted([f"new{i}@example.org" for i in range(7)] + ["Known@example.org"])
+    result = services.bulk_subscribe(
+        community, addresses, actor="test", batch_size=3, progress=seen.append
+    )
+    assert sorted(result.added) == sorted(
+        [f"new{i}@example.org" for i in range(7)] + ["Known@example.org"]
+    )
     assert result.reactivated == ["left@example.org"]
     assert result.already == ["active@example.org"]
     assert result.members_created == 7
@@ -29,7 +33,12 @@ def test_it_adds_reactivates_and_leaves_alone_across_batches(community):
     assert not subs.exclude(status=Status.ACTIVE).exists()
     # Defaults come from the model, the sort key from the member.
     sub = subs.get(member__key="new3@example.org")
-    assert (sub.role, sub.delivery, sub.source, sub.member_key) == ("member", "regular", "import", "new3@example.org")
+    assert (sub.role, sub.delivery, sub.source, sub.member_key) == (
+        "member",
+        "regular",
+        "import",
+        "new3@example.org",
+    )
     assert Member.objects.get(key="known@example.org").name == "Known Person"
 
 

@@ -10,7 +10,10 @@ from listkeeper.lists.models import MailingList, Member, Subscription
 
 def snapshot() -> tuple[set[str], set[tuple[str, str]]]:
     lists = {ml.address for ml in MailingList.objects.all()}
-    subs = {(s.mailing_list.address, s.member.email) for s in Subscription.objects.select_related("mailing_list", "member")}
+    subs = {
+        (s.mailing_list.address, s.member.email)
+        for s in Subscription.objects.select_related("mailing_list", "member")
+    }
     return lists, subs
 
 

@@ -28,9 +28,7 @@ def write(tmp_path: Path, text: str | bytes) -> Path:
 
 
 def memberships() -> set[tuple[str, str]]:
-    return set(
-        Subscription.objects.values_list("mailing_list__local_part", "member__email")
-    )
+    return set(Subscription.objects.values_list("mailing_list__local_part", "member__email"))
 
 
 def test_it_reads_comments_blank_lines_continuations_and_separators(db, tmp_path) -> None:
@@ -61,7 +59,9 @@ def test_it_reads_comments_blank_lines_continuations_and_separators(db, tmp_path
 
 
 def test_it_reads_crlf_line_endings(db, tmp_path) -> None:
-    path = write(tmp_path, b"community@lists.example.org a@example.org,\r\n  b@example.org\r\n\r\n# x\r\n")
+    path = write(
+        tmp_path, b"community@lists.example.org a@example.org,\r\n  b@example.org\r\n\r\n# x\r\n"
+    )
     code, _, err = run_import(path)
     assert code == 0, err
     assert memberships() == {("community", "a@example.org"), ("community", "b@example.org")}
@@ -81,7 +81,10 @@ def test_it_merges_repeated_targets_and_makes_one_member_per_person(db, tmp_path
 
 
 def test_it_merges_a_list_that_appears_twice(db, tmp_path) -> None:
-    path = write(tmp_path, "community@lists.example.org a@example.org\nCommunity@lists.example.org b@example.org\n")
+    path = write(
+        tmp_path,
+        "community@lists.example.org a@example.org\nCommunity@lists.example.org b@example.org\n",
+    )
     code, _, err = run_import(path)
     assert code == 0, err
     assert MailingList.objects.count() == 1
@@ -151,20 +154,36 @@ def test_it_reports_a_list_address_that_cannot_be_a_list(community, tmp_path) ->
 
 
 def test_it_changes_nothing_when_run_a_second_time(db, tmp_path) -> None:
-    path = write(tmp_path, "community@lists.example.org a@example.org, b@example.org\nteam@lists.example.org a@example.org\n")
+    path = write(
+        tmp_path,
+        "community@lists.example.org a@example.org, b@example.org\nteam@lists.example.org a@example.org\n",
+    )
     assert run_import(path)[0] == 0
-    sub = Subscription.objects.get(mailing_list__local_part="community", member__email="b@example.org")
+    sub = Subscription.objects.get(
+        mailing_list__local_part="community", member__email="b@example.org"
+    )
     services.unsubscribe(sub, actor="b@example.org")
-    before = (memberships(), AuditEntry.objects.count(), Member.objects.count(),
-              list(Subscription.objects.values_list("id", "status").order_by("id")))
+    before = (
+        memberships(),
+        AuditEntry.objects.count(),
+        Member.objects.count(),
+        list(Subscription.objects.values_list("id", "status").order_by("id")),
+    )
     code, out, err = run_import(path)
     assert code == 0, err
-    after = (memberships(), AuditEntry.objects.count(), Member.objects.count(),
-             list(Subscription.objects.values_list("id", "status").order_by("id")))
+    after = (
+        memberships(),
+        AuditEntry.objects.count(),
+        Member.objects.count(),
+        list(Subscription.objects.values_list("id", "status").order_by("id")),
+    )
     assert after == before
     sub.refresh_from_db()
     assert sub.status == Status.UNSUBSCRIBED
-    assert "lists: 2 (0 created), members created: 0, subscriptions created: 0, already there: 3, skipped: 0" in out
+    assert (
+        "lists: 2 (0 created), members created: 0, subscriptions created: 0, already there: 3, skipped: 0"
+        in out
+    )
 
 
 def test_it_writes_nothing_on_a_dry_run(db, tmp_path) -> None:

@@ -8,12 +8,17 @@ from listkeeper.lists.models import MailingList, Member, Subscription
 
 
 def keys(ml: MailingList) -> set[tuple[str, str]]:
-    return {(s.member_key, s.member.key) for s in Subscription.objects.filter(mailing_list=ml).select_related("member")}
+    return {
+        (s.member_key, s.member.key)
+        for s in Subscription.objects.filter(mailing_list=ml).select_related("member")
+    }
 
 
 def test_it_sets_the_key_on_subscribe_and_bulk_subscribe(community):
     services.subscribe(community, "Ann@Example.org", actor="test")
-    services.bulk_subscribe(community, [Address("Bob@example.org"), Address("carol@example.org")], actor="test")
+    services.bulk_subscribe(
+        community, [Address("Bob@example.org"), Address("carol@example.org")], actor="test"
+    )
     assert keys(community) == {
         ("ann@example.org", "ann@example.org"),
         ("bob@example.org", "bob@example.org"),

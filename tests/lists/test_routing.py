@@ -16,7 +16,9 @@ from listkeeper.lists.routing import resolve
         ("community-bounces+abc123@lists.example.org", "bounces", "abc123"),
     ],
 )
-def test_it_resolves_each_of_a_lists_addresses(community, address: str, kind: str, token: str) -> None:
+def test_it_resolves_each_of_a_lists_addresses(
+    community, address: str, kind: str, token: str
+) -> None:
     route = resolve(address)
     assert route is not None
     assert route.mailing_list == community
@@ -25,7 +27,12 @@ def test_it_resolves_each_of_a_lists_addresses(community, address: str, kind: st
 
 @pytest.mark.parametrize(
     "address",
-    ["other@lists.example.org", "community@elsewhere.example", "community-admin@lists.example.org", "community+x@lists.example.org"],
+    [
+        "other@lists.example.org",
+        "community@elsewhere.example",
+        "community-admin@lists.example.org",
+        "community+x@lists.example.org",
+    ],
 )
 def test_it_resolves_nothing_for_unknown_addresses(community, address: str) -> None:
     assert resolve(address) is None

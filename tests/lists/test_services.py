@@ -13,7 +13,9 @@ def test_it_treats_addresses_differing_in_case_as_one_member(community) -> None:
     result = services.subscribe(other, "bob@example.org", actor="test")
     assert Member.objects.count() == 1
     assert result.outcome == "created"
-    assert set(Member.objects.get().subscriptions.values_list("mailing_list__local_part", flat=True)) == {
+    assert set(
+        Member.objects.get().subscriptions.values_list("mailing_list__local_part", flat=True)
+    ) == {
         "community",
         "other",
     }
@@ -46,8 +48,12 @@ def test_it_writes_an_audit_entry_for_each_change(community) -> None:
     assert entry.mailing_list == community
 
 
-@pytest.mark.parametrize("name", ["community-request", "community-owner", "community-bounces", "community"])
-def test_it_refuses_list_names_that_clash_with_another_lists_addresses(community, name: str) -> None:
+@pytest.mark.parametrize(
+    "name", ["community-request", "community-owner", "community-bounces", "community"]
+)
+def test_it_refuses_list_names_that_clash_with_another_lists_addresses(
+    community, name: str
+) -> None:
     with pytest.raises(services.ListAddressError):
         services.create_list(name, "lists.example.org", actor="test")
 
@@ -60,7 +66,9 @@ def test_it_refuses_a_list_whose_own_addresses_would_clash(db) -> None:
 
 def test_it_bulk_subscribes_and_dedupes(community) -> None:
     services.subscribe(community, "old@example.org", actor="test")
-    addrs = [parse(a) for a in ["a@example.org", "A@example.org", "old@example.org", "b@example.org"]]
+    addrs = [
+        parse(a) for a in ["a@example.org", "A@example.org", "old@example.org", "b@example.org"]
+    ]
     result = services.bulk_subscribe(community, addrs, actor="test")
     assert sorted(result.added) == ["a@example.org", "b@example.org"]
     assert result.already == ["old@example.org"]

@@ -21,7 +21,9 @@ class FakeProcess:
 
     def handle_post(self, ml, raw, sender):  # type: ignore[no-untyped-def]
         self.calls.append(("post", ml.address, raw, sender))
-        post = Post.objects.create(mailing_list=ml, sender=sender, raw=raw, status=PostStatus.ACCEPTED)
+        post = Post.objects.create(
+            mailing_list=ml, sender=sender, raw=raw, status=PostStatus.ACCEPTED
+        )
         enqueue_post(post, raw, ml.suffixed("bounces"))
         return post
 

@@ -10,7 +10,9 @@ from tests.support.lmtp import database_down
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-MESSAGE = b"From: alice@example.com\r\nTo: community@lists.example.org\r\nSubject: Hi\r\n\r\nHello.\r\n"
+MESSAGE = (
+    b"From: alice@example.com\r\nTo: community@lists.example.org\r\nSubject: Hi\r\n\r\nHello.\r\n"
+)
 
 
 def test_it_answers_once_per_recipient_after_data(community, fake_process, lmtp_server) -> None:
@@ -19,7 +21,11 @@ def test_it_answers_once_per_recipient_after_data(community, fake_process, lmtp_
 
     replies = client.send(
         "alice@example.com",
-        ["community@lists.example.org", "community-owner@lists.example.org", "community-bounces+tok@lists.example.org"],
+        [
+            "community@lists.example.org",
+            "community-owner@lists.example.org",
+            "community-bounces+tok@lists.example.org",
+        ],
         MESSAGE,
     )
 
@@ -29,7 +35,10 @@ def test_it_answers_once_per_recipient_after_data(community, fake_process, lmtp_
     owner = InboundMessage.objects.get(kind=InboundKind.OWNER)
     assert (owner.result, owner.processed is not None) == ("forwarded to 1 owner", True)
     bounce = InboundMessage.objects.get(kind=InboundKind.BOUNCE)
-    assert (bounce.kind, bounce.recipient) == (InboundKind.BOUNCE, "community-bounces+tok@lists.example.org")
+    assert (bounce.kind, bounce.recipient) == (
+        InboundKind.BOUNCE,
+        "community-bounces+tok@lists.example.org",
+    )
     assert bytes(bounce.raw).startswith(b"From: alice@example.com")
 
 
@@ -41,21 +50,27 @@ def test_it_passes_the_null_sender_on_as_empty(community, fake_process, lmtp_ser
     assert InboundMessage.objects.get().sender == ""
 
 
-def test_it_refuses_a_message_over_the_lists_size_limit_for_that_list_only(community, fake_process, lmtp_server) -> None:
+def test_it_refuses_a_message_over_the_lists_size_limit_for_that_list_only(
+    community, fake_process, lmtp_server
+) -> None:
     services.create_list("big", "lists.example.org", actor="test")
     services.update_list(community, actor="test", max_message_size=2000)
     client = lmtp_server.connect()
     large = MESSAGE + b"x" * 70 + b"\r\n"
     large = large * 40
 
-    replies = client.send("alice@example.com", ["community@lists.example.org", "big@lists.example.org"], large)
+    replies = client.send(
+        "alice@example.com", ["community@lists.example.org", "big@lists.example.org"], large
+    )
 
     assert replies[0].startswith("552 5.3.4") and "at most 2000" in replies[0]
     assert replies[1].startswith("250")
     assert [c[1] for c in fake_process.calls] == ["big@lists.example.org"]
 
 
-def test_it_says_try_later_and_keeps_nothing_half_done_when_the_database_is_down(community, fake_process, lmtp_server) -> None:
+def test_it_says_try_later_and_keeps_nothing_half_done_when_the_database_is_down(
+    community, fake_process, lmtp_server
+) -> None:
     client = lmtp_server.connect()
     client.command("MAIL FROM:<alice@example.com>")
     assert client.command("RCPT TO:<community@lists.example.org>").startswith("250")
@@ -66,23 +81,35 @@ def test_it_says_try_later_and_keeps_nothing_half_done_when_the_database_is_down
         assert client.command("RCPT TO:<community@lists.example.org>").startswith("451 4.3.0")
         client.command("RSET")
 
-    assert client.send("alice@example.com", ["community@lists.example.org"], MESSAGE)[0].startswith("250")
+    assert client.send("alice@example.com", ["community@lists.example.org"], MESSAGE)[0].startswith(
+        "250"
+    )
 
 
-def test_it_says_try_later_when_storing_fails_after_the_recipient_was_accepted(community, fake_process, monkeypatch) -> None:
+def test_it_says_try_later_when_storing_fails_after_the_recipient_was_accepted(
+    community, fake_process, monkeypatch
+) -> None:
     def broken(ml, raw, sender):  # type: ignore[no-untyped-def]
         Post.objects.create(mailing_list=ml, sender=sender, raw=raw, status="accepted")
         raise lmtp_handler.DatabaseError("disk full")
 
     monkeypatch.setattr(fake_process, "handle_post", broken)
 
-    assert lmtp_handler.deliver(MESSAGE, "a@example.com", ["community@lists.example.org"])[0].startswith("451 4.3.0")
+    assert lmtp_handler.deliver(MESSAGE, "a@example.com", ["community@lists.example.org"])[
+        0
+    ].startswith("451 4.3.0")
     assert not Post.objects.exists()  # rolled back: Postfix will bring it again
 
 
-def test_it_keeps_serving_after_a_bug_in_processing(community, fake_process, lmtp_server, monkeypatch) -> None:
+def test_it_keeps_serving_after_a_bug_in_processing(
+    community, fake_process, lmtp_server, monkeypatch
+) -> None:
     monkeypatch.setattr(fake_process, "handle_post", lambda *a: 1 / 0)
     client = lmtp_server.connect()
 
-    assert client.send("alice@example.com", ["community@lists.example.org"], MESSAGE)[0].startswith("451 4.3.0")
-    assert client.send("alice@example.com", ["community-request@lists.example.org"], MESSAGE)[0].startswith("250")
+    assert client.send("alice@example.com", ["community@lists.example.org"], MESSAGE)[0].startswith(
+        "451 4.3.0"
+    )
+    assert client.send("alice@example.com", ["community-request@lists.example.org"], MESSAGE)[
+        0
+    ].startswith("250")

@@ -7,7 +7,9 @@ from listkeeper.lmtp.handler import check_recipient
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_it_refuses_an_unknown_list_when_postfix_names_the_recipient(community, lmtp_server) -> None:
+def test_it_refuses_an_unknown_list_when_postfix_names_the_recipient(
+    community, lmtp_server
+) -> None:
     client = lmtp_server.connect()
     client.command("MAIL FROM:<alice@example.com>")
 

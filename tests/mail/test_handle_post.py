@@ -231,7 +231,9 @@ def test_it_reads_a_message_saved_with_an_mbox_from_line(members) -> None:
 
 def test_it_stores_a_post_whose_headers_carry_nul_characters(members) -> None:
     # PostgreSQL refuses NUL in text; the post must still be stored, not retried forever.
-    raw = load("plain.eml").replace(b"Subject: Meeting on Thursday", b"Subject: =?utf-8?q?Meet=00ing?=")
+    raw = load("plain.eml").replace(
+        b"Subject: Meeting on Thursday", b"Subject: =?utf-8?q?Meet=00ing?="
+    )
 
     post = process.handle_post(members, raw, "alice@example.com")
 

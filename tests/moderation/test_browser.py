@@ -9,6 +9,7 @@ from listkeeper.lists.models import PostStatus
 from tests.browser import launch, needs_chromium
 from tests.moderation.conftest import hold, make_user
 
+
 @pytest.fixture
 def browser():
     from playwright.sync_api import sync_playwright

@@ -28,7 +28,9 @@ def root():
 
 
 def options() -> Options:
-    return Options(smtp_listen=("127.0.0.1", free_port()), reinject_listen=("127.0.0.1", free_port()))
+    return Options(
+        smtp_listen=("127.0.0.1", free_port()), reinject_listen=("127.0.0.1", free_port())
+    )
 
 
 @needs_postfix
@@ -48,7 +50,9 @@ def test_it_names_a_port_that_is_taken(root, db) -> None:
     with socket.socket() as sock:
         sock.bind(instance.options.smtp_listen)
         sock.listen()
-        with pytest.raises(PostfixError, match=f"{instance.options.smtp_listen[1]} .*already in use"):
+        with pytest.raises(
+            PostfixError, match=f"{instance.options.smtp_listen[1]} .*already in use"
+        ):
             instance.start()
     assert not instance.is_running()
 

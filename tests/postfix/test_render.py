@@ -23,7 +23,10 @@ def postconf(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def params(config: Path) -> dict[str, str]:
     out = postconf(config, "-n").stdout
-    return dict(line.split(" = ", 1) if " = " in line else (line.rstrip(" ="), "") for line in out.splitlines())
+    return dict(
+        line.split(" = ", 1) if " = " in line else (line.rstrip(" ="), "")
+        for line in out.splitlines()
+    )
 
 
 def test_it_renders_a_configuration_postconf_accepts(tmp_path, settings) -> None:
@@ -74,15 +77,24 @@ def test_it_writes_the_credentials_to_a_map_only_root_can_read(tmp_path, setting
     assert sasl.read_text() == "[email-smtp.eu-west-2.amazonaws.com]:587 AKIAEXAMPLE:s3cret+/=\n"
     lookup = subprocess.run(
         ["postmap", "-q", "[email-smtp.eu-west-2.amazonaws.com]:587", f"texthash:{sasl}"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert lookup.stdout.strip() == "AKIAEXAMPLE:s3cret+/="
     assert "s3cret" not in (tmp_path / "main.cf").read_text()
 
 
-def test_it_keeps_a_database_password_in_lookup_tables_only_root_can_read(tmp_path, monkeypatch) -> None:
-    fake = {"ENGINE": "django.db.backends.postgresql", "NAME": "listkeeper", "USER": "lk",
-            "PASSWORD": "dbpass", "HOST": "db", "PORT": "5432"}
+def test_it_keeps_a_database_password_in_lookup_tables_only_root_can_read(
+    tmp_path, monkeypatch
+) -> None:
+    fake = {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": "listkeeper",
+        "USER": "lk",
+        "PASSWORD": "dbpass",
+        "HOST": "db",
+        "PORT": "5432",
+    }
     monkeypatch.setattr(connections["default"], "settings_dict", fake)
     render(tmp_path)
     table = tmp_path / "relay_recipients.cf"
@@ -110,21 +122,29 @@ def test_it_keeps_a_database_password_in_lookup_tables_only_root_can_read(tmp_pa
         "myxlist@lists.example.org",
     ],
 )
-def test_it_looks_up_list_addresses_as_routing_resolves_them(address, tmp_path, transactional_db) -> None:
+def test_it_looks_up_list_addresses_as_routing_resolves_them(
+    address, tmp_path, transactional_db
+) -> None:
     services.create_list("community", "lists.example.org", actor="test")
     services.create_list("my_list", "lists.example.org", actor="test")
     render(tmp_path)
     engine = "sqlite" if "sqlite" in connections["default"].settings_dict["ENGINE"] else "pgsql"
     result = subprocess.run(
         ["postmap", "-c", str(tmp_path), "-q", address, f"{engine}:{tmp_path}/relay_recipients.cf"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert result.stderr == ""
     assert (result.stdout.strip() == "OK") == (resolve(address) is not None)
 
 
 def test_it_renders_through_the_command_line(cli, tmp_path) -> None:
-    result = cli("postfix", "render", str(tmp_path / "etc"), env={"SES_USER": "AKIAX", "SES_PASS": "pw-secret"})
+    result = cli(
+        "postfix",
+        "render",
+        str(tmp_path / "etc"),
+        env={"SES_USER": "AKIAX", "SES_PASS": "pw-secret"},
+    )
     assert result.returncode == 0, result.stderr
     assert "pw-secret" not in result.stdout + result.stderr
     assert postconf(tmp_path / "etc", "-n").returncode == 0

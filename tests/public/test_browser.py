@@ -8,7 +8,6 @@ import pytest
 
 from listkeeper.lists import services
 from listkeeper.lists.models import Status, Subscription
-
 from tests.browser import launch, needs_chromium
 
 from .conftest import link_in

@@ -38,7 +38,9 @@ class LMTPClient:
             self.command("RSET")
             return []
         assert self.command("DATA").startswith("354")
-        body = b"\r\n".join(b"." + line if line.startswith(b".") else line for line in message.split(b"\r\n"))
+        body = b"\r\n".join(
+            b"." + line if line.startswith(b".") else line for line in message.split(b"\r\n")
+        )
         self.sock.sendall(body.rstrip(b"\r\n") + b"\r\n.\r\n")
         return [self.reply() for _ in accepted]
 

@@ -42,15 +42,24 @@ class MailPath:
         return self.worker
 
     def make_list(self, name: str = "community", members: int = 5, **changes: Any) -> MailingList:
-        ml = services.create_list(name, settings.LISTKEEPER_DOMAIN, actor="test",
-                                  display_name=name.capitalize())
+        ml = services.create_list(
+            name, settings.LISTKEEPER_DOMAIN, actor="test", display_name=name.capitalize()
+        )
         if changes:
             services.update_list(ml, actor="test", **changes)
-        services.bulk_subscribe(ml, [parse(f"{name}.m{i}@example.net") for i in range(members)], actor="test")
+        services.bulk_subscribe(
+            ml, [parse(f"{name}.m{i}@example.net") for i in range(members)], actor="test"
+        )
         return ml
 
-    def post(self, to: str, sender: str = "alice@example.com", subject: str = "Hello",
-             body: str = "Hello, everyone.\n", author: str = "Alice Example") -> EmailMessage:
+    def post(
+        self,
+        to: str,
+        sender: str = "alice@example.com",
+        subject: str = "Hello",
+        body: str = "Hello, everyone.\n",
+        author: str = "Alice Example",
+    ) -> EmailMessage:
         """Send through Postfix's public smtpd, as a poster's mail server would."""
         msg = EmailMessage()
         msg["From"] = f"{author} <{sender}>"
@@ -64,17 +73,30 @@ class MailPath:
 
     def flush(self) -> None:
         """Ask Postfix to retry its deferred mail now instead of minutes from now."""
-        subprocess.run(["postqueue", "-c", str(self.postfix.config_dir), "-f"], check=True, timeout=30)
+        subprocess.run(
+            ["postqueue", "-c", str(self.postfix.config_dir), "-f"], check=True, timeout=30
+        )
 
     def queued(self) -> list[dict[str, Any]]:
-        out = subprocess.run(["postqueue", "-c", str(self.postfix.config_dir), "-j"],
-                             capture_output=True, text=True, check=True, timeout=30).stdout
+        out = subprocess.run(
+            ["postqueue", "-c", str(self.postfix.config_dir), "-j"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        ).stdout
         return [json.loads(line) for line in out.splitlines() if line.strip()]
 
-    def wait_delivered(self, ml: MailingList, count: int = 1, timeout: float = 60) -> list[Delivery]:
+    def wait_delivered(
+        self, ml: MailingList, count: int = 1, timeout: float = 60
+    ) -> list[Delivery]:
         """Until `count` deliveries of the list's posts have been handed to Postfix."""
+
         def done() -> bool:
-            return Delivery.objects.filter(post__mailing_list=ml, state=JobState.DONE).count() >= count
+            return (
+                Delivery.objects.filter(post__mailing_list=ml, state=JobState.DONE).count() >= count
+            )
+
         wait_for(done, timeout, what=f"{count} deliveries to {ml.address}")
         return list(Delivery.objects.filter(post__mailing_list=ml).order_by("id"))
 

@@ -14,7 +14,9 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 class ServerThread:
     """Runs `loop.create_server(factory, host, 0)`; `.port` is the port it got."""
 
-    def __init__(self, factory: Callable[[], asyncio.Protocol], host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, factory: Callable[[], asyncio.Protocol], host: str = "127.0.0.1", port: int = 0
+    ) -> None:
         self.host = host
         self.port = port
         self._factory = factory
@@ -24,7 +26,9 @@ class ServerThread:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
-        server = self._loop.run_until_complete(self._loop.create_server(self._factory, self.host, self.port))
+        server = self._loop.run_until_complete(
+            self._loop.create_server(self._factory, self.host, self.port)
+        )
         self.port = server.sockets[0].getsockname()[1]
         self._server = server
         self._ready.set()
@@ -33,7 +37,7 @@ class ServerThread:
         self._loop.run_until_complete(server.wait_closed())
         self._loop.close()
 
-    def start(self) -> "ServerThread":
+    def start(self) -> ServerThread:
         self._thread.start()
         assert self._ready.wait(10), "server did not start"
         return self
@@ -58,11 +62,20 @@ class SinkHandler:
     refuse: dict[str, str] = field(default_factory=dict)
     data_reply: str = "250 2.0.0 Ok: queued"
 
-    async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]) -> list[str]:
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
         session.host_name = hostname
         return [*responses[:-1], "250-PIPELINING", responses[-1]]
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
         if address in self.refuse:
             return self.refuse[address]
         envelope.rcpt_tos.append(address)
@@ -70,7 +83,9 @@ class SinkHandler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         if self.data_reply.startswith("250"):
-            self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
+            self.messages.append(
+                Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)
+            )
         return self.data_reply
 
 

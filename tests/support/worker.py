@@ -11,11 +11,25 @@ from listkeeper.delivery.worker import Worker
 
 
 class WorkerThread:
-    def __init__(self, port: int, *, name: str = "test-worker", rate: float = 0.0,
-                 connections: int = 2, stale_after: float = 30.0, claim_size: int = 200) -> None:
-        self.worker = Worker(name=name, host="127.0.0.1", port=port, connections=connections,
-                             account_rate=rate, stale_after=stale_after,
-                             claim_size=claim_size)
+    def __init__(
+        self,
+        port: int,
+        *,
+        name: str = "test-worker",
+        rate: float = 0.0,
+        connections: int = 2,
+        stale_after: float = 30.0,
+        claim_size: int = 200,
+    ) -> None:
+        self.worker = Worker(
+            name=name,
+            host="127.0.0.1",
+            port=port,
+            connections=connections,
+            account_rate=rate,
+            stale_after=stale_after,
+            claim_size=claim_size,
+        )
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self.error: BaseException | None = None
@@ -28,7 +42,7 @@ class WorkerThread:
         finally:
             self._loop.close()
 
-    def start(self) -> "WorkerThread":
+    def start(self) -> WorkerThread:
         self._thread.start()
         return self
 

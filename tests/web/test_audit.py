@@ -14,8 +14,16 @@ def actions_on(body: str) -> list[str]:
 
 
 def test_it_logs_web_changes_with_who_and_filters_them(admin_client, alpha, beta):
-    admin_client.post(reverse("list_member_add", args=[alpha.id]), {"address": "ann@example.org", "role": "member"}, follow=True)
-    admin_client.post(reverse("list_member_add", args=[beta.id]), {"address": "bob@example.org", "role": "member"}, follow=True)
+    admin_client.post(
+        reverse("list_member_add", args=[alpha.id]),
+        {"address": "ann@example.org", "role": "member"},
+        follow=True,
+    )
+    admin_client.post(
+        reverse("list_member_add", args=[beta.id]),
+        {"address": "bob@example.org", "role": "member"},
+        follow=True,
+    )
     services.subscribe(beta, "carol@example.org", actor="someone@example.net")
 
     body = admin_client.get(reverse("audit"), {"list": alpha.id}).content.decode()

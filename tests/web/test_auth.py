@@ -46,7 +46,9 @@ def test_it_answers_the_same_for_a_wrong_password_and_an_unknown_account(db):
     unknown = sign_in(Client(), "nobody@example.org", "not the password")
     assert wrong.status_code == unknown.status_code == 200
     assert "do not match an account" in wrong.content.decode()
-    assert page_text(wrong).replace("alice@example.org", "X") == page_text(unknown).replace("nobody@example.org", "X")
+    assert page_text(wrong).replace("alice@example.org", "X") == page_text(unknown).replace(
+        "nobody@example.org", "X"
+    )
 
 
 def test_it_throttles_repeated_failures_even_for_unknown_accounts(db):
@@ -73,7 +75,9 @@ def test_it_signs_out_on_post_only(db):
 
 def queued_mail_to(address: str) -> email.message.EmailMessage:
     rcpt = Recipient.objects.get(email=address)
-    return email.message_from_bytes(bytes(Delivery.objects.get(id=rcpt.delivery_id).message), policy=policy.default)
+    return email.message_from_bytes(
+        bytes(Delivery.objects.get(id=rcpt.delivery_id).message), policy=policy.default
+    )
 
 
 @pytest.fixture
@@ -95,7 +99,10 @@ def test_it_mails_a_reset_link_through_the_ledger_and_the_link_sets_a_password(d
     assert "Choose a new password" in response.content.decode()
     response = client.post(
         response.redirect_chain[-1][0],
-        {"new_password1": "a brand new passphrase 42", "new_password2": "a brand new passphrase 42"},
+        {
+            "new_password1": "a brand new passphrase 42",
+            "new_password2": "a brand new passphrase 42",
+        },
     )
     assert response.status_code == 302
     assert sign_in(Client(), "alice@example.org", "a brand new passphrase 42").status_code == 302

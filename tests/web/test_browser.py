@@ -106,9 +106,9 @@ def test_it_previews_a_csv_with_bad_rows_and_adds_the_good_ones(page, tmp_path):
     assert any("already a member of gamma@lists.example.org" in p for p in problems)
     page.get_by_role("button", name="Add 2 subscriptions").click()
     page.get_by_text("Done").wait_for()
-    assert set(Subscription.objects.filter(mailing_list=ml).values_list("member__email", flat=True)) == {
-        "old@example.org", "ann@example.org", "carl@example.org"
-    }
+    assert set(
+        Subscription.objects.filter(mailing_list=ml).values_list("member__email", flat=True)
+    ) == {"old@example.org", "ann@example.org", "carl@example.org"}
 
 
 def test_it_removes_a_member(page):
@@ -123,9 +123,9 @@ def test_it_removes_a_member(page):
     page.get_by_role("button", name="Apply").click()
     assert page.get_by_text("Remove from the list: 1 member").is_visible()
     assert page.locator("tbody").inner_text().count("@example.org") == 1
-    assert list(Subscription.objects.filter(mailing_list=ml).values_list("member__email", flat=True)) == [
-        "stay@example.org"
-    ]
+    assert list(
+        Subscription.objects.filter(mailing_list=ml).values_list("member__email", flat=True)
+    ) == ["stay@example.org"]
 
 
 def test_it_keeps_a_list_owner_out_of_another_owners_list(page):

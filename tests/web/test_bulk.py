@@ -18,14 +18,22 @@ from listkeeper.web.models import BulkImport, ImportState
 
 def parsed(text: str) -> list[tuple[int, str, str, str]]:
     return [
-        (r.line, r.address.email if r.address else "", r.address.name if r.address else "", "bad" if r.error else "")
+        (
+            r.line,
+            r.address.email if r.address else "",
+            r.address.name if r.address else "",
+            "bad" if r.error else "",
+        )
         for r in read_rows(text)
     ]
 
 
 def test_it_reads_a_csv_with_a_header_in_any_column_order():
-    text = "Name,Email,Notes\nAnn,ann@example.org,x\n\n\"Example, Bob\",BOB@EXAMPLE.ORG,\n"
-    assert parsed(text) == [(2, "ann@example.org", "Ann", ""), (4, "BOB@example.org", "Example, Bob", "")]
+    text = 'Name,Email,Notes\nAnn,ann@example.org,x\n\n"Example, Bob",BOB@EXAMPLE.ORG,\n'
+    assert parsed(text) == [
+        (2, "ann@example.org", "Ann", ""),
+        (4, "BOB@example.org", "Example, Bob", ""),
+    ]
 
 
 def test_it_reads_first_and_last_name_columns():
@@ -53,7 +61,9 @@ def test_it_reads_rows_without_a_header_and_pasted_name_addr_forms():
 
 def test_it_strips_a_byte_order_mark_and_refuses_text_that_is_not_utf8():
     assert decode("\ufeffemail\nann@example.org\n".encode()) == "email\nann@example.org\n"
-    assert parsed(decode("\ufeffemail\nann@example.org\n".encode())) == [(2, "ann@example.org", "", "")]
+    assert parsed(decode("\ufeffemail\nann@example.org\n".encode())) == [
+        (2, "ann@example.org", "", "")
+    ]
     with pytest.raises(UnreadableInput, match="not UTF-8.*CSV UTF-8"):
         decode("email\nJosé <jose@example.org>\n".encode("latin-1"))
 
@@ -80,7 +90,9 @@ CSV = (
 )
 
 
-def upload(client: Client, lists: list[int], content: bytes = CSV.encode(), name: str = "people.csv"):
+def upload(
+    client: Client, lists: list[int], content: bytes = CSV.encode(), name: str = "people.csv"
+):
     return client.post(
         reverse("bulk_new"), {"lists": lists, "file": SimpleUploadedFile(name, content, "text/csv")}
     )
@@ -98,8 +110,12 @@ def test_it_previews_counts_and_every_problem_row_before_adding_anyone(owner_cli
     assert job.summary[str(alpha.id)] == {"new": 1, "back": 1, "already": 1}
     body = owner_client.get(reverse("bulk", args=[job.id])).content.decode()
     assert 'id="count-invalid">2<' in body and 'id="count-duplicates">1<' in body
-    for line, text in [(3, "already a member of alpha@lists.example.org"), (4, "broken-address"),
-                       (5, "same address as line 2"), (7, "@")]:
+    for line, text in [
+        (3, "already a member of alpha@lists.example.org"),
+        (4, "broken-address"),
+        (5, "same address as line 2"),
+        (7, "@"),
+    ]:
         assert f'<td class="num">{line}</td>' in body, line
         assert text in body
     assert "Add 2 subscriptions" in body
@@ -114,9 +130,9 @@ def test_it_adds_the_valid_rows_on_commit_to_every_chosen_list(admin_client, alp
     assert response.status_code == 302
     job.refresh_from_db()
     assert job.state == ImportState.DONE and job.done == job.total == 6
-    assert set(Subscription.objects.filter(mailing_list=beta).values_list("member__email", "member__name")) == {
-        ("ann@example.org", "Ann"), ("bob@example.org", "Bob"), ("carol@example.org", "Carol")
-    }
+    assert set(
+        Subscription.objects.filter(mailing_list=beta).values_list("member__email", "member__name")
+    ) == {("ann@example.org", "Ann"), ("bob@example.org", "Bob"), ("carol@example.org", "Carol")}
     assert Subscription.objects.filter(mailing_list=alpha, status="active").count() == 3
     assert job.result[str(alpha.id)] == {"added": 2, "reactivated": 0, "already": 1}
     assert AuditEntry.objects.filter(action="bulk_subscribe", actor="root@example.org").count() == 2
@@ -126,19 +142,26 @@ def test_it_adds_the_valid_rows_on_commit_to_every_chosen_list(admin_client, alp
 
 
 def test_it_accepts_pasted_text(owner_client, alpha):
-    owner_client.post(reverse("bulk_new"), {"lists": [alpha.id], "text": "Ann <ann@example.org>\nbob@example.org"})
+    owner_client.post(
+        reverse("bulk_new"), {"lists": [alpha.id], "text": "Ann <ann@example.org>\nbob@example.org"}
+    )
     job = BulkImport.objects.get()
     assert (job.source_name, job.valid) == ("pasted text", 2)
 
 
 def test_it_explains_an_unreadable_upload(owner_client, alpha):
-    response = upload(owner_client, [alpha.id], "email\nJosé <jose@example.org>\n".encode("latin-1"), "old.csv")
+    response = upload(
+        owner_client, [alpha.id], "email\nJosé <jose@example.org>\n".encode("latin-1"), "old.csv"
+    )
     assert response.status_code == 200
     assert "old.csv: The file is not UTF-8" in response.content.decode()
     response = upload(owner_client, [alpha.id], b"name,phone\nAnn,1\n", "nomail.csv")
     job = BulkImport.objects.get()
     assert job.state == ImportState.FAILED
-    assert "no column called &#x27;email&#x27;" in owner_client.get(response["Location"]).content.decode()
+    assert (
+        "no column called &#x27;email&#x27;"
+        in owner_client.get(response["Location"]).content.decode()
+    )
 
 
 def test_it_needs_a_list_and_some_input(owner_client, alpha):
@@ -162,7 +185,9 @@ def test_it_resumes_an_import_whose_worker_died(admin_client, alpha):
     upload(admin_client, [alpha.id])
     job = BulkImport.objects.get()
     # As if the process died mid-import: importing, nobody's heartbeat for minutes.
-    BulkImport.objects.filter(id=job.id).update(state=ImportState.IMPORTING, total=3, heartbeat=None)
+    BulkImport.objects.filter(id=job.id).update(
+        state=ImportState.IMPORTING, total=3, heartbeat=None
+    )
     admin_client.get(reverse("bulk", args=[job.id]))
     job.refresh_from_db()
     assert job.state == ImportState.DONE
@@ -171,8 +196,14 @@ def test_it_resumes_an_import_whose_worker_died(admin_client, alpha):
 
 def test_it_shows_progress_on_a_page_that_refreshes_itself(admin_client, admin_user, alpha):
     job = BulkImport.objects.create(
-        created_by=admin_user, actor="root", source_name="big.csv", state=ImportState.IMPORTING,
-        valid=100000, total=100000, done=25000, heartbeat=timezone.now(),
+        created_by=admin_user,
+        actor="root",
+        source_name="big.csv",
+        state=ImportState.IMPORTING,
+        valid=100000,
+        total=100000,
+        done=25000,
+        heartbeat=timezone.now(),
     )
     job.lists.set([alpha])
     body = admin_client.get(reverse("bulk", args=[job.id])).content.decode()
@@ -191,12 +222,11 @@ def test_it_runs_a_large_import_in_the_background_with_progress(settings, admin_
     rows = "email,name\n" + "".join(f"user{i}@example.org,User {i}\n" for i in range(5000))
     upload(client, [alpha.id], rows.encode())
     job = BulkImport.objects.get()
-    page = ""
     for _ in range(600):
         job.refresh_from_db()
         if job.state in (ImportState.PREVIEW, ImportState.FAILED):
             break
-        page = client.get(reverse("bulk", args=[job.id])).content.decode()
+        client.get(reverse("bulk", args=[job.id])).content.decode()
         time.sleep(0.05)
     assert job.state == ImportState.PREVIEW, job.error
     client.post(reverse("bulk_commit", args=[job.id]))
@@ -204,7 +234,7 @@ def test_it_runs_a_large_import_in_the_background_with_progress(settings, admin_
         job.refresh_from_db()
         if job.state in (ImportState.DONE, ImportState.FAILED):
             break
-        page = client.get(reverse("bulk", args=[job.id])).content.decode()
+        client.get(reverse("bulk", args=[job.id]))
         time.sleep(0.05)
     assert job.state == ImportState.DONE, job.error
     assert Subscription.objects.filter(mailing_list=alpha).count() == 5000

@@ -61,5 +61,10 @@ def test_it_agrees_with_normalise(raw):
 def test_it_agrees_after_seeing_the_domain_with_another_local_part():
     fast = Normaliser()
     fast("first@Example.org")
-    for raw in ["a..b@Example.org", "ok@Example.org", "jörg@Example.org", "x" * 250 + "@Example.org"]:
+    for raw in [
+        "a..b@Example.org",
+        "ok@Example.org",
+        "jörg@Example.org",
+        "x" * 250 + "@Example.org",
+    ]:
         assert outcome(fast, raw) == outcome(normalise, raw)

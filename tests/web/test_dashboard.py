@@ -15,14 +15,36 @@ def test_it_shows_lists_posts_progress_held_and_bounces(owner_client, alpha, bet
     bouncy = services.subscribe(alpha, "bouncy@example.org", actor="test").subscription
     services.set_status(bouncy, Status.DISABLED, actor="system", reason="5 hard bounces")
     services.subscribe(beta, "hidden@example.org", actor="test")
-    sent = Post.objects.create(mailing_list=alpha, sender="m0@example.org", subject="Picnic on Sunday",
-                               raw=b"", status=PostStatus.ACCEPTED)
-    Post.objects.create(mailing_list=alpha, sender="x@example.net", subject="Cheap pills", raw=b"",
-                        status=PostStatus.HELD, reason="non-member post")
-    Post.objects.create(mailing_list=beta, sender="y@example.net", subject="Beta secret", raw=b"",
-                        status=PostStatus.ACCEPTED)
-    Delivery.objects.create(post=sent, message=b"", envelope_from="alpha-bounces@lists.example.org",
-                            state="running", total=200, handed_off=50)
+    sent = Post.objects.create(
+        mailing_list=alpha,
+        sender="m0@example.org",
+        subject="Picnic on Sunday",
+        raw=b"",
+        status=PostStatus.ACCEPTED,
+    )
+    Post.objects.create(
+        mailing_list=alpha,
+        sender="x@example.net",
+        subject="Cheap pills",
+        raw=b"",
+        status=PostStatus.HELD,
+        reason="non-member post",
+    )
+    Post.objects.create(
+        mailing_list=beta,
+        sender="y@example.net",
+        subject="Beta secret",
+        raw=b"",
+        status=PostStatus.ACCEPTED,
+    )
+    Delivery.objects.create(
+        post=sent,
+        message=b"",
+        envelope_from="alpha-bounces@lists.example.org",
+        state="running",
+        total=200,
+        handed_off=50,
+    )
 
     body = owner_client.get(reverse("dashboard")).content.decode()
     # The owner counts as an active member too: 3 + owner.

@@ -13,7 +13,11 @@ from listkeeper.web.forms import LIST_SETTINGS
 def test_it_creates_a_list_that_takes_mail_at_once(admin_client):
     response = admin_client.post(
         reverse("list_create"),
-        {"local_part": "Community", "display_name": "Community", "owner": "Olga <olga@example.org>"},
+        {
+            "local_part": "Community",
+            "display_name": "Community",
+            "owner": "Olga <olga@example.org>",
+        },
     )
     ml = MailingList.objects.get(local_part="community")
     assert response["Location"] == reverse("list_members", args=[ml.id])
@@ -73,12 +77,29 @@ def test_it_saves_every_list_setting(owner_client, alpha):
     response = owner_client.post(reverse("list_edit", args=[alpha.id]), data)
     assert response.status_code == 302
     alpha.refresh_from_db()
-    assert (alpha.display_name, alpha.posting_policy, alpha.nonmember_action) == ("Alpha Team", "announce", "reject")
-    assert (alpha.subject_tag, alpha.reply_to, alpha.personalised, alpha.footer) == ("[alpha]", "author", False, False)
+    assert (alpha.display_name, alpha.posting_policy, alpha.nonmember_action) == (
+        "Alpha Team",
+        "announce",
+        "reject",
+    )
+    assert (alpha.subject_tag, alpha.reply_to, alpha.personalised, alpha.footer) == (
+        "[alpha]",
+        "author",
+        False,
+        False,
+    )
     assert (alpha.public, alpha.send_welcome, alpha.send_goodbye) == (False, False, True)
-    assert (alpha.max_message_size, alpha.held_expiry_days, alpha.bounce_score_threshold) == (2048, 3, 2.5)
+    assert (alpha.max_message_size, alpha.held_expiry_days, alpha.bounce_score_threshold) == (
+        2048,
+        3,
+        2.5,
+    )
     senders = set(ListSender.objects.filter(mailing_list=alpha).values_list("email", "kind"))
-    assert senders == {("boss@example.org", "poster"), ("chief@example.org", "poster"), ("friend@example.net", "allowed")}
+    assert senders == {
+        ("boss@example.org", "poster"),
+        ("chief@example.org", "poster"),
+        ("friend@example.net", "allowed"),
+    }
     entry = AuditEntry.objects.filter(action="list.update").get()
     assert entry.actor == "owner@example.org"
     assert entry.details["changes"]["posting_policy"] == ["members", "announce"]
@@ -98,9 +119,13 @@ def test_it_says_what_deleting_a_list_loses_and_deletes_only_when_confirmed(admi
     services.subscribe(alpha, "bob@example.org", actor="test")
     page = admin_client.get(reverse("list_delete", args=[alpha.id])).content.decode()
     assert "2 subscriptions (2 active)" in page
-    response = admin_client.post(reverse("list_delete", args=[alpha.id]), {"confirm": "wrong"}, follow=True)
+    response = admin_client.post(
+        reverse("list_delete", args=[alpha.id]), {"confirm": "wrong"}, follow=True
+    )
     assert "Nothing was deleted" in response.content.decode()
     assert MailingList.objects.filter(id=alpha.id).exists()
-    admin_client.post(reverse("list_delete", args=[alpha.id]), {"confirm": "alpha@lists.example.org"})
+    admin_client.post(
+        reverse("list_delete", args=[alpha.id]), {"confirm": "alpha@lists.example.org"}
+    )
     assert not MailingList.objects.filter(id=alpha.id).exists()
     assert resolve("alpha@lists.example.org") is None

@@ -42,15 +42,23 @@ def test_it_searches_by_address_or_name_and_filters_by_status_and_role(admin_cli
     assert emails_on(admin_client.get(url, {"q": "USER01"}).content.decode()) == [
         f"user{i:03d}@example.org" for i in range(10, 20)
     ]
-    assert emails_on(admin_client.get(url, {"q": "zed own"}).content.decode()) == ["zed@example.net"]
-    assert emails_on(admin_client.get(url, {"role": "owner"}).content.decode()) == ["zed@example.net"]
-    assert emails_on(admin_client.get(url, {"status": "unsubscribed"}).content.decode()) == ["user007@example.org"]
+    assert emails_on(admin_client.get(url, {"q": "zed own"}).content.decode()) == [
+        "zed@example.net"
+    ]
+    assert emails_on(admin_client.get(url, {"role": "owner"}).content.decode()) == [
+        "zed@example.net"
+    ]
+    assert emails_on(admin_client.get(url, {"status": "unsubscribed"}).content.decode()) == [
+        "user007@example.org"
+    ]
     assert "No member matches" in admin_client.get(url, {"q": "nobody"}).content.decode()
 
 
 def test_it_adds_a_member_and_says_so_when_they_are_already_one(admin_client, alpha):
     url = reverse("list_member_add", args=[alpha.id])
-    response = admin_client.post(url, {"address": "Ann Example <Ann@Example.org>", "role": "member"}, follow=True)
+    response = admin_client.post(
+        url, {"address": "Ann Example <Ann@Example.org>", "role": "member"}, follow=True
+    )
     assert "Added Ann@example.org to alpha@lists.example.org" in response.content.decode()
     sub = Subscription.objects.get(mailing_list=alpha, member__key="ann@example.org")
     assert sub.member.name == "Ann Example"
@@ -64,7 +72,9 @@ def test_it_readds_a_member_who_had_left(admin_client, alpha):
     sub = services.subscribe(alpha, "ann@example.org", actor="test").subscription
     services.unsubscribe(sub, actor="test")
     response = admin_client.post(
-        reverse("list_member_add", args=[alpha.id]), {"address": "ann@example.org", "role": "member"}, follow=True
+        reverse("list_member_add", args=[alpha.id]),
+        {"address": "ann@example.org", "role": "member"},
+        follow=True,
     )
     assert "a member again" in response.content.decode()
     sub.refresh_from_db()
@@ -86,14 +96,25 @@ def test_it_removes_and_changes_a_selection(admin_client, alpha):
     url = reverse("list_member_action", args=[alpha.id])
     back = reverse("list_members", args=[alpha.id]) + "?q=user"
     response = admin_client.post(
-        url, {"action": "remove", "selected": [subs["user000@example.org"].id, subs["user001@example.org"].id], "next": back}
+        url,
+        {
+            "action": "remove",
+            "selected": [subs["user000@example.org"].id, subs["user001@example.org"].id],
+            "next": back,
+        },
     )
     assert response["Location"] == back
     assert set(Subscription.objects.values_list("member__key", flat=True)) == {
-        "user002@example.org", "user003@example.org", "user004@example.org"
+        "user002@example.org",
+        "user003@example.org",
+        "user004@example.org",
     }
-    admin_client.post(url, {"action": "role:moderator", "selected": [subs["user002@example.org"].id]})
-    admin_client.post(url, {"action": "delivery:nomail", "selected": [subs["user003@example.org"].id]})
+    admin_client.post(
+        url, {"action": "role:moderator", "selected": [subs["user002@example.org"].id]}
+    )
+    admin_client.post(
+        url, {"action": "delivery:nomail", "selected": [subs["user003@example.org"].id]}
+    )
     admin_client.post(url, {"action": "unsubscribe", "selected": [subs["user004@example.org"].id]})
     assert Subscription.objects.get(id=subs["user002@example.org"].id).role == Role.MODERATOR
     assert Subscription.objects.get(id=subs["user003@example.org"].id).delivery == "nomail"
@@ -102,14 +123,18 @@ def test_it_removes_and_changes_a_selection(admin_client, alpha):
 
 
 def test_it_asks_for_a_selection(admin_client, alpha):
-    response = admin_client.post(reverse("list_member_action", args=[alpha.id]), {"action": "remove"}, follow=True)
+    response = admin_client.post(
+        reverse("list_member_action", args=[alpha.id]), {"action": "remove"}, follow=True
+    )
     assert "Tick at least one member" in response.content.decode()
 
 
 def test_it_shows_a_member_on_every_list_and_adds_and_removes_there(admin_client, alpha, beta):
     sub = services.subscribe(alpha, "ann@example.org", actor="test").subscription
     url = reverse("member", args=[sub.member_id])
-    admin_client.post(reverse("member_join", args=[sub.member_id]), {"list": beta.id, "role": "member"})
+    admin_client.post(
+        reverse("member_join", args=[sub.member_id]), {"list": beta.id, "role": "member"}
+    )
     body = admin_client.get(url).content.decode()
     assert "alpha@lists.example.org" in body and "beta@lists.example.org" in body
     beta_sub = Subscription.objects.get(mailing_list=beta, member=sub.member)
@@ -124,22 +149,30 @@ def test_it_shows_a_member_on_every_list_and_adds_and_removes_there(admin_client
     assert Subscription.objects.filter(id=sub.id).exists()
 
 
-def test_it_renames_and_changes_the_address_merging_into_an_existing_member(admin_client, alpha, beta):
+def test_it_renames_and_changes_the_address_merging_into_an_existing_member(
+    admin_client, alpha, beta
+):
     ann = services.subscribe(alpha, "ann@example.org", actor="test").subscription.member
     other = services.subscribe(beta, "ann.new@example.org", actor="test").subscription.member
     admin_client.post(reverse("member_rename", args=[ann.id]), {"name": "Ann Example"})
     ann.refresh_from_db()
     assert ann.name == "Ann Example"
-    response = admin_client.post(reverse("member_address", args=[ann.id]), {"address": "Ann.New@example.org"})
+    response = admin_client.post(
+        reverse("member_address", args=[ann.id]), {"address": "Ann.New@example.org"}
+    )
     assert response["Location"] == reverse("member", args=[other.id])
     assert not Member.objects.filter(id=ann.id).exists()
-    lists = set(Subscription.objects.filter(member=other).values_list("mailing_list__local_part", flat=True))
+    lists = set(
+        Subscription.objects.filter(member=other).values_list("mailing_list__local_part", flat=True)
+    )
     assert lists == {"alpha", "beta"}
 
 
 def test_it_changes_an_address_to_a_new_one(admin_client, alpha):
     ann = services.subscribe(alpha, "ann@example.org", actor="test").subscription.member
-    response = admin_client.post(reverse("member_address", args=[ann.id]), {"address": "not valid"}, follow=True)
+    response = admin_client.post(
+        reverse("member_address", args=[ann.id]), {"address": "not valid"}, follow=True
+    )
     assert "not valid" in response.content.decode()
     admin_client.post(reverse("member_address", args=[ann.id]), {"address": "ann@example.net"})
     ann.refresh_from_db()
@@ -156,7 +189,9 @@ def test_it_erases_a_person_after_confirmation(admin_client, alpha, beta):
     assert not AuditEntry.objects.filter(details__icontains="ann@example.org").exists()
 
 
-def test_it_lets_an_owner_change_a_person_only_when_all_their_lists_are_the_owners(owner_client, alpha, beta):
+def test_it_lets_an_owner_change_a_person_only_when_all_their_lists_are_the_owners(
+    owner_client, alpha, beta
+):
     ann = services.subscribe(alpha, "ann@example.org", actor="test").subscription.member
     services.subscribe(beta, "ann@example.org", actor="test")
     body = owner_client.get(reverse("member", args=[ann.id])).content.decode()
@@ -181,7 +216,9 @@ def test_it_searches_all_members(admin_client, alpha, beta):
     assert re.search(r'ann@example.org</a></td>\s*<td></td>\s*<td class="num">2</td>', body)
 
 
-def test_it_lists_a_broad_search_in_order_and_says_when_more_match(admin_client, alpha, monkeypatch):
+def test_it_lists_a_broad_search_in_order_and_says_when_more_match(
+    admin_client, alpha, monkeypatch
+):
     from listkeeper.web.views import members as members_view
 
     fill(alpha, 30)

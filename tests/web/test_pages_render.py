@@ -10,7 +10,18 @@ from listkeeper.lists import services
 
 @pytest.mark.parametrize(
     "name",
-    ["dashboard", "lists", "list_create", "members", "bulk_new", "audit", "users", "user_create", "status", "password_change"],
+    [
+        "dashboard",
+        "lists",
+        "list_create",
+        "members",
+        "bulk_new",
+        "audit",
+        "users",
+        "user_create",
+        "status",
+        "password_change",
+    ],
 )
 def test_it_renders_the_site_pages(admin_client, alpha, name):
     services.subscribe(alpha, "Ann <ann@example.org>", actor="test")

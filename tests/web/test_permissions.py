@@ -35,16 +35,27 @@ def test_it_gives_an_owner_404_for_another_owners_list(owner_client, alpha, beta
 def test_it_gives_an_owner_404_for_another_owners_members(owner_client, beta_member):
     member_id = beta_member.member_id
     assert owner_client.get(reverse("member", args=[member_id])).status_code == 404
-    response = owner_client.post(reverse("member_subscription_remove", args=[member_id, beta_member.id]))
+    response = owner_client.post(
+        reverse("member_subscription_remove", args=[member_id, beta_member.id])
+    )
     assert response.status_code == 404
     assert Subscription.objects.filter(id=beta_member.id).exists()
 
 
 def test_it_refuses_every_change_to_another_owners_list(owner_client, beta, beta_member):
     posts = [
-        (reverse("list_edit", args=[beta.id]), {"display_name": "Mine now", "posting_policy": "open"}),
-        (reverse("list_member_add", args=[beta.id]), {"address": "eve@example.org", "role": "member"}),
-        (reverse("list_member_action", args=[beta.id]), {"action": "remove", "selected": [beta_member.id]}),
+        (
+            reverse("list_edit", args=[beta.id]),
+            {"display_name": "Mine now", "posting_policy": "open"},
+        ),
+        (
+            reverse("list_member_add", args=[beta.id]),
+            {"address": "eve@example.org", "role": "member"},
+        ),
+        (
+            reverse("list_member_action", args=[beta.id]),
+            {"action": "remove", "selected": [beta_member.id]},
+        ),
         (reverse("list_delete", args=[beta.id]), {"confirm": beta.address}),
     ]
     for url, data in posts:
@@ -56,7 +67,8 @@ def test_it_refuses_every_change_to_another_owners_list(owner_client, beta, beta
 
 def test_it_ignores_another_lists_subscriptions_in_a_selection(owner_client, alpha, beta_member):
     response = owner_client.post(
-        reverse("list_member_action", args=[alpha.id]), {"action": "remove", "selected": [beta_member.id]}
+        reverse("list_member_action", args=[alpha.id]),
+        {"action": "remove", "selected": [beta_member.id]},
     )
     assert response.status_code == 302
     assert Subscription.objects.filter(id=beta_member.id).exists()
@@ -77,7 +89,8 @@ def test_it_stops_a_moderator_from_changing_members(moderator_client, alpha):
     )
     assert response.status_code == 404
     response = moderator_client.post(
-        reverse("list_member_add", args=[alpha.id]), {"address": "eve@example.org", "role": "member"}
+        reverse("list_member_add", args=[alpha.id]),
+        {"address": "eve@example.org", "role": "member"},
     )
     assert response.status_code == 404
     assert Subscription.objects.get(id=sub.id).status == Status.ACTIVE
@@ -85,7 +98,9 @@ def test_it_stops_a_moderator_from_changing_members(moderator_client, alpha):
 
 
 def test_it_shows_a_moderator_the_held_count_on_the_dashboard(moderator_client, alpha):
-    Post.objects.create(mailing_list=alpha, sender="x@example.net", subject="Hi", raw=b"", status=PostStatus.HELD)
+    Post.objects.create(
+        mailing_list=alpha, sender="x@example.net", subject="Hi", raw=b"", status=PostStatus.HELD
+    )
     body = moderator_client.get(reverse("dashboard")).content.decode()
     assert f'href="/lists/{alpha.id}/held/">1 waiting' in body
     # ...but no link to the members page they may not see.
@@ -94,24 +109,39 @@ def test_it_shows_a_moderator_the_held_count_on_the_dashboard(moderator_client, 
 
 def test_it_sends_a_signed_out_visitor_to_sign_in(alpha):
     client = Client()
-    for url in [reverse("dashboard"), reverse("lists"), reverse("members"), reverse("audit"), *list_urls(alpha.id)]:
+    for url in [
+        reverse("dashboard"),
+        reverse("lists"),
+        reverse("members"),
+        reverse("audit"),
+        *list_urls(alpha.id),
+    ]:
         response = client.get(url)
         assert response.status_code == 302, url
         assert response["Location"].startswith("/accounts/login/?next="), url
-    response = client.post(reverse("list_member_add", args=[alpha.id]), {"address": "x@example.org"})
+    response = client.post(
+        reverse("list_member_add", args=[alpha.id]), {"address": "x@example.org"}
+    )
     assert response.status_code == 302
     assert not Subscription.objects.filter(member__key="x@example.org").exists()
 
 
 def test_it_keeps_site_pages_from_list_owners(owner_client, alpha):
-    for url in [reverse("list_create"), reverse("users"), reverse("user_create"), reverse("list_delete", args=[alpha.id])]:
+    for url in [
+        reverse("list_create"),
+        reverse("users"),
+        reverse("user_create"),
+        reverse("list_delete", args=[alpha.id]),
+    ]:
         assert owner_client.get(url).status_code == 404, url
     response = owner_client.post(reverse("list_create"), {"local_part": "gamma"})
     assert response.status_code == 404
 
 
 def test_it_keeps_another_owners_bulk_import_private(owner_client, admin_user, beta):
-    job = BulkImport.objects.create(created_by=admin_user, actor="root", source_name="x", state="preview")
+    job = BulkImport.objects.create(
+        created_by=admin_user, actor="root", source_name="x", state="preview"
+    )
     job.lists.set([beta])
     assert owner_client.get(reverse("bulk", args=[job.id])).status_code == 404
     assert owner_client.post(reverse("bulk_commit", args=[job.id])).status_code == 404
@@ -141,5 +171,8 @@ def test_it_limits_an_owners_audit_log_to_their_lists(owner_client, alpha, beta,
 
 def test_it_lets_an_owner_make_another_owner(owner_client, alpha):
     sub = services.subscribe(alpha, "second@example.org", actor="test").subscription
-    owner_client.post(reverse("list_member_action", args=[alpha.id]), {"action": "role:owner", "selected": [sub.id]})
+    owner_client.post(
+        reverse("list_member_action", args=[alpha.id]),
+        {"action": "role:owner", "selected": [sub.id]},
+    )
     assert Subscription.objects.get(id=sub.id).role == Role.OWNER

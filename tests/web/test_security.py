@@ -50,7 +50,11 @@ def test_it_sends_a_content_security_policy_without_inline_scripts(admin_client)
 
 def test_it_uses_no_inline_script_or_style_in_its_pages(admin_client, alpha):
     services.subscribe(alpha, "ann@example.org", actor="test")
-    for url in [reverse("dashboard"), reverse("list_members", args=[alpha.id]), reverse("bulk_new")]:
+    for url in [
+        reverse("dashboard"),
+        reverse("list_members", args=[alpha.id]),
+        reverse("bulk_new"),
+    ]:
         body = admin_client.get(url).content.decode()
         assert "<script" not in body and "style=" not in body and "<style" not in body, url
 
@@ -64,9 +68,15 @@ def test_it_secures_cookies_and_sends_hsts_when_the_site_is_https(site_url, secu
         "import django; django.setup(); from django.conf import settings as s; "
         "print(s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_HSTS_SECONDS > 0)"
     )
-    env = {**os.environ, "SITE_URL": site_url, "DJANGO_SETTINGS_MODULE": "listkeeper.settings",
-           "LISTKEEPER_DATA_DIR": str(tmp_path)}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    env = {
+        **os.environ,
+        "SITE_URL": site_url,
+        "DJANGO_SETTINGS_MODULE": "listkeeper.settings",
+        "LISTKEEPER_DATA_DIR": str(tmp_path),
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
     assert out.stdout.split() == [str(secure)] * 3
 
 
@@ -83,8 +93,14 @@ def test_it_refuses_changes_without_a_csrf_token(admin_user, alpha):
     client.force_login(admin_user)
     sub = services.subscribe(alpha, "ann@example.org", actor="test").subscription
     changes = [
-        (reverse("list_member_add", args=[alpha.id]), {"address": "eve@example.org", "role": "member"}),
-        (reverse("list_member_action", args=[alpha.id]), {"action": "remove", "selected": [sub.id]}),
+        (
+            reverse("list_member_add", args=[alpha.id]),
+            {"address": "eve@example.org", "role": "member"},
+        ),
+        (
+            reverse("list_member_action", args=[alpha.id]),
+            {"action": "remove", "selected": [sub.id]},
+        ),
         (reverse("list_edit", args=[alpha.id]), {"display_name": "x"}),
         (reverse("list_delete", args=[alpha.id]), {"confirm": alpha.address}),
         (reverse("member_erase", args=[sub.member_id]), {}),

@@ -18,7 +18,10 @@ def test_it_creates_an_owner_account_and_mails_a_password_link(admin_client, alp
     assert response.status_code == 302
     user = get_user_model().objects.get(username="olga@example.org")
     assert not user.is_superuser
-    assert Subscription.objects.get(mailing_list=alpha, member__key="olga@example.org").role == Role.OWNER
+    assert (
+        Subscription.objects.get(mailing_list=alpha, member__key="olga@example.org").role
+        == Role.OWNER
+    )
     assert can_manage(user, alpha)
     (mail,) = mailoutbox
     assert mail.to == ["Olga@example.org"]
@@ -41,6 +44,8 @@ def test_it_stops_and_allows_sign_in_and_never_locks_out_oneself(admin_client, a
     admin_client.post(reverse("user_change", args=[olga.id]), {"do": "promote"})
     olga.refresh_from_db()
     assert olga.is_superuser
-    response = admin_client.post(reverse("user_change", args=[admin_user.id]), {"do": "delete"}, follow=True)
+    response = admin_client.post(
+        reverse("user_change", args=[admin_user.id]), {"do": "delete"}, follow=True
+    )
     assert "cannot lock yourself out" in response.content.decode()
     assert get_user_model().objects.filter(id=admin_user.id).exists()

@@ -6,58 +6,121 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('lists', '0001_initial'),
+        ("lists", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='WorkerHeartbeat',
+            name="WorkerHeartbeat",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('seen', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, unique=True)),
+                ("seen", models.DateTimeField(default=django.utils.timezone.now)),
             ],
         ),
         migrations.CreateModel(
-            name='Delivery',
+            name="Delivery",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('message', models.BinaryField()),
-                ('envelope_from', models.CharField(max_length=254)),
-                ('personalised', models.BooleanField(default=True)),
-                ('state', models.CharField(choices=[('pending', 'Waiting'), ('running', 'Sending'), ('done', 'Handed to Postfix')], default='pending', max_length=8)),
-                ('total', models.PositiveIntegerField(default=0)),
-                ('handed_off', models.PositiveIntegerField(default=0)),
-                ('failed', models.PositiveIntegerField(default=0)),
-                ('created', models.DateTimeField(default=django.utils.timezone.now)),
-                ('finished', models.DateTimeField(blank=True, null=True)),
-                ('post', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='delivery', to='lists.post')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("message", models.BinaryField()),
+                ("envelope_from", models.CharField(max_length=254)),
+                ("personalised", models.BooleanField(default=True)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Waiting"),
+                            ("running", "Sending"),
+                            ("done", "Handed to Postfix"),
+                        ],
+                        default="pending",
+                        max_length=8,
+                    ),
+                ),
+                ("total", models.PositiveIntegerField(default=0)),
+                ("handed_off", models.PositiveIntegerField(default=0)),
+                ("failed", models.PositiveIntegerField(default=0)),
+                ("created", models.DateTimeField(default=django.utils.timezone.now)),
+                ("finished", models.DateTimeField(blank=True, null=True)),
+                (
+                    "post",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="delivery",
+                        to="lists.post",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Recipient',
+            name="Recipient",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('email', models.CharField(max_length=254)),
-                ('state', models.CharField(choices=[('pending', 'Waiting'), ('claimed', 'Being sent'), ('sent', 'Handed to Postfix'), ('failed', 'Refused by Postfix')], default='pending', max_length=8)),
-                ('claimed_by', models.CharField(blank=True, max_length=100)),
-                ('claimed_at', models.DateTimeField(blank=True, null=True)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('error', models.CharField(blank=True, max_length=500)),
-                ('delivery', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='recipients', to='delivery.delivery')),
-                ('member', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='lists.member')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("email", models.CharField(max_length=254)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Waiting"),
+                            ("claimed", "Being sent"),
+                            ("sent", "Handed to Postfix"),
+                            ("failed", "Refused by Postfix"),
+                        ],
+                        default="pending",
+                        max_length=8,
+                    ),
+                ),
+                ("claimed_by", models.CharField(blank=True, max_length=100)),
+                ("claimed_at", models.DateTimeField(blank=True, null=True)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                ("error", models.CharField(blank=True, max_length=500)),
+                (
+                    "delivery",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="recipients",
+                        to="delivery.delivery",
+                    ),
+                ),
+                (
+                    "member",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="lists.member",
+                    ),
+                ),
             ],
         ),
         migrations.AddIndex(
-            model_name='delivery',
-            index=models.Index(fields=['state', 'id'], name='delivery_de_state_d6e9c9_idx'),
+            model_name="delivery",
+            index=models.Index(fields=["state", "id"], name="delivery_de_state_d6e9c9_idx"),
         ),
         migrations.AddIndex(
-            model_name='recipient',
-            index=models.Index(fields=['delivery', 'state', 'id'], name='delivery_re_deliver_c1dff3_idx'),
+            model_name="recipient",
+            index=models.Index(
+                fields=["delivery", "state", "id"], name="delivery_re_deliver_c1dff3_idx"
+            ),
         ),
     ]

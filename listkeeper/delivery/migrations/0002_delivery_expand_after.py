@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('delivery', '0001_initial'),
+        ("delivery", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='delivery',
-            name='expand_after',
+            model_name="delivery",
+            name="expand_after",
             field=models.BigIntegerField(blank=True, null=True),
         ),
     ]

@@ -4,15 +4,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('delivery', '0002_delivery_expand_after'),
+        ("delivery", "0002_delivery_expand_after"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='recipient',
-            name='state',
-            field=models.CharField(choices=[('pending', 'Waiting'), ('claimed', 'Being sent'), ('sent', 'Handed to Postfix'), ('failed', 'Refused by Postfix'), ('skipped', 'Left the list before sending')], default='pending', max_length=8),
+            model_name="recipient",
+            name="state",
+            field=models.CharField(
+                choices=[
+                    ("pending", "Waiting"),
+                    ("claimed", "Being sent"),
+                    ("sent", "Handed to Postfix"),
+                    ("failed", "Refused by Postfix"),
+                    ("skipped", "Left the list before sending"),
+                ],
+                default="pending",
+                max_length=8,
+            ),
         ),
     ]

@@ -6,161 +6,392 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Member',
+            name="Member",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('email', models.CharField(max_length=254)),
-                ('key', models.CharField(max_length=254, unique=True)),
-                ('name', models.CharField(blank=True, max_length=200)),
-                ('created', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("email", models.CharField(max_length=254)),
+                ("key", models.CharField(max_length=254, unique=True)),
+                ("name", models.CharField(blank=True, max_length=200)),
+                ("created", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'ordering': ['key'],
+                "ordering": ["key"],
             },
         ),
         migrations.CreateModel(
-            name='Suppression',
+            name="Suppression",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(max_length=254, unique=True)),
-                ('reason', models.CharField(max_length=300)),
-                ('created', models.DateTimeField(default=django.utils.timezone.now)),
-                ('bulk_only', models.BooleanField(default=False)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("key", models.CharField(max_length=254, unique=True)),
+                ("reason", models.CharField(max_length=300)),
+                ("created", models.DateTimeField(default=django.utils.timezone.now)),
+                ("bulk_only", models.BooleanField(default=False)),
             ],
         ),
         migrations.CreateModel(
-            name='MailingList',
+            name="MailingList",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('local_part', models.CharField(max_length=64)),
-                ('domain', models.CharField(max_length=253)),
-                ('display_name', models.CharField(blank=True, max_length=200)),
-                ('description', models.TextField(blank=True)),
-                ('posting_policy', models.CharField(choices=[('open', 'Open: anyone may post'), ('members', 'Members only'), ('moderated', 'Moderated: every post is held'), ('announce', 'Announce only: named posters')], default='members', max_length=16)),
-                ('nonmember_action', models.CharField(choices=[('hold', 'Hold for moderation'), ('reject', 'Reject')], default='hold', max_length=8)),
-                ('subject_tag', models.CharField(blank=True, max_length=60)),
-                ('personalised', models.BooleanField(default=True)),
-                ('max_message_size', models.PositiveIntegerField(default=10485760)),
-                ('reply_to', models.CharField(choices=[('list', 'The list'), ('author', 'The author')], default='list', max_length=8)),
-                ('public', models.BooleanField(default=True)),
-                ('footer', models.BooleanField(default=True)),
-                ('send_welcome', models.BooleanField(default=True)),
-                ('send_goodbye', models.BooleanField(default=False)),
-                ('held_expiry_days', models.PositiveIntegerField(default=14)),
-                ('bounce_score_threshold', models.FloatField(default=5.0)),
-                ('created', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("local_part", models.CharField(max_length=64)),
+                ("domain", models.CharField(max_length=253)),
+                ("display_name", models.CharField(blank=True, max_length=200)),
+                ("description", models.TextField(blank=True)),
+                (
+                    "posting_policy",
+                    models.CharField(
+                        choices=[
+                            ("open", "Open: anyone may post"),
+                            ("members", "Members only"),
+                            ("moderated", "Moderated: every post is held"),
+                            ("announce", "Announce only: named posters"),
+                        ],
+                        default="members",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "nonmember_action",
+                    models.CharField(
+                        choices=[("hold", "Hold for moderation"), ("reject", "Reject")],
+                        default="hold",
+                        max_length=8,
+                    ),
+                ),
+                ("subject_tag", models.CharField(blank=True, max_length=60)),
+                ("personalised", models.BooleanField(default=True)),
+                ("max_message_size", models.PositiveIntegerField(default=10485760)),
+                (
+                    "reply_to",
+                    models.CharField(
+                        choices=[("list", "The list"), ("author", "The author")],
+                        default="list",
+                        max_length=8,
+                    ),
+                ),
+                ("public", models.BooleanField(default=True)),
+                ("footer", models.BooleanField(default=True)),
+                ("send_welcome", models.BooleanField(default=True)),
+                ("send_goodbye", models.BooleanField(default=False)),
+                ("held_expiry_days", models.PositiveIntegerField(default=14)),
+                ("bounce_score_threshold", models.FloatField(default=5.0)),
+                ("created", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'ordering': ['domain', 'local_part'],
-                'constraints': [models.UniqueConstraint(fields=('local_part', 'domain'), name='unique_list_address')],
+                "ordering": ["domain", "local_part"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("local_part", "domain"), name="unique_list_address"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='InboundMessage',
+            name="InboundMessage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('bounce', 'Delivery report'), ('owner', 'Mail to the owners'), ('request', 'Command')], max_length=8)),
-                ('recipient', models.CharField(max_length=254)),
-                ('sender', models.CharField(blank=True, max_length=254)),
-                ('raw', models.BinaryField()),
-                ('received', models.DateTimeField(default=django.utils.timezone.now)),
-                ('processed', models.DateTimeField(blank=True, null=True)),
-                ('result', models.CharField(blank=True, max_length=300)),
-                ('mailing_list', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='lists.mailinglist')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("bounce", "Delivery report"),
+                            ("owner", "Mail to the owners"),
+                            ("request", "Command"),
+                        ],
+                        max_length=8,
+                    ),
+                ),
+                ("recipient", models.CharField(max_length=254)),
+                ("sender", models.CharField(blank=True, max_length=254)),
+                ("raw", models.BinaryField()),
+                ("received", models.DateTimeField(default=django.utils.timezone.now)),
+                ("processed", models.DateTimeField(blank=True, null=True)),
+                ("result", models.CharField(blank=True, max_length=300)),
+                (
+                    "mailing_list",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="lists.mailinglist",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='AuditEntry',
+            name="AuditEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('actor', models.CharField(max_length=200)),
-                ('action', models.CharField(max_length=60)),
-                ('details', models.JSONField(blank=True, default=dict)),
-                ('mailing_list', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='lists.mailinglist')),
-                ('member', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='lists.member')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                ("actor", models.CharField(max_length=200)),
+                ("action", models.CharField(max_length=60)),
+                ("details", models.JSONField(blank=True, default=dict)),
+                (
+                    "mailing_list",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="lists.mailinglist",
+                    ),
+                ),
+                (
+                    "member",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="lists.member",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'audit entries',
-                'ordering': ['-created', '-id'],
+                "verbose_name_plural": "audit entries",
+                "ordering": ["-created", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='ListSender',
+            name="ListSender",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('email', models.CharField(max_length=254)),
-                ('key', models.CharField(max_length=254)),
-                ('kind', models.CharField(choices=[('poster', 'May post to an announce-only list'), ('allowed', 'Non-member always allowed to post')], max_length=8)),
-                ('mailing_list', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='senders', to='lists.mailinglist')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("email", models.CharField(max_length=254)),
+                ("key", models.CharField(max_length=254)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("poster", "May post to an announce-only list"),
+                            ("allowed", "Non-member always allowed to post"),
+                        ],
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "mailing_list",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="senders",
+                        to="lists.mailinglist",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('mailing_list', 'key', 'kind'), name='unique_list_sender')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("mailing_list", "key", "kind"), name="unique_list_sender"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Ban',
+            name="Ban",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('pattern', models.CharField(max_length=254)),
-                ('created', models.DateTimeField(default=django.utils.timezone.now)),
-                ('reason', models.CharField(blank=True, max_length=300)),
-                ('mailing_list', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='bans', to='lists.mailinglist')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("pattern", models.CharField(max_length=254)),
+                ("created", models.DateTimeField(default=django.utils.timezone.now)),
+                ("reason", models.CharField(blank=True, max_length=300)),
+                (
+                    "mailing_list",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="bans",
+                        to="lists.mailinglist",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('mailing_list', 'pattern'), name='unique_ban')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("mailing_list", "pattern"), name="unique_ban")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Post',
+            name="Post",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('message_id', models.CharField(blank=True, max_length=998)),
-                ('sender', models.CharField(max_length=254)),
-                ('author', models.CharField(blank=True, max_length=254)),
-                ('subject', models.CharField(blank=True, max_length=998)),
-                ('raw', models.BinaryField()),
-                ('size', models.PositiveIntegerField(default=0)),
-                ('received', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('status', models.CharField(choices=[('accepted', 'Accepted'), ('held', 'Held for moderation'), ('rejected', 'Rejected'), ('discarded', 'Discarded')], max_length=12)),
-                ('reason', models.CharField(blank=True, max_length=500)),
-                ('decided', models.DateTimeField(blank=True, null=True)),
-                ('decided_by', models.CharField(blank=True, max_length=200)),
-                ('mailing_list', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='posts', to='lists.mailinglist')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("message_id", models.CharField(blank=True, max_length=998)),
+                ("sender", models.CharField(max_length=254)),
+                ("author", models.CharField(blank=True, max_length=254)),
+                ("subject", models.CharField(blank=True, max_length=998)),
+                ("raw", models.BinaryField()),
+                ("size", models.PositiveIntegerField(default=0)),
+                (
+                    "received",
+                    models.DateTimeField(db_index=True, default=django.utils.timezone.now),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("accepted", "Accepted"),
+                            ("held", "Held for moderation"),
+                            ("rejected", "Rejected"),
+                            ("discarded", "Discarded"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                ("reason", models.CharField(blank=True, max_length=500)),
+                ("decided", models.DateTimeField(blank=True, null=True)),
+                ("decided_by", models.CharField(blank=True, max_length=200)),
+                (
+                    "mailing_list",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="posts",
+                        to="lists.mailinglist",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-received', '-id'],
-                'indexes': [models.Index(fields=['mailing_list', 'status'], name='lists_post_mailing_e3b3b4_idx')],
+                "ordering": ["-received", "-id"],
+                "indexes": [
+                    models.Index(
+                        fields=["mailing_list", "status"], name="lists_post_mailing_e3b3b4_idx"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Subscription',
+            name="Subscription",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('active', 'Active'), ('pending', 'Pending confirmation'), ('unsubscribed', 'Unsubscribed'), ('disabled', 'Disabled (bounces)')], default='active', max_length=16)),
-                ('role', models.CharField(choices=[('member', 'Member'), ('moderator', 'Moderator'), ('owner', 'Owner')], default='member', max_length=16)),
-                ('delivery', models.CharField(choices=[('regular', 'Regular'), ('nomail', 'No mail')], default='regular', max_length=8)),
-                ('moderated', models.BooleanField(default=False)),
-                ('source', models.CharField(choices=[('import', 'Import'), ('web', 'Web'), ('api', 'API'), ('email', 'Email'), ('admin', 'Admin')], default='web', max_length=8)),
-                ('created', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated', models.DateTimeField(default=django.utils.timezone.now)),
-                ('bounce_score', models.FloatField(default=0.0)),
-                ('last_bounce', models.DateTimeField(blank=True, null=True)),
-                ('disabled_reason', models.CharField(blank=True, max_length=300)),
-                ('mailing_list', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='subscriptions', to='lists.mailinglist')),
-                ('member', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='subscriptions', to='lists.member')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("active", "Active"),
+                            ("pending", "Pending confirmation"),
+                            ("unsubscribed", "Unsubscribed"),
+                            ("disabled", "Disabled (bounces)"),
+                        ],
+                        default="active",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[
+                            ("member", "Member"),
+                            ("moderator", "Moderator"),
+                            ("owner", "Owner"),
+                        ],
+                        default="member",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "delivery",
+                    models.CharField(
+                        choices=[("regular", "Regular"), ("nomail", "No mail")],
+                        default="regular",
+                        max_length=8,
+                    ),
+                ),
+                ("moderated", models.BooleanField(default=False)),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("import", "Import"),
+                            ("web", "Web"),
+                            ("api", "API"),
+                            ("email", "Email"),
+                            ("admin", "Admin"),
+                        ],
+                        default="web",
+                        max_length=8,
+                    ),
+                ),
+                ("created", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated", models.DateTimeField(default=django.utils.timezone.now)),
+                ("bounce_score", models.FloatField(default=0.0)),
+                ("last_bounce", models.DateTimeField(blank=True, null=True)),
+                ("disabled_reason", models.CharField(blank=True, max_length=300)),
+                (
+                    "mailing_list",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="subscriptions",
+                        to="lists.mailinglist",
+                    ),
+                ),
+                (
+                    "member",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="subscriptions",
+                        to="lists.member",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['mailing_list', 'status', 'delivery'], name='lists_subsc_mailing_0f9a80_idx')],
-                'constraints': [models.UniqueConstraint(fields=('member', 'mailing_list'), name='unique_subscription')],
+                "indexes": [
+                    models.Index(
+                        fields=["mailing_list", "status", "delivery"],
+                        name="lists_subsc_mailing_0f9a80_idx",
+                    )
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("member", "mailing_list"), name="unique_subscription"
+                    )
+                ],
             },
         ),
     ]

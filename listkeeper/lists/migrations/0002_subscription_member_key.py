@@ -4,16 +4,15 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('lists', '0001_initial'),
+        ("lists", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='subscription',
-            name='member_key',
-            field=models.CharField(blank=True, default='', max_length=254),
+            model_name="subscription",
+            name="member_key",
+            field=models.CharField(blank=True, default="", max_length=254),
         ),
         migrations.RunSQL(
             "UPDATE lists_subscription SET member_key = "
@@ -21,11 +20,15 @@ class Migration(migrations.Migration):
             reverse_sql=migrations.RunSQL.noop,
         ),
         migrations.AddIndex(
-            model_name='subscription',
-            index=models.Index(fields=['mailing_list', 'member_key', 'id'], name='sub_list_key_idx'),
+            model_name="subscription",
+            index=models.Index(
+                fields=["mailing_list", "member_key", "id"], name="sub_list_key_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='subscription',
-            index=models.Index(fields=['mailing_list', 'created', 'id'], name='sub_list_created_idx'),
+            model_name="subscription",
+            index=models.Index(
+                fields=["mailing_list", "created", "id"], name="sub_list_created_idx"
+            ),
         ),
     ]

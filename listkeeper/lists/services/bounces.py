@@ -49,7 +49,11 @@ def record_soft_bounce(
     """A temporary failure: add to the decaying score; True when it disabled delivery."""
     now = now or timezone.now()
     with transaction.atomic():
-        sub = Subscription.objects.select_for_update().select_related("mailing_list", "member").get(id=sub.id)
+        sub = (
+            Subscription.objects.select_for_update()
+            .select_related("mailing_list", "member")
+            .get(id=sub.id)
+        )
         if sub.status != Status.ACTIVE:
             return False
         last = sub.last_bounce
@@ -61,13 +65,19 @@ def record_soft_bounce(
         sub.last_bounce = now
         sub.save(update_fields=["bounce_score", "last_bounce"])
         audit(
-            actor, "bounce.soft", mailing_list=sub.mailing_list, member=sub.member,
-            score=sub.bounce_score, reason=reason[:300],
+            actor,
+            "bounce.soft",
+            mailing_list=sub.mailing_list,
+            member=sub.member,
+            score=sub.bounce_score,
+            reason=reason[:300],
         )
         threshold = sub.mailing_list.bounce_score_threshold
         if sub.bounce_score >= threshold:
             set_status(
-                sub, Status.DISABLED, actor=actor,
+                sub,
+                Status.DISABLED,
+                actor=actor,
                 reason=f"bounce score {sub.bounce_score:g} reached {threshold:g}: {reason}"[:300],
             )
             return True

@@ -84,9 +84,11 @@ def check_list_address(local_part: str, domain: str, *, exclude_id: int | None =
     for suffix in LIST_SUFFIXES:
         if local_part.endswith(f"-{suffix}"):
             base = local_part[: -len(suffix) - 1]
-            if MailingList.objects.filter(domain=domain, local_part=base).exclude(
-                id=exclude_id
-            ).exists():
+            if (
+                MailingList.objects.filter(domain=domain, local_part=base)
+                .exclude(id=exclude_id)
+                .exists()
+            ):
                 raise ListAddressError(
                     f"{local_part}@{domain} is the {suffix} address of the list {base}@{domain}"
                 )
@@ -102,9 +104,7 @@ def check_list_address(local_part: str, domain: str, *, exclude_id: int | None =
         )
 
 
-def create_list(
-    local_part: str, domain: str, *, actor: str, **settings: Any
-) -> MailingList:
+def create_list(local_part: str, domain: str, *, actor: str, **settings: Any) -> MailingList:
     local_part = local_part.strip().lower()
     domain = domain.strip().lower()
     with transaction.atomic():
@@ -137,7 +137,9 @@ def delete_list(ml: MailingList, *, actor: str) -> None:
 def set_senders(ml: MailingList, kind: str, addresses: Iterable[str], *, actor: str) -> None:
     """Make the list's senders of `kind` exactly `addresses` (poster or allowed)."""
     if kind not in SenderKind.values:
-        raise ServiceError(f"{kind!r} is not a sender kind; choose one of {', '.join(SenderKind.values)}")
+        raise ServiceError(
+            f"{kind!r} is not a sender kind; choose one of {', '.join(SenderKind.values)}"
+        )
     wanted = {}
     for raw in addresses:
         addr = parse(raw) if isinstance(raw, str) else raw
@@ -177,7 +179,9 @@ def find_member(address: str) -> Member | None:
     return Member.objects.filter(key=key).first()
 
 
-def get_or_create_member(address: Address | str, *, actor: str, name: str = "") -> tuple[Member, bool]:
+def get_or_create_member(
+    address: Address | str, *, actor: str, name: str = ""
+) -> tuple[Member, bool]:
     """The one member for this address (case-insensitive), created if new."""
     addr = parse(address) if isinstance(address, str) else address
     name = name or addr.name
@@ -282,13 +286,27 @@ def subscribe(
         raise Banned(f"{addr.email} is banned from {ml.address} and cannot subscribe")
     with transaction.atomic():
         member, _ = get_or_create_member(addr, actor=actor, name=name)
-        sub = Subscription.objects.select_for_update().filter(member=member, mailing_list=ml).first()
+        sub = (
+            Subscription.objects.select_for_update().filter(member=member, mailing_list=ml).first()
+        )
         if sub is None:
             sub = Subscription.objects.create(
-                member=member, mailing_list=ml, role=role, status=status, source=source,
+                member=member,
+                mailing_list=ml,
+                role=role,
+                status=status,
+                source=source,
                 member_key=member.key,
             )
-            audit(actor, "subscribe", mailing_list=ml, member=member, role=role, status=status, source=source)
+            audit(
+                actor,
+                "subscribe",
+                mailing_list=ml,
+                member=member,
+                role=role,
+                status=status,
+                source=source,
+            )
             if confirmed and status == Status.ACTIVE:
                 unsuppress(member.key, actor=actor, why="confirmed subscription")
             return SubscribeResult(sub, "created")
@@ -300,18 +318,34 @@ def subscribe(
         sub.status, sub.updated, sub.source = status, timezone.now(), source
         sub.bounce_score, sub.disabled_reason = 0.0, ""
         sub.save(update_fields=["status", "updated", "source", "bounce_score", "disabled_reason"])
-        audit(actor, "resubscribe", mailing_list=ml, member=member, old=old, status=status, source=source)
+        audit(
+            actor,
+            "resubscribe",
+            mailing_list=ml,
+            member=member,
+            old=old,
+            status=status,
+            source=source,
+        )
         return SubscribeResult(sub, "reactivated")
 
 
 def unsubscribe(sub: Subscription, *, actor: str, reason: str = "") -> bool:
     """Stop a subscription. Idempotent: False when it was already stopped."""
     with transaction.atomic():
-        updated = Subscription.objects.filter(id=sub.id).exclude(status=Status.UNSUBSCRIBED).update(
-            status=Status.UNSUBSCRIBED, updated=timezone.now()
+        updated = (
+            Subscription.objects.filter(id=sub.id)
+            .exclude(status=Status.UNSUBSCRIBED)
+            .update(status=Status.UNSUBSCRIBED, updated=timezone.now())
         )
         if updated:
-            audit(actor, "unsubscribe", mailing_list=sub.mailing_list, member=sub.member, reason=reason)
+            audit(
+                actor,
+                "unsubscribe",
+                mailing_list=sub.mailing_list,
+                member=sub.member,
+                reason=reason,
+            )
     sub.status = Status.UNSUBSCRIBED
     return bool(updated)
 
@@ -319,7 +353,13 @@ def unsubscribe(sub: Subscription, *, actor: str, reason: str = "") -> bool:
 def remove(sub: Subscription, *, actor: str) -> None:
     """Delete a subscription outright (the owner removed the member)."""
     with transaction.atomic():
-        audit(actor, "remove", mailing_list=sub.mailing_list, member=sub.member, address=sub.member.email)
+        audit(
+            actor,
+            "remove",
+            mailing_list=sub.mailing_list,
+            member=sub.member,
+            address=sub.member.email,
+        )
         sub.delete()
 
 
@@ -353,7 +393,15 @@ def set_status(sub: Subscription, status: str, *, actor: str, reason: str = "") 
         if status == Status.ACTIVE:
             sub.bounce_score = 0.0
         sub.save(update_fields=["status", "updated", "disabled_reason", "bounce_score"])
-        audit(actor, "status", mailing_list=sub.mailing_list, member=sub.member, old=old, new=status, reason=reason)
+        audit(
+            actor,
+            "status",
+            mailing_list=sub.mailing_list,
+            member=sub.member,
+            old=old,
+            new=status,
+            reason=reason,
+        )
         if old == Status.DISABLED and status == Status.ACTIVE:
             # An owner re-enabling a bounced member vouches for the address;
             # a complaint's suppression stays until the member confirms anew.
@@ -376,20 +424,30 @@ def add_ban(ml: MailingList | None, pattern: str, *, actor: str, reason: str = "
             mailing_list=ml, pattern=clean, defaults={"reason": reason}
         )
         if created:
-            audit(actor, "ban.add", mailing_list=ml, pattern=clean, reason=reason,
-                  scope="list" if ml else "site")
+            audit(
+                actor,
+                "ban.add",
+                mailing_list=ml,
+                pattern=clean,
+                reason=reason,
+                scope="list" if ml else "site",
+            )
     return ban
 
 
 def remove_ban(ban: Ban, *, actor: str) -> None:
     with transaction.atomic():
-        audit(actor, "ban.remove", mailing_list=ban.mailing_list, pattern=ban.pattern,
-              scope="list" if ban.mailing_list_id else "site")
+        audit(
+            actor,
+            "ban.remove",
+            mailing_list=ban.mailing_list,
+            pattern=ban.pattern,
+            scope="list" if ban.mailing_list_id else "site",
+        )
         ban.delete()
 
 
 # Suppression -----------------------------------------------------------------
-
 
 
 def suppress(key: str, reason: str, *, bulk_only: bool, actor: str) -> Suppression:
@@ -428,7 +486,9 @@ def unsuppress(key: str, *, actor: str, why: str, bulk_only_too: bool = True) ->
 def add_list_sender(ml: MailingList, address: str, kind: str, *, actor: str) -> ListSender:
     """Let an address post (ALLOWED: a non-member always allowed; POSTER: announce-only)."""
     if kind not in SenderKind.values:
-        raise ServiceError(f"{kind!r} is not a kind of sender; choose one of {', '.join(SenderKind.values)}")
+        raise ServiceError(
+            f"{kind!r} is not a kind of sender; choose one of {', '.join(SenderKind.values)}"
+        )
     addr = parse(address)
     sender, created = ListSender.objects.get_or_create(
         mailing_list=ml, key=addr.key, kind=kind, defaults={"email": addr.email}
@@ -440,5 +500,11 @@ def add_list_sender(ml: MailingList, address: str, kind: str, *, actor: str) -> 
 
 def remove_list_sender(sender: ListSender, *, actor: str) -> None:
     with transaction.atomic():
-        audit(actor, "sender.remove", mailing_list=sender.mailing_list, address=sender.email, kind=sender.kind)
+        audit(
+            actor,
+            "sender.remove",
+            mailing_list=sender.mailing_list,
+            address=sender.email,
+            kind=sender.kind,
+        )
         sender.delete()

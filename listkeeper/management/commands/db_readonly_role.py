@@ -44,7 +44,9 @@ class Command(BaseCommand):
         try:
             password = Path(password_file).read_text().strip()
         except OSError as exc:
-            raise CommandError(f"--password-file {password_file!r} cannot be read: {exc.strerror}")
+            raise CommandError(
+                f"--password-file {password_file!r} cannot be read: {exc.strerror}"
+            ) from exc
         if not _SAFE_PASSWORD.fullmatch(password):
             raise CommandError(
                 f"the password in {password_file} must be at least 16 URL-safe characters "

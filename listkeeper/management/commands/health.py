@@ -59,7 +59,9 @@ class Command(BaseCommand):
         )
         parser.add_argument("--url", help="GET this URL and require a 200 instead")
         parser.add_argument(
-            "--worker", metavar="NAME", help="the worker check looks at this worker's heartbeat only"
+            "--worker",
+            metavar="NAME",
+            help="the worker check looks at this worker's heartbeat only",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:

@@ -21,7 +21,9 @@ class Command(BaseCommand):
     help = "Run the web app and, where Postfix is installed, a private Postfix instance."
 
     def add_arguments(self, parser: ArgumentParser) -> None:
-        parser.add_argument("--no-postfix", action="store_true", help="do not start the private Postfix")
+        parser.add_argument(
+            "--no-postfix", action="store_true", help="do not start the private Postfix"
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
         stop = threading.Event()
@@ -33,7 +35,9 @@ class Command(BaseCommand):
         try:
             # The status page needs its stylesheet; whitenoise serves STATIC_ROOT.
             call_command("collectstatic", interactive=False, verbosity=0)
-            self.stdout.write(f"Listkeeper for {settings.LISTKEEPER_DOMAIN}, data in {settings.DATA_DIR}:")
+            self.stdout.write(
+                f"Listkeeper for {settings.LISTKEEPER_DOMAIN}, data in {settings.DATA_DIR}:"
+            )
             try:
                 running = start_all(default_parts(postfix=not opts["no_postfix"]), self.stdout)
             except OSError as exc:

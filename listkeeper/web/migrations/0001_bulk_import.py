@@ -7,55 +7,107 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('lists', '0001_initial'),
+        ("lists", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='BulkImport',
+            name="BulkImport",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('actor', models.CharField(max_length=200)),
-                ('created', models.DateTimeField(default=django.utils.timezone.now)),
-                ('source_name', models.CharField(max_length=255)),
-                ('text', models.TextField(blank=True)),
-                ('state', models.CharField(choices=[('analysing', 'Checking the rows'), ('preview', 'Ready to add'), ('importing', 'Adding'), ('done', 'Done'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], default='analysing', max_length=10)),
-                ('error', models.TextField(blank=True)),
-                ('heartbeat', models.DateTimeField(blank=True, null=True)),
-                ('rows', models.PositiveIntegerField(default=0)),
-                ('valid', models.PositiveIntegerField(default=0)),
-                ('invalid', models.PositiveIntegerField(default=0)),
-                ('duplicates', models.PositiveIntegerField(default=0)),
-                ('summary', models.JSONField(blank=True, default=dict)),
-                ('addresses', models.TextField(blank=True)),
-                ('done', models.PositiveIntegerField(default=0)),
-                ('total', models.PositiveIntegerField(default=0)),
-                ('result', models.JSONField(blank=True, default=dict)),
-                ('finished', models.DateTimeField(blank=True, null=True)),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('lists', models.ManyToManyField(related_name='+', to='lists.mailinglist')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("actor", models.CharField(max_length=200)),
+                ("created", models.DateTimeField(default=django.utils.timezone.now)),
+                ("source_name", models.CharField(max_length=255)),
+                ("text", models.TextField(blank=True)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("analysing", "Checking the rows"),
+                            ("preview", "Ready to add"),
+                            ("importing", "Adding"),
+                            ("done", "Done"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="analysing",
+                        max_length=10,
+                    ),
+                ),
+                ("error", models.TextField(blank=True)),
+                ("heartbeat", models.DateTimeField(blank=True, null=True)),
+                ("rows", models.PositiveIntegerField(default=0)),
+                ("valid", models.PositiveIntegerField(default=0)),
+                ("invalid", models.PositiveIntegerField(default=0)),
+                ("duplicates", models.PositiveIntegerField(default=0)),
+                ("summary", models.JSONField(blank=True, default=dict)),
+                ("addresses", models.TextField(blank=True)),
+                ("done", models.PositiveIntegerField(default=0)),
+                ("total", models.PositiveIntegerField(default=0)),
+                ("result", models.JSONField(blank=True, default=dict)),
+                ("finished", models.DateTimeField(blank=True, null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                ("lists", models.ManyToManyField(related_name="+", to="lists.mailinglist")),
             ],
             options={
-                'ordering': ['-created', '-id'],
+                "ordering": ["-created", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='BulkImportProblem',
+            name="BulkImportProblem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('line', models.PositiveIntegerField()),
-                ('kind', models.CharField(choices=[('invalid', 'Not a valid address'), ('duplicate', 'Duplicate within the file'), ('already', 'Already a member')], max_length=10)),
-                ('value', models.CharField(max_length=500)),
-                ('message', models.CharField(max_length=500)),
-                ('bulk_import', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='problems', to='web.bulkimport')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("line", models.PositiveIntegerField()),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("invalid", "Not a valid address"),
+                            ("duplicate", "Duplicate within the file"),
+                            ("already", "Already a member"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("value", models.CharField(max_length=500)),
+                ("message", models.CharField(max_length=500)),
+                (
+                    "bulk_import",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="problems",
+                        to="web.bulkimport",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['bulk_import', 'line', 'id'], name='web_bulkimp_bulk_im_6298ce_idx')],
+                "indexes": [
+                    models.Index(
+                        fields=["bulk_import", "line", "id"], name="web_bulkimp_bulk_im_6298ce_idx"
+                    )
+                ],
             },
         ),
     ]

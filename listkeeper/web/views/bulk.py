@@ -30,7 +30,9 @@ class BulkForm(forms.Form):
     text = forms.CharField(
         label="Paste addresses",
         required=False,
-        widget=forms.Textarea(attrs={"rows": 8, "placeholder": "alice@example.org\nBob Example <bob@example.org>"}),
+        widget=forms.Textarea(
+            attrs={"rows": 8, "placeholder": "alice@example.org\nBob Example <bob@example.org>"}
+        ),
         help_text="One a line: an address, Name <address>, or address,name.",
     )
     file = forms.FileField(
@@ -105,7 +107,9 @@ def detail(request: HttpRequest, job_id: int) -> HttpResponse:
     job = _job(request, job_id)
     bulk.resume(job)
     lists = list(job.lists.order_by("id"))
-    summary = [(ml, job.summary.get(str(ml.id), {}), job.result.get(str(ml.id), {})) for ml in lists]
+    summary = [
+        (ml, job.summary.get(str(ml.id), {}), job.result.get(str(ml.id), {})) for ml in lists
+    ]
     kind = request.GET.get("kind", "")
     problems = job.problems.all()
     if kind in ProblemKind.values:

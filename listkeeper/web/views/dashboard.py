@@ -7,8 +7,7 @@ from django.shortcuts import render
 
 from listkeeper.delivery.models import Delivery, JobState
 from listkeeper.lists import permissions
-from listkeeper.lists.models import PostStatus, Status, Subscription
-from listkeeper.lists.models import Post
+from listkeeper.lists.models import Post, PostStatus, Status, Subscription
 
 
 def held_url(list_id: int) -> str:

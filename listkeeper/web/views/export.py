@@ -61,7 +61,7 @@ def _list_rows(ml: MailingList) -> Iterator[list[Any]]:
         )
         if not chunk:
             return
-        for sub_id, email, name, status, role, delivery, created in chunk:
+        for _sub_id, email, name, status, role, delivery, created in chunk:
             yield [email, name, status, role, delivery, created.date().isoformat()]
         last = chunk[-1][0]
 
@@ -86,7 +86,9 @@ def _all_rows(request: HttpRequest) -> Iterator[list[Any]]:
     )
     last = 0
     while True:
-        chunk = list(members.filter(id__gt=last).order_by("id").values_list("id", "email", "name")[:CHUNK])
+        chunk = list(
+            members.filter(id__gt=last).order_by("id").values_list("id", "email", "name")[:CHUNK]
+        )
         if not chunk:
             return
         lists: dict[int, list[str]] = {}
@@ -94,7 +96,9 @@ def _all_rows(request: HttpRequest) -> Iterator[list[Any]]:
             member_id__in=[c[0] for c in chunk]
         ).values_list("member_id", "mailing_list_id", "status"):
             label = addresses.get(list_id, "")
-            lists.setdefault(member_id, []).append(label if status == "active" else f"{label} ({status})")
+            lists.setdefault(member_id, []).append(
+                label if status == "active" else f"{label} ({status})"
+            )
         for member_id, email, name in chunk:
             yield [email, name, "; ".join(sorted(lists.get(member_id, [])))]
         last = chunk[-1][0]

@@ -70,7 +70,9 @@ def create(request: HttpRequest) -> HttpResponse:
 def edit(request: HttpRequest, list_id: int) -> HttpResponse:
     ml = managed_list(request, list_id)
     senders = {
-        kind: "\n".join(ml.senders.filter(kind=kind).order_by("key").values_list("email", flat=True))
+        kind: "\n".join(
+            ml.senders.filter(kind=kind).order_by("key").values_list("email", flat=True)
+        )
         for kind in SenderKind.values
     }
     form = ListSettingsForm(
@@ -92,7 +94,12 @@ def edit(request: HttpRequest, list_id: int) -> HttpResponse:
     return render(
         request,
         "web/lists/edit.html",
-        {"ml": ml, "form": form, "held_url": held_url(ml.id), "is_admin": permissions.is_site_admin(request.user)},
+        {
+            "ml": ml,
+            "form": form,
+            "held_url": held_url(ml.id),
+            "is_admin": permissions.is_site_admin(request.user),
+        },
     )
 
 
@@ -110,9 +117,7 @@ def delete(request: HttpRequest, list_id: int) -> HttpResponse:
             request,
             f"Nothing was deleted: type the list's address {ml.address} exactly to confirm.",
         )
-    by_status = dict(
-        ml.subscriptions.values_list("status").annotate(n=Count("id")).order_by()
-    )
+    by_status = dict(ml.subscriptions.values_list("status").annotate(n=Count("id")).order_by())
     return render(
         request,
         "web/lists/delete.html",

@@ -39,7 +39,9 @@ def filtered_subscriptions(ml: MailingList, data: dict[str, str]) -> QuerySet[Su
     return qs
 
 
-def search(qs: QuerySet[Subscription], q: str, order: tuple[str, ...], params: QueryDict) -> Page[Subscription]:
+def search(
+    qs: QuerySet[Subscription], q: str, order: tuple[str, ...], params: QueryDict
+) -> Page[Subscription]:
     """Members matching `q` in address or name, then their subscriptions.
 
     Matching members first is one pass over the member table (an index
@@ -51,7 +53,11 @@ def search(qs: QuerySet[Subscription], q: str, order: tuple[str, ...], params: Q
     member_ids = list(matching.order_by().values_list("id", flat=True)[: SEARCH_CAP + 1])
     if len(member_ids) > SEARCH_CAP:  # a broad search: let the database order it
         return paginate_matches(
-            qs.filter(member_id__in=matching.values("id")), order, params, cap=SEARCH_CAP, related=("member",)
+            qs.filter(member_id__in=matching.values("id")),
+            order,
+            params,
+            cap=SEARCH_CAP,
+            related=("member",),
         )
     fields = [term.lstrip("-") for term in order]  # every ordering ends in "id"
     rows = list(qs.filter(member_id__in=member_ids).order_by().values_list(*fields))
@@ -105,9 +111,13 @@ def add(request: HttpRequest, list_id: int) -> HttpResponse:
         if result.outcome == "created":
             messages.success(request, f"Added {addr.email} to {ml.address}.")
         elif result.outcome == "reactivated":
-            messages.success(request, f"{addr.email} had left {ml.address}; they are a member again.")
+            messages.success(
+                request, f"{addr.email} had left {ml.address}; they are a member again."
+            )
         else:
-            messages.info(request, f"{addr.email} is already a member of {ml.address}; nothing changed.")
+            messages.info(
+                request, f"{addr.email} is already a member of {ml.address}; nothing changed."
+            )
         return redirect("list_members", ml.id)
     return render(request, "web/members/add.html", {"ml": ml, "form": form})
 
@@ -131,8 +141,9 @@ def action(request: HttpRequest, list_id: int) -> HttpResponse:
         return _back(request, ml)
     # Only this list's subscriptions: ids of another list's members are ignored.
     subs = list(
-        Subscription.objects.filter(mailing_list=ml, id__in=form.cleaned_data["selected"])
-        .select_related("member", "mailing_list")
+        Subscription.objects.filter(
+            mailing_list=ml, id__in=form.cleaned_data["selected"]
+        ).select_related("member", "mailing_list")
     )
     chosen = form.cleaned_data["action"]
     who = actor(request)

@@ -47,15 +47,21 @@ def detail(request: HttpRequest, member_id: int) -> HttpResponse:
     member = visible_member(request, member_id)
     admin = permissions.is_site_admin(request.user)
     managed = set(managed_list_ids(request))
-    subs = list(member.subscriptions.select_related("mailing_list").order_by("mailing_list__local_part"))
+    subs = list(
+        member.subscriptions.select_related("mailing_list").order_by("mailing_list__local_part")
+    )
     mine = [s for s in subs if admin or s.mailing_list_id in managed]
     others = len(subs) - len(mine)
     on = {s.mailing_list_id for s in subs if s.status == Status.ACTIVE}
-    joinable = (
-        permissions.managed_lists(request.user).exclude(id__in=on).order_by("local_part")
-    )
+    joinable = permissions.managed_lists(request.user).exclude(id__in=on).order_by("local_part")
     forms = [
-        (s, SubscriptionForm(initial={"role": s.role, "delivery": s.delivery, "status": s.status}, auto_id=f"s{s.id}_%s"))
+        (
+            s,
+            SubscriptionForm(
+                initial={"role": s.role, "delivery": s.delivery, "status": s.status},
+                auto_id=f"s{s.id}_%s",
+            ),
+        )
         for s in mine
     ]
     return render(
@@ -89,7 +95,9 @@ def join(request: HttpRequest, member_id: int) -> HttpResponse:
     if result.changed:
         messages.success(request, f"{member.email} is now on {ml.address}.")
     else:
-        messages.info(request, f"{member.email} is already a member of {ml.address}; nothing changed.")
+        messages.info(
+            request, f"{member.email} is already a member of {ml.address}; nothing changed."
+        )
     return redirect("member", member.id)
 
 
@@ -191,7 +199,9 @@ def erase(request: HttpRequest, member_id: int) -> HttpResponse:
     if request.method == "POST":
         email = member.email
         services.erase_member(member, actor=actor(request))
-        messages.success(request, f"Erased {email}: they are on no list and the log no longer names them.")
+        messages.success(
+            request, f"Erased {email}: they are on no list and the log no longer names them."
+        )
         return redirect("members")
     subs = member.subscriptions.select_related("mailing_list")
     return render(request, "web/members/erase.html", {"member": member, "subs": subs})

@@ -78,7 +78,9 @@ def create(request: HttpRequest) -> HttpResponse:
         addr = form.cleaned_data["email"]
         who = actor(request)
         with transaction.atomic():
-            user = User(username=addr.key, email=addr.email, is_superuser=form.cleaned_data["is_superuser"])
+            user = User(
+                username=addr.key, email=addr.email, is_superuser=form.cleaned_data["is_superuser"]
+            )
             # Nobody knows this password; the emailed link sets a real one.
             user.set_password(secrets.token_urlsafe(32))
             user.is_staff = user.is_superuser
@@ -89,7 +91,10 @@ def create(request: HttpRequest) -> HttpResponse:
                 if not result.changed:
                     services.set_role(result.subscription, Role.OWNER, actor=who)
         send_password_link(request, user, new_account=True)
-        messages.success(request, f"Created an account for {addr.email} and mailed them a link to set a password.")
+        messages.success(
+            request,
+            f"Created an account for {addr.email} and mailed them a link to set a password.",
+        )
         return redirect("users")
     return render(request, "web/users/create.html", {"form": form})
 
@@ -117,16 +122,20 @@ def change(request: HttpRequest, user_id: int) -> HttpResponse:
         user.is_active = what == "activate"
         user.save(update_fields=["is_active"])
         audit(who, f"user.{what}", email=user.email)
-        messages.success(request, f"{user.email} {'may sign in again' if user.is_active else 'can no longer sign in'}.")
+        messages.success(
+            request,
+            f"{user.email} {'may sign in again' if user.is_active else 'can no longer sign in'}.",
+        )
     elif what in ("promote", "demote"):
         user.is_superuser = user.is_staff = what == "promote"
         user.save(update_fields=["is_superuser", "is_staff"])
         audit(who, f"user.{what}", email=user.email)
-        messages.success(request, f"{user.email} is {'now' if user.is_superuser else 'no longer'} a site admin.")
+        messages.success(
+            request, f"{user.email} is {'now' if user.is_superuser else 'no longer'} a site admin."
+        )
     elif what == "delete":
         email = user.email
         user.delete()
         audit(who, "user.delete", email=email)
         messages.success(request, f"Deleted the account of {email}; their list memberships stay.")
     return redirect("users")
-

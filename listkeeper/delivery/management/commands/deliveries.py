@@ -10,7 +10,9 @@ from listkeeper.delivery.models import Delivery, JobState
 
 
 class Command(BaseCommand):
-    help = "Progress per post: handed to Postfix / total (+ while a big list is still being recorded)."
+    help = (
+        "Progress per post: handed to Postfix / total (+ while a big list is still being recorded)."
+    )
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--limit", type=int, default=20, help="how many, newest first")
@@ -24,7 +26,9 @@ class Command(BaseCommand):
         if not rows:
             self.stdout.write("No deliveries yet.")
             return
-        self.stdout.write(f"{'id':>6}  {'state':<8} {'sent/total':>15} {'failed':>6}  {'created':<16}  what")
+        self.stdout.write(
+            f"{'id':>6}  {'state':<8} {'sent/total':>15} {'failed':>6}  {'created':<16}  what"
+        )
         for d in rows:
             if d.post is not None:
                 what = f"{d.post.mailing_list.address}: {d.post.subject or '(no subject)'}"

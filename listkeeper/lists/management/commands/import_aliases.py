@@ -45,16 +45,22 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("file", type=Path)
-        parser.add_argument("--dry-run", action="store_true", help="report what would change, write nothing")
         parser.add_argument(
-            "--if-empty", action="store_true", help="do nothing when the database already holds a list"
+            "--dry-run", action="store_true", help="report what would change, write nothing"
+        )
+        parser.add_argument(
+            "--if-empty",
+            action="store_true",
+            help="do nothing when the database already holds a list",
         )
 
     def handle(self, *args: Any, **opts: Any) -> None:
         path: Path = opts["file"]
         if opts["if_empty"] and MailingList.objects.exists():
             count = MailingList.objects.count()
-            self.stdout.write(f"The database already holds {count} list(s); {path} not imported (--if-empty).")
+            self.stdout.write(
+                f"The database already holds {count} list(s); {path} not imported (--if-empty)."
+            )
             return
         try:
             data = path.read_bytes()
@@ -77,7 +83,8 @@ class Command(BaseCommand):
         if totals.skipped:
             raise CommandError(
                 f"{totals.skipped} item(s) of {path} were skipped (listed above); "
-                "fix them and run the import again", returncode=1
+                "fix them and run the import again",
+                returncode=1,
             )
 
     def _import_entry(self, entry: Entry, totals: Totals, problems: list[Problem]) -> None:
@@ -87,7 +94,9 @@ class Command(BaseCommand):
             try:
                 ml = services.create_list(addr.local_part, addr.domain, actor=ACTOR)
             except services.ServiceError as exc:
-                problems.append(Problem(entry.line, f"{exc}; skipped with its {len(entry.members)} member(s)"))
+                problems.append(
+                    Problem(entry.line, f"{exc}; skipped with its {len(entry.members)} member(s)")
+                )
                 return
             totals.lists_created += 1
         totals.lists += 1

@@ -20,7 +20,9 @@ class Command(BaseCommand):
         rend.add_argument("dir", type=Path, help="the config directory (postfix -c DIR)")
         rend.add_argument("--queue-dir", type=Path, default=Path("/var/spool/postfix"))
         rend.add_argument("--data-dir", type=Path, default=Path("/var/lib/postfix"))
-        rend.add_argument("--log-file", default="/dev/stdout", help="maillog_file (default /dev/stdout)")
+        rend.add_argument(
+            "--log-file", default="/dev/stdout", help="maillog_file (default /dev/stdout)"
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
         options = Options(

@@ -21,7 +21,11 @@ class Command(BaseCommand):
     help = "Create a site admin (or give an existing one a new password) and print the password."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("email", nargs="?", help="the admin's address (default admin@LISTKEEPER_DOMAIN with --if-none)")
+        parser.add_argument(
+            "email",
+            nargs="?",
+            help="the admin's address (default admin@LISTKEEPER_DOMAIN with --if-none)",
+        )
         parser.add_argument(
             "--if-none",
             action="store_true",
@@ -37,9 +41,13 @@ class Command(BaseCommand):
                 "Forgotten the password? `listkeeper createadmin EMAIL` sets a new one."
             )
             return
-        raw = options["email"] or (f"admin@{settings.LISTKEEPER_DOMAIN}" if options["if_none"] else "")
+        raw = options["email"] or (
+            f"admin@{settings.LISTKEEPER_DOMAIN}" if options["if_none"] else ""
+        )
         if not raw:
-            raise CommandError("Give the admin's email address: listkeeper createadmin you@example.org")
+            raise CommandError(
+                "Give the admin's email address: listkeeper createadmin you@example.org"
+            )
         try:
             addr = parse(raw)
         except InvalidAddress as exc:
@@ -52,7 +60,9 @@ class Command(BaseCommand):
         user.is_superuser = user.is_staff = user.is_active = True
         user.set_password(password)
         user.save()
-        audit("command:createadmin", "user.create" if created else "user.password", email=addr.email)
+        audit(
+            "command:createadmin", "user.create" if created else "user.password", email=addr.email
+        )
         self.stdout.write(
             "\n".join(
                 [
