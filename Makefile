@@ -3,7 +3,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-sqlite test-postgres lint clean
+.PHONY: install run test test-sqlite test-postgres clean
 
 install: $(STAMP)
 
@@ -21,6 +21,13 @@ run: install
 
 test: install
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The same suite on each database CI uses; DATABASE_URL picks the PostgreSQL one.
+test-sqlite: install
+	env -u DATABASE_URL $(BIN)/pytest $(PYTEST_ARGS)
+
+test-postgres: install
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} $(BIN)/pytest $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) var

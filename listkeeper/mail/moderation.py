@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 
 from listkeeper.delivery.ledger import enqueue_post
@@ -39,11 +39,7 @@ class ModerationError(services.ServiceError):
 
 
 def moderation_url(ml: MailingList) -> str:
-    # The queue page belongs to the web app; fall back to the site when it is not there yet.
-    try:
-        return settings.SITE_URL + reverse("held-posts", kwargs={"list_id": ml.id})
-    except NoReverseMatch:
-        return settings.SITE_URL + "/"
+    return settings.SITE_URL + reverse("held_posts", kwargs={"list_id": ml.id})
 
 
 # Telling the moderators --------------------------------------------------------

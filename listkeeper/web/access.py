@@ -1,4 +1,6 @@
-"""Permission checks every owners' view goes through.
+"""Permission checks every owners' view goes through (lists, members, held
+posts, bans, deliverability): the one place that says which list a signed-in
+user may see and who is acting.
 
 A list or member the user may not see is a 404, never a 403: an owner of one
 list learns nothing about the others, not even that they exist.
@@ -24,11 +26,21 @@ def actor(request: HttpRequest) -> str:
     return getattr(user, "email", "") or user.get_username()
 
 
-def managed_list(request: HttpRequest, list_id: int) -> MailingList:
-    ml = permissions.managed_lists(request.user).filter(id=list_id).first()
+def _one_list(lists: QuerySet[MailingList], list_id: int) -> MailingList:
+    ml = lists.filter(id=list_id).first()
     if ml is None:
         raise Http404("No such list")
     return ml
+
+
+def managed_list(request: HttpRequest, list_id: int) -> MailingList:
+    """The list if the user may change it (owner or site admin), else 404."""
+    return _one_list(permissions.managed_lists(request.user), list_id)
+
+
+def moderated_list(request: HttpRequest, list_id: int) -> MailingList:
+    """The list if the user may decide on its held posts (moderator too), else 404."""
+    return _one_list(permissions.moderated_lists(request.user), list_id)
 
 
 def managed_list_ids(request: HttpRequest) -> list[int]:
