@@ -3,7 +3,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-sqlite test-postgres clean
+.PHONY: install run test test-sqlite test-postgres lint clean
 
 install: $(STAMP)
 
@@ -18,6 +18,11 @@ run: install
 	$(BIN)/listkeeper import-aliases --if-empty postfix/virtual_aliases.cf
 	$(BIN)/listkeeper createadmin --if-none
 	$(BIN)/listkeeper serve
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 test: install
 	$(BIN)/pytest $(PYTEST_ARGS)

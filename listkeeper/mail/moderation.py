@@ -120,14 +120,14 @@ def approve(post: Post, actor: str, always_allow: bool = False) -> Post:
     with transaction.atomic():
         _decide(post, PostStatus.ACCEPTED, actor, message_id=message_id)
         delivery = enqueue_post(post, message, envelope_from=ml.suffixed("bounces"))
-        allowed = always_allow and ctx.author is not None
-        if allowed:
+        allowed = ctx.author if always_allow else None
+        if allowed is not None:
             kind = (
                 SenderKind.POSTER
                 if ml.posting_policy == PostingPolicy.ANNOUNCE
                 else SenderKind.ALLOWED
             )
-            services.add_list_sender(ml, ctx.author.email, kind, actor=actor)  # type: ignore[union-attr]
+            services.add_list_sender(ml, allowed.email, kind, actor=actor)
         # Post ids, not addresses, in the log: erasing a person must not leave them here.
         services.audit(
             actor,
@@ -135,7 +135,7 @@ def approve(post: Post, actor: str, always_allow: bool = False) -> Post:
             mailing_list=ml,
             post=post.id,
             recipients=delivery.total,
-            always_allow=allowed,
+            always_allow=allowed is not None,
         )
     mail_event(
         "post_approved",

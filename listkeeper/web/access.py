@@ -13,6 +13,8 @@ from functools import wraps
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 
@@ -43,11 +45,20 @@ def moderated_list(request: HttpRequest, list_id: int) -> MailingList:
     return _one_list(permissions.moderated_lists(request.user), list_id)
 
 
+def signed_in(request: HttpRequest) -> User:
+    """The user of a @login_required view, typed as the account it is."""
+    user = request.user
+    if not isinstance(user, User):
+        raise PermissionDenied("Sign in first.")  # login_required let someone through
+    return user
+
+
 def managed_list_ids(request: HttpRequest) -> list[int]:
     """Ids of the lists the user manages, looked up once per request."""
     ids = getattr(request, "_managed_list_ids", None)
     if ids is None:
         ids = list(permissions.managed_lists(request.user).values_list("id", flat=True))
+        # Cached on the request for its lifetime; HttpRequest has no such attribute.
         request._managed_list_ids = ids  # type: ignore[attr-defined]
     return ids
 

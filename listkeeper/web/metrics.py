@@ -58,8 +58,8 @@ class MailCollector(Collector):
             "listkeeper_posts", "Posts stored, by their current outcome.", labels=["status"]
         )
         counts = dict(Post.objects.order_by().values_list("status").annotate(n=Count("id")))
-        for status in PostStatus.values:
-            posts.add_metric([status], counts.get(status, 0))
+        for post_status in PostStatus.values:
+            posts.add_metric([post_status], counts.get(post_status, 0))
         yield posts
 
         totals = Delivery.objects.aggregate(sent=Sum("handed_off"), failed=Sum("failed"))
@@ -96,20 +96,20 @@ class MailCollector(Collector):
                 value=(timezone.now() - latest).total_seconds(),
             )
 
-        status = postqueue.queue_status()
-        if status is not None:
+        queue_status = postqueue.queue_status()
+        if queue_status is not None:
             yield GaugeMetricFamily(
                 "listkeeper_postfix_queue_up",
                 "1 when Postfix's queue could be read.",
-                value=1 if status.ok else 0,
+                value=1 if queue_status.ok else 0,
             )
-            if status.ok:
+            if queue_status.ok:
                 queue = GaugeMetricFamily(
                     "listkeeper_postfix_queue_messages",
                     "Messages in Postfix's queue (postqueue -j), by queue.",
                     labels=["queue"],
                 )
-                for name, n in sorted(status.messages.items()):
+                for name, n in sorted(queue_status.messages.items()):
                     queue.add_metric([name], n)
                 yield queue
 
