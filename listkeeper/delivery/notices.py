@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
-from listkeeper.lists.models import MailingList
+from listkeeper.lists.models import MailingList, RouteKind
 
 
 def render_email(name: str, context: dict[str, Any]) -> tuple[str, str, str]:
@@ -36,8 +36,8 @@ def send_template(
     ctx: dict[str, Any] = {"site_url": settings.SITE_URL, **(context or {})}
     if mailing_list is not None:
         ctx.setdefault("list", mailing_list)
-        from_email = f'"{mailing_list.name}" <{mailing_list.suffixed("owner")}>'
-        envelope = mailing_list.suffixed("bounces")
+        from_email = f'"{mailing_list.name}" <{mailing_list.suffixed(RouteKind.OWNER)}>'
+        envelope = mailing_list.suffixed(RouteKind.BOUNCES)
     else:
         from_email = settings.DEFAULT_FROM_EMAIL
         envelope = settings.DEFAULT_FROM_EMAIL

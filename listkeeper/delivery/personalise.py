@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 
 from listkeeper.lib import links, tokens
-from listkeeper.lists.models import MailingList
+from listkeeper.lists.models import MailingList, RouteKind
 
 PLACEHOLDER = b"@@UNSUBSCRIBE_URL@@"
 
@@ -113,7 +113,7 @@ def prepare(message: bytes, mailing_list: MailingList | None, *, personalised: b
         body_parts=parts,
         stuffed_parts=stuffed,
         list_id=mailing_list.id,
-        request_address=mailing_list.suffixed("request"),
+        request_address=mailing_list.suffixed(RouteKind.REQUEST),
         list_page_url=page,
     )
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -19,7 +21,7 @@ from listkeeper.delivery.models import Recipient
 from listkeeper.feedback import outcomes, sns
 from listkeeper.feedback.models import EventKind, EventSource, SnsMessage
 from listkeeper.lists.models import MailingList
-from listkeeper.lists.routing import resolve
+from listkeeper.lists.routing import RouteKind, resolve
 
 log = logging.getLogger(__name__)
 
@@ -73,68 +75,92 @@ def _dispatch(message: dict[str, Any]) -> str:
     return process_event(event)
 
 
+class SesEventType(StrEnum):
+    """The SES event types acted on; others (Reject, Open, Click, ...) are recorded only."""
+
+    BOUNCE = "Bounce"
+    COMPLAINT = "Complaint"
+    DELIVERY = "Delivery"
+    SEND = "Send"
+
+
 def process_event(event: dict[str, Any]) -> str:
     kind = event.get("notificationType") or event.get("eventType") or ""
     mail = _dict(event.get("mail"))
-    ses_id = str(mail.get("messageId", ""))
-    if kind == "Bounce":
-        bounce = _dict(event.get("bounce"))
-        bounce_type = str(bounce.get("bounceType", ""))
-        what = EventKind.HARD_BOUNCE if bounce_type == "Permanent" else EventKind.SOFT_BOUNCE
-        when = _time(bounce.get("timestamp")) or _time(mail.get("timestamp"))
-        lines = []
-        for item in _list(bounce.get("bouncedRecipients")):
-            address = str(item.get("emailAddress", ""))
-            status = str(item.get("status", ""))
-            detail = " ".join(
-                x
-                for x in (
-                    f"{bounce_type}/{bounce.get('bounceSubType', '')}",
-                    str(item.get("diagnosticCode", "")),
-                )
-                if x
+    try:
+        handler = _HANDLERS[SesEventType(kind)]
+    except ValueError:
+        return f"ignored: {kind or 'unknown'} event"
+    return handler(event, mail, str(mail.get("messageId", "")))
+
+
+def _bounce(event: dict[str, Any], mail: dict[str, Any], ses_id: str) -> str:
+    bounce = _dict(event.get("bounce"))
+    bounce_type = str(bounce.get("bounceType", ""))
+    what = EventKind.HARD_BOUNCE if bounce_type == "Permanent" else EventKind.SOFT_BOUNCE
+    when = _time(bounce.get("timestamp")) or _time(mail.get("timestamp"))
+    lines = []
+    for item in _list(bounce.get("bouncedRecipients")):
+        address = str(item.get("emailAddress", ""))
+        status = str(item.get("status", ""))
+        detail = " ".join(
+            x
+            for x in (
+                f"{bounce_type}/{bounce.get('bounceSubType', '')}",
+                str(item.get("diagnosticCode", "")),
             )
-            lines.append(
-                _apply(what, address, mail, ses_id, status=status, detail=detail, when=when)
-            )
-        return "; ".join(lines) or "bounce without recipients"
-    if kind == "Complaint":
-        complaint = _dict(event.get("complaint"))
-        detail = str(
-            complaint.get("complaintFeedbackType")
-            or complaint.get("complaintSubType")
-            or "complaint"
+            if x
         )
-        when = _time(complaint.get("timestamp")) or _time(mail.get("timestamp"))
-        lines = [
-            _apply(
-                EventKind.COMPLAINT,
-                str(item.get("emailAddress", "")),
-                mail,
-                ses_id,
-                detail=detail,
-                when=when,
-            )
-            for item in _list(complaint.get("complainedRecipients"))
-        ]
-        return "; ".join(lines) or "complaint without recipients"
-    if kind == "Delivery":
-        delivery = _dict(event.get("delivery"))
-        when = _time(delivery.get("timestamp")) or _time(mail.get("timestamp"))
-        detail = str(delivery.get("smtpResponse", ""))
-        lines = [
-            _apply(EventKind.DELIVERED, str(address), mail, ses_id, detail=detail, when=when)
-            for address in delivery.get("recipients") or []
-        ]
-        return "; ".join(lines) or "delivery without recipients"
-    if kind == "Send":
-        when = _time(mail.get("timestamp"))
-        lines = [
-            _apply(EventKind.ACCEPTED, str(address), mail, ses_id, when=when)
-            for address in mail.get("destination") or []
-        ]
-        return "; ".join(lines) or "send without recipients"
-    return f"ignored: {kind or 'unknown'} event"
+        lines.append(_apply(what, address, mail, ses_id, status=status, detail=detail, when=when))
+    return "; ".join(lines) or "bounce without recipients"
+
+
+def _complaint(event: dict[str, Any], mail: dict[str, Any], ses_id: str) -> str:
+    complaint = _dict(event.get("complaint"))
+    detail = str(
+        complaint.get("complaintFeedbackType") or complaint.get("complaintSubType") or "complaint"
+    )
+    when = _time(complaint.get("timestamp")) or _time(mail.get("timestamp"))
+    lines = [
+        _apply(
+            EventKind.COMPLAINT,
+            str(item.get("emailAddress", "")),
+            mail,
+            ses_id,
+            detail=detail,
+            when=when,
+        )
+        for item in _list(complaint.get("complainedRecipients"))
+    ]
+    return "; ".join(lines) or "complaint without recipients"
+
+
+def _delivery(event: dict[str, Any], mail: dict[str, Any], ses_id: str) -> str:
+    delivery = _dict(event.get("delivery"))
+    when = _time(delivery.get("timestamp")) or _time(mail.get("timestamp"))
+    detail = str(delivery.get("smtpResponse", ""))
+    lines = [
+        _apply(EventKind.DELIVERED, str(address), mail, ses_id, detail=detail, when=when)
+        for address in delivery.get("recipients") or []
+    ]
+    return "; ".join(lines) or "delivery without recipients"
+
+
+def _send(event: dict[str, Any], mail: dict[str, Any], ses_id: str) -> str:
+    when = _time(mail.get("timestamp"))
+    lines = [
+        _apply(EventKind.ACCEPTED, str(address), mail, ses_id, when=when)
+        for address in mail.get("destination") or []
+    ]
+    return "; ".join(lines) or "send without recipients"
+
+
+_HANDLERS: dict[SesEventType, Callable[[dict[str, Any], dict[str, Any], str], str]] = {
+    SesEventType.BOUNCE: _bounce,
+    SesEventType.COMPLAINT: _complaint,
+    SesEventType.DELIVERY: _delivery,
+    SesEventType.SEND: _send,
+}
 
 
 def _apply(
@@ -182,7 +208,7 @@ def _origin(mail: dict[str, Any]) -> tuple[Recipient | None, MailingList | None]
             return ledger, None
     for address in candidates:
         route = resolve(address) if "@" in address else None
-        if route is not None and route.kind == "bounces":
+        if route is not None and route.kind == RouteKind.BOUNCES:
             return None, route.mailing_list
     return None, _list_by_id(list_id)
 

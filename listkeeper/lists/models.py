@@ -1,12 +1,23 @@
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from django.db import models
 from django.utils import timezone
 
+
+class RouteKind(StrEnum):
+    """Which of a list's addresses mail was sent to (see lists/routing.py)."""
+
+    POST = "post"  # NAME@DOMAIN
+    REQUEST = "request"  # NAME-request@DOMAIN
+    OWNER = "owner"  # NAME-owner@DOMAIN
+    BOUNCES = "bounces"  # NAME-bounces[+TOKEN]@DOMAIN
+
+
 # Suffixes of a list's own addresses: NAME-request, NAME-owner, NAME-bounces.
-LIST_SUFFIXES = ("request", "owner", "bounces")
+LIST_SUFFIXES = (RouteKind.REQUEST, RouteKind.OWNER, RouteKind.BOUNCES)
 
 
 class Member(models.Model):
@@ -82,7 +93,7 @@ class MailingList(models.Model):
     def name(self) -> str:
         return self.display_name or self.local_part
 
-    def suffixed(self, suffix: str) -> str:
+    def suffixed(self, suffix: RouteKind) -> str:
         return f"{self.local_part}-{suffix}@{self.domain}"
 
     @property
@@ -262,6 +273,14 @@ class InboundKind(models.TextChoices):
     BOUNCE = "bounce", "Delivery report"
     OWNER = "owner", "Mail to the owners"
     REQUEST = "request", "Command"
+
+
+# The list address each kind of inbound mail arrives at.
+INBOUND_ADDRESS = {
+    InboundKind.BOUNCE: RouteKind.BOUNCES,
+    InboundKind.OWNER: RouteKind.OWNER,
+    InboundKind.REQUEST: RouteKind.REQUEST,
+}
 
 
 class InboundMessage(models.Model):

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from listkeeper.lists.models import LIST_SUFFIXES, MailingList
+from listkeeper.lists.models import LIST_SUFFIXES, MailingList, RouteKind
 
-POST = "post"
+__all__ = ["Route", "RouteKind", "resolve"]
 
 
 @dataclass(frozen=True)
 class Route:
     mailing_list: MailingList
-    kind: str  # "post", "request", "owner" or "bounces"
-    token: str = ""
+    kind: RouteKind
+    token: str = ""  # only on -bounces: the VERP token naming one ledger row
 
 
 def resolve(address: str) -> Route | None:
@@ -27,7 +27,7 @@ def resolve(address: str) -> Route | None:
     if not local or not domain:
         return None
     local, _, token = local.partition("+")
-    candidates = {local: POST}
+    candidates = {local: RouteKind.POST}
     for suffix in LIST_SUFFIXES:
         if local.endswith(f"-{suffix}"):
             candidates[local[: -len(suffix) - 1]] = suffix
@@ -37,7 +37,7 @@ def resolve(address: str) -> Route | None:
     }
     for name, kind in candidates.items():
         if name in found:
-            if token and kind != "bounces":
+            if token and kind != RouteKind.BOUNCES:
                 return None
             return Route(found[name], kind, token)
     return None

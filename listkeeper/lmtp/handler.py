@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from listkeeper.lib.log import mail_event, message_id_of
 from listkeeper.lists.models import InboundKind, InboundMessage, MailingList
-from listkeeper.lists.routing import POST, Route, resolve
+from listkeeper.lists.routing import Route, RouteKind, resolve
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +91,9 @@ def deliver_one(raw: bytes, sender: str, recipient: str) -> str:
             if route is None:
                 return no_such_list(recipient)  # the list went away after RCPT
             ml = route.mailing_list
-            if route.kind != "bounces" and len(raw) > ml.max_message_size:
+            if route.kind != RouteKind.BOUNCES and len(raw) > ml.max_message_size:
                 return too_big(len(raw), ml)
-            if route.kind == POST:
+            if route.kind == RouteKind.POST:
                 post = _process().handle_post(ml, raw, sender)
                 mail_event(
                     "lmtp_stored",
@@ -104,15 +104,19 @@ def deliver_one(raw: bytes, sender: str, recipient: str) -> str:
                     status=post.status,
                     size=len(raw),
                 )
-            elif route.kind in ("request", "owner"):
+            elif route.kind in (RouteKind.REQUEST, RouteKind.OWNER):
                 process = _process()
                 act = (
-                    process.handle_request if route.kind == "request" else process.forward_to_owners
+                    process.handle_request
+                    if route.kind == RouteKind.REQUEST
+                    else process.forward_to_owners
                 )
                 result = act(ml, raw, sender)
                 InboundMessage.objects.create(
                     mailing_list=ml,
-                    kind=InboundKind.REQUEST if route.kind == "request" else InboundKind.OWNER,
+                    kind=InboundKind.REQUEST
+                    if route.kind == RouteKind.REQUEST
+                    else InboundKind.OWNER,
                     recipient=recipient,
                     sender=sender,
                     raw=raw,

@@ -30,9 +30,11 @@ from listkeeper.lib.addresses import Address, InvalidAddress, parse
 from listkeeper.lists import services
 from listkeeper.lists.bans import is_banned
 from listkeeper.lists.models import (
+    INBOUND_ADDRESS,
     InboundKind,
     InboundMessage,
     MailingList,
+    RouteKind,
     Source,
     Status,
     Subscription,
@@ -107,17 +109,17 @@ def handle_request(ml: MailingList, raw: bytes, sender: str) -> str:
     with transaction.atomic():
         result = _handle_request(ml, raw, sender)
         record_inbound(ml, InboundKind.REQUEST, raw, sender, result)
-    log.info("request to %s from <%s>: %s", ml.suffixed("request"), sender, result)
+    log.info("request to %s from <%s>: %s", ml.suffixed(RouteKind.REQUEST), sender, result)
     return result
 
 
 def record_inbound(
-    ml: MailingList, kind: str, raw: bytes, sender: str, result: str
+    ml: MailingList, kind: InboundKind, raw: bytes, sender: str, result: str
 ) -> InboundMessage:
     return InboundMessage.objects.create(
         mailing_list=ml,
         kind=kind,
-        recipient=ml.suffixed(kind),
+        recipient=ml.suffixed(INBOUND_ADDRESS[kind]),
         sender=sender.strip().strip("<>")[:254],
         raw=raw,
         processed=timezone.now(),

@@ -20,7 +20,14 @@ from listkeeper.delivery.ledger import enqueue_post
 from listkeeper.delivery.notices import send_template
 from listkeeper.lib.log import mail_event
 from listkeeper.lists import services
-from listkeeper.lists.models import MailingList, Post, PostingPolicy, PostStatus, SenderKind
+from listkeeper.lists.models import (
+    MailingList,
+    Post,
+    PostingPolicy,
+    PostStatus,
+    RouteKind,
+    SenderKind,
+)
 from listkeeper.mail import headers as h
 from listkeeper.mail import pipeline
 from listkeeper.mail.context import parse_message, wire_form
@@ -119,7 +126,7 @@ def approve(post: Post, actor: str, always_allow: bool = False) -> Post:
     message_id = (ctx.headers.get("Message-ID") or post.message_id)[:998]
     with transaction.atomic():
         _decide(post, PostStatus.ACCEPTED, actor, message_id=message_id)
-        delivery = enqueue_post(post, message, envelope_from=ml.suffixed("bounces"))
+        delivery = enqueue_post(post, message, envelope_from=ml.suffixed(RouteKind.BOUNCES))
         allowed = ctx.author if always_allow else None
         if allowed is not None:
             kind = (

@@ -25,7 +25,7 @@ from listkeeper.delivery.ledger import enqueue_message, enqueue_post
 from listkeeper.lib.addresses import address_key
 from listkeeper.lib.log import mail_event
 from listkeeper.lists.bans import is_banned
-from listkeeper.lists.models import InboundKind, MailingList, Post, PostStatus, Role
+from listkeeper.lists.models import InboundKind, MailingList, Post, PostStatus, Role, RouteKind
 from listkeeper.mail import headers as h
 from listkeeper.mail import pipeline, rules
 from listkeeper.mail.commands import handle_request, record_inbound
@@ -118,7 +118,7 @@ def _judge(
 def _follow_up(post: Post, decision: rules.Decision, message: bytes, block: h.HeaderBlock) -> None:
     ml = post.mailing_list
     if decision.status == PostStatus.ACCEPTED:
-        delivery = enqueue_post(post, message, envelope_from=ml.suffixed("bounces"))
+        delivery = enqueue_post(post, message, envelope_from=ml.suffixed(RouteKind.BOUNCES))
         mail_event(
             "post_accepted",
             message_id=post.message_id,
@@ -158,12 +158,12 @@ def forward_to_owners(ml: MailingList, raw: bytes, sender: str) -> str:
     with transaction.atomic():
         result = _forward_to_owners(ml, raw, sender)
         record_inbound(ml, InboundKind.OWNER, raw, sender, result)
-    log.info("mail to %s from <%s>: %s", ml.suffixed("owner"), sender, result)
+    log.info("mail to %s from <%s>: %s", ml.suffixed(RouteKind.OWNER), sender, result)
     return result
 
 
 def _forward_to_owners(ml: MailingList, raw: bytes, sender: str) -> str:
-    owner = ml.suffixed("owner")
+    owner = ml.suffixed(RouteKind.OWNER)
     block, body = h.split(wire_form(raw))
     if any(owner.lower() in v.lower() for v in block.get_all("X-Loop")):
         return "dropped: it already went through this list's owner address (X-Loop)"
@@ -189,5 +189,7 @@ def _forward_to_owners(ml: MailingList, raw: bytes, sender: str) -> str:
     block.add(h.fold_ascii("X-Loop", owner))
     if block.get("Message-ID") is None:
         block.add(h.fold_ascii("Message-ID", make_msgid(domain=ml.domain)))
-    enqueue_message(block.as_bytes() + h.CRLF + body, to, envelope_from=ml.suffixed("bounces"))
+    enqueue_message(
+        block.as_bytes() + h.CRLF + body, to, envelope_from=ml.suffixed(RouteKind.BOUNCES)
+    )
     return f"forwarded to {len(to)} owner(s)"

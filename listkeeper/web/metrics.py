@@ -45,8 +45,9 @@ RATE_WINDOW = 60
 
 class MailCollector(Collector):
     def collect(self) -> Iterator[Metric]:
-        from listkeeper.delivery.models import Delivery, Recipient, WorkerHeartbeat
+        from listkeeper.delivery.models import Delivery, Recipient, RecipientState, WorkerHeartbeat
         from listkeeper.lists.models import (
+            InboundKind,
             InboundMessage,
             Post,
             PostStatus,
@@ -81,7 +82,9 @@ class MailCollector(Collector):
             f"Recipients handed to Postfix per second, averaged over {RATE_WINDOW}s.",
             value=recent / RATE_WINDOW,
         )
-        backlog = Recipient.objects.filter(state__in=["pending", "claimed"]).count()
+        backlog = Recipient.objects.filter(
+            state__in=[RecipientState.PENDING, RecipientState.CLAIMED]
+        ).count()
         yield GaugeMetricFamily(
             "listkeeper_delivery_backlog",
             "Recipients waiting to be handed to Postfix.",
@@ -130,7 +133,7 @@ class MailCollector(Collector):
             labels=["kind"],
         )
         kinds = dict(InboundMessage.objects.order_by().values_list("kind").annotate(n=Count("id")))
-        for kind in ("bounce", "owner", "request"):
+        for kind in InboundKind.values:
             inbound.add_metric([kind], kinds.get(kind, 0))
         yield inbound
 

@@ -8,7 +8,7 @@ from listkeeper.delivery.ledger import enqueue_post
 from listkeeper.delivery.models import Delivery
 from listkeeper.lib.addresses import parse
 from listkeeper.lists import services
-from listkeeper.lists.models import MailingList, Post, PostStatus
+from listkeeper.lists.models import MailingList, Post, PostStatus, RouteKind
 from tests.support.servers import ServerThread, SinkHandler, smtp_sink
 
 MESSAGE = (
@@ -38,4 +38,4 @@ def post_to(ml: MailingList, members: int, message: bytes = MESSAGE) -> Delivery
         subject="Hello all",
         status=PostStatus.ACCEPTED,
     )
-    return enqueue_post(post, message, ml.suffixed("bounces"))
+    return enqueue_post(post, message, ml.suffixed(RouteKind.BOUNCES))

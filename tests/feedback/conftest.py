@@ -8,7 +8,14 @@ from listkeeper.delivery.ledger import enqueue_post
 from listkeeper.delivery.models import Delivery, Recipient
 from listkeeper.lib import tokens
 from listkeeper.lists import services
-from listkeeper.lists.models import InboundKind, InboundMessage, MailingList, Post, PostStatus
+from listkeeper.lists.models import (
+    InboundKind,
+    InboundMessage,
+    MailingList,
+    Post,
+    PostStatus,
+    RouteKind,
+)
 
 DSN_DIR = Path(__file__).resolve().parent.parent / "data" / "dsn"
 
@@ -34,7 +41,7 @@ def make_post(ml: MailingList, subject: str = "Saturday's meeting") -> Delivery:
         raw=b"x",
         status=PostStatus.ACCEPTED,
     )
-    return enqueue_post(post, b"Subject: x\r\n\r\nx\r\n", ml.suffixed("bounces"))
+    return enqueue_post(post, b"Subject: x\r\n\r\nx\r\n", ml.suffixed(RouteKind.BOUNCES))
 
 
 def ledger_row(delivery: Delivery, email: str) -> Recipient:
@@ -52,7 +59,7 @@ def store_report(ml: MailingList, name: str, recipient: Recipient | None = None)
         address = verp_address(ml, recipient)
         raw = raw.replace(b"XVERPTOKENX", tokens.verp_token(recipient.id).encode())
     else:
-        address = ml.suffixed("bounces")
+        address = ml.suffixed(RouteKind.BOUNCES)
     return InboundMessage.objects.create(
         mailing_list=ml, kind=InboundKind.BOUNCE, recipient=address, sender="", raw=raw
     )

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pytest
 
 from listkeeper.delivery.ledger import enqueue_post
-from listkeeper.lists.models import Post, PostStatus
+from listkeeper.lists.models import Post, PostStatus, RouteKind
 from listkeeper.lmtp import handler as lmtp_handler
 from listkeeper.lmtp.server import protocol
 from tests.support.lmtp import LMTPClient
@@ -24,7 +24,7 @@ class FakeProcess:
         post = Post.objects.create(
             mailing_list=ml, sender=sender, raw=raw, status=PostStatus.ACCEPTED
         )
-        enqueue_post(post, raw, ml.suffixed("bounces"))
+        enqueue_post(post, raw, ml.suffixed(RouteKind.BOUNCES))
         return post
 
     def handle_request(self, ml, raw, sender):  # type: ignore[no-untyped-def]

@@ -11,14 +11,14 @@ no List-Archive: Listkeeper keeps no archive.
 from __future__ import annotations
 
 from listkeeper.lib import links
-from listkeeper.lists.models import PostingPolicy
+from listkeeper.lists.models import PostingPolicy, RouteKind
 from listkeeper.mail import headers as h
 from listkeeper.mail.context import InFlight
 
 
 def handle(ctx: InFlight) -> None:
     ml = ctx.mailing_list
-    request = ml.suffixed("request")
+    request = ml.suffixed(RouteKind.REQUEST)
     page = links.list_page_url(ml.local_part, ml.domain)
     ctx.headers.remove_where(lambda name: name.lower().startswith("list-"))
     fields = [
@@ -28,7 +28,7 @@ def handle(ctx: InFlight) -> None:
             "NO" if ml.posting_policy == PostingPolicy.ANNOUNCE else f"<mailto:{ml.address}>",
         ),
         ("List-Help", f"<mailto:{request}?subject=help>"),
-        ("List-Owner", f"<mailto:{ml.suffixed('owner')}>"),
+        ("List-Owner", f"<mailto:{ml.suffixed(RouteKind.OWNER)}>"),
         ("List-Subscribe", f"<{page}>, <mailto:{request}?subject=subscribe>"),
     ]
     if not ml.personalised:

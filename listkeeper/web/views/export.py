@@ -16,7 +16,7 @@ from django.http import HttpRequest, StreamingHttpResponse
 from django.utils import timezone
 
 from listkeeper.lists import permissions
-from listkeeper.lists.models import MailingList, Subscription
+from listkeeper.lists.models import MailingList, Status, Subscription
 from listkeeper.web.access import managed_list, managed_list_ids, visible_members
 
 CHUNK = 2000
@@ -97,7 +97,7 @@ def _all_rows(request: HttpRequest) -> Iterator[list[Any]]:
         ).values_list("member_id", "mailing_list_id", "status"):
             label = addresses.get(list_id, "")
             lists.setdefault(member_id, []).append(
-                label if status == "active" else f"{label} ({status})"
+                label if status == Status.ACTIVE else f"{label} ({status})"
             )
         for member_id, email, name in chunk:
             yield [email, name, "; ".join(sorted(lists.get(member_id, [])))]
