@@ -203,17 +203,9 @@ class FanOutWorker(Part):
         self.worker: Any = None
 
     def start(self) -> None:
-        from listkeeper.delivery.worker import Worker, default_name
+        from listkeeper.delivery.worker import Worker
 
-        host, port = settings.REINJECT_HOST
-        self.worker = Worker(
-            name=settings.WORKER_NAME or default_name(),
-            host=host,
-            port=port,
-            connections=settings.WORKER_CONNECTIONS,
-            account_rate=settings.SES_MAX_SEND_RATE,
-            stale_after=settings.WORKER_STALE_AFTER,
-        )
+        self.worker = Worker.from_settings()
         loop = self._loop = asyncio.new_event_loop()
 
         def run() -> None:

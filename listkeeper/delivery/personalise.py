@@ -6,7 +6,7 @@ is then a join of a few byte strings with the member's own unsubscribe URL and
 List-Unsubscribe headers. Nothing is re-parsed per copy, so a 100,000-member
 fan-out spends its time in the SMTP hand-off, not here.
 
-The contract with the mail pipeline (see the brief): a personalised list's
+The contract with the mail pipeline (mail/handlers/): a personalised list's
 message carries no List-Unsubscribe headers, and any footer holds the ASCII
 placeholder below only inside a 7bit/8bit text part, so the bytes can be
 replaced without decoding anything.

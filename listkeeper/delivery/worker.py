@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.db import DatabaseError, connection
 
 from listkeeper.delivery import claims, personalise
@@ -134,6 +135,19 @@ class Worker:
         self._templates: collections.OrderedDict[int, Template] = collections.OrderedDict()
         self._alive_until = 0.0  # monotonic time our claims are safe until
         self.sent = 0  # copies handed off by this worker, for logs and tests
+
+    @classmethod
+    def from_settings(cls, name: str = "") -> Worker:
+        """The worker the settings describe; `name` overrides WORKER_NAME (default host:pid)."""
+        host, port = settings.REINJECT_HOST
+        return cls(
+            name=name or settings.WORKER_NAME or default_name(),
+            host=host,
+            port=port,
+            connections=settings.WORKER_CONNECTIONS,
+            account_rate=settings.SES_MAX_SEND_RATE,
+            stale_after=settings.WORKER_STALE_AFTER,
+        )
 
     # Database calls, in the database thread ----------------------------------
 

@@ -143,10 +143,10 @@ def apply(
             ses_message_id=ses_message_id[:200],
             occurred=occurred or timezone.now(),
         )
-        return _act(kind, target, source=source, status=status, detail=detail)
+        return _change_membership(kind, target, source=source, status=status, detail=detail)
 
 
-def _act(kind: str, target: Target, *, source: str, status: str, detail: str) -> str:
+def _change_membership(kind: str, target: Target, *, source: str, status: str, detail: str) -> str:
     what = f"{kind} {target.email}"
     if kind in (EventKind.ACCEPTED, EventKind.DELIVERED):
         return what

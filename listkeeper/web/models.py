@@ -19,7 +19,7 @@ class ImportState(models.TextChoices):
 class BulkImport(models.Model):
     """One paste or CSV upload: checked first (the preview), then added in chunks.
 
-    Both phases run outside the request (see web/bulk.py); `heartbeat` shows the
+    Both phases run outside the request (see web/address_import.py); `heartbeat` shows the
     worker is alive, so a stale job is picked up again after a restart.
     """
 

@@ -25,11 +25,11 @@ def test_it_round_trips_through_an_empty_database(community, tmp_path) -> None:
     services.subscribe(team, "bob@example.com", actor="test")
     before = snapshot()
     path = tmp_path / "export.cf"
-    call_command("export_aliases", str(path), stderr=StringIO())
+    call_command("export-aliases", str(path), stderr=StringIO())
 
     MailingList.objects.all().delete()
     Member.objects.all().delete()
-    call_command("import_aliases", str(path), stdout=StringIO(), stderr=StringIO())
+    call_command("import-aliases", str(path), stdout=StringIO(), stderr=StringIO())
 
     assert snapshot() == before
     assert Member.objects.count() == 3
@@ -40,6 +40,6 @@ def test_it_exports_active_members_only_in_virtual_syntax(community) -> None:
     gone = services.subscribe(community, "bob@example.org", actor="test").subscription
     services.unsubscribe(gone, actor="test")
     out = StringIO()
-    call_command("export_aliases", stdout=out)
+    call_command("export-aliases", stdout=out)
     lines = [line for line in out.getvalue().splitlines() if line and not line.startswith("#")]
     assert lines == ["community@lists.example.org", "    alice@example.org"]

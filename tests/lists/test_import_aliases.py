@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[2]
 def run_import(path: Path, *args: str) -> tuple[int, str, str]:
     out, err = StringIO(), StringIO()
     try:
-        call_command("import_aliases", str(path), *args, stdout=out, stderr=err)
+        call_command("import-aliases", str(path), *args, stdout=out, stderr=err)
     except CommandError as exc:
         err.write(f"{exc}\n")
         return exc.returncode, out.getvalue(), err.getvalue()

@@ -103,12 +103,12 @@ def test_it_discards_a_selection(client, members, moderator):
     assert Delivery.objects.count() == 0
 
 
-def test_the_expire_held_command_rejects_old_posts_and_tells_the_sender(members, capsys):
+def test_mail_housekeeping_rejects_old_held_posts_and_tells_the_sender(members, capsys):
     old = hold(members, sender="slow@outside.example", subject="Old")
     Post.objects.filter(id=old.id).update(received=timezone.now() - timedelta(days=15))
     recent = hold(members, subject="Recent")
-    call_command("expire-held")
-    assert capsys.readouterr().out.strip() == "Expired 1 held post."
+    call_command("mail-housekeeping")
+    assert capsys.readouterr().out.startswith("expired 1 held post(s);")
     old.refresh_from_db()
     recent.refresh_from_db()
     assert (old.status, recent.status) == (PostStatus.REJECTED, PostStatus.HELD)

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from listkeeper.lists import services
 from listkeeper.lists.models import AuditEntry, Subscription
-from listkeeper.web.bulk import UnreadableInput, decode, read_rows
+from listkeeper.web.address_import import UnreadableInput, decode, read_rows
 from listkeeper.web.models import BulkImport, ImportState
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from listkeeper.lib.addresses import InvalidAddress, normalise
-from listkeeper.web.bulk import Normaliser
+from listkeeper.web.address_import import Normaliser
 
 CASES = [
     "ann@example.org",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from django.db import transaction
 from django.db.models import Q
 from django.http import HttpRequest
@@ -28,7 +30,6 @@ from listkeeper.api.schemas import (
     SubscriptionPage,
     SubscriptionUpdate,
 )
-from listkeeper.lib.addresses import Address, InvalidAddress, parse
 from listkeeper.lists import permissions, services
 from listkeeper.lists.models import Member, Source, Subscription
 
@@ -123,46 +124,16 @@ def bulk_add(request: HttpRequest, list_id: int, rows: Body[BulkIn]) -> dict:
         raise HttpError(
             422, f"{len(rows)} rows in one request; send at most {MAX_BULK_ROWS} per request"
         )
-    out: list[dict] = []
-    first_row: dict[str, int] = {}
-    valid: list[Address] = []
-    for i, row in enumerate(rows):
-        text = row.address if isinstance(row, BulkRowIn) else row
-        try:
-            addr = parse(text)
-        except InvalidAddress as exc:
-            out.append({"row": i, "input": text, "outcome": "invalid", "error": str(exc)})
-            continue
-        if isinstance(row, BulkRowIn) and row.name:
-            addr = Address(addr.email, row.name)
-        if addr.key in first_row:
-            out.append(
-                {
-                    "row": i,
-                    "input": text,
-                    "outcome": "duplicate",
-                    "email": addr.email,
-                    "error": f"same address as row {first_row[addr.key]}",
-                }
-            )
-            continue
-        first_row[addr.key] = i
-        valid.append(addr)
-        out.append({"row": i, "input": text, "outcome": "", "email": addr.email})
-    result = services.bulk_subscribe(ml, valid, actor=actor(request), source=Source.API)
-    outcome = {e.lower(): "added" for e in result.added}
-    outcome.update({e.lower(): "reactivated" for e in result.reactivated})
-    outcome.update({e.lower(): "already" for e in result.already})
-    outcome.update({e.lower(): "banned" for e in result.banned})
-    for item in out:
-        if not item["outcome"]:
-            item["outcome"] = outcome[item["email"].lower()]
-            if item["outcome"] == "banned":
-                item["error"] = f"{item['email']} is banned from {ml.address}"
-    counts = {k: 0 for k in ("added", "reactivated", "already", "banned", "duplicate", "invalid")}
-    for item in out:
-        counts[item["outcome"]] += 1
-    return {**counts, "rows": out}
+    outcomes = services.subscribe_rows(
+        ml,
+        [(r.address, r.name) if isinstance(r, BulkRowIn) else (r, "") for r in rows],
+        actor=actor(request),
+        source=Source.API,
+    )
+    counts = dict.fromkeys(services.ROW_OUTCOMES, 0)
+    for item in outcomes:
+        counts[item.outcome] += 1
+    return {**counts, "rows": [asdict(item) for item in outcomes]}
 
 
 @router.get(

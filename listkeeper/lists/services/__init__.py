@@ -6,5 +6,5 @@ and the audit log happen in one place.
 """
 
 from listkeeper.lists.services.bounces import *  # noqa: F403
-from listkeeper.lists.services.bulk import *  # noqa: F403
 from listkeeper.lists.services.core import *  # noqa: F403
+from listkeeper.lists.services.subscribe_many import *  # noqa: F403

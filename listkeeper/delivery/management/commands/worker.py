@@ -6,10 +6,9 @@ import asyncio
 import signal
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from listkeeper.delivery.worker import Worker, default_name
+from listkeeper.delivery.worker import Worker
 
 
 class Command(BaseCommand):
@@ -19,15 +18,7 @@ class Command(BaseCommand):
         parser.add_argument("--name", default="", help="worker name (default host:pid)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        host, port = settings.REINJECT_HOST
-        worker = Worker(
-            name=options["name"] or settings.WORKER_NAME or default_name(),
-            host=host,
-            port=port,
-            connections=settings.WORKER_CONNECTIONS,
-            account_rate=settings.SES_MAX_SEND_RATE,
-            stale_after=settings.WORKER_STALE_AFTER,
-        )
+        worker = Worker.from_settings(options["name"])
         asyncio.run(run_until_signalled(worker))
 
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connections, models, router, transaction
 from django.utils import timezone
 
-from listkeeper.lib.addresses import Address
+from listkeeper.lib.addresses import Address, InvalidAddress, parse
 from listkeeper.lists import bans
 from listkeeper.lists.models import (
     MailingList,
@@ -73,6 +73,59 @@ def bulk_subscribe(
         source=source,
     )
     return result
+
+
+@dataclass
+class RowOutcome:
+    """What became of one row of a bulk add, in the order the rows came."""
+
+    row: int  # position in the input, from 0
+    input: str
+    outcome: str  # added, reactivated, already, banned, duplicate or invalid
+    email: str | None = None
+    error: str | None = None
+
+
+ROW_OUTCOMES = ("added", "reactivated", "already", "banned", "duplicate", "invalid")
+
+
+def subscribe_rows(
+    ml: MailingList, rows: Sequence[tuple[str, str]], *, actor: str, source: str
+) -> list[RowOutcome]:
+    """Subscribe (address, name) rows as a person or a program sent them.
+
+    Invalid addresses and repeats of an earlier row are reported, not added;
+    the rest go through bulk_subscribe in one batch. One outcome per row.
+    """
+    out: list[RowOutcome] = []
+    first_row: dict[str, int] = {}
+    valid: list[Address] = []
+    for i, (text, name) in enumerate(rows):
+        try:
+            addr = parse(text)
+        except InvalidAddress as exc:
+            out.append(RowOutcome(i, text, "invalid", error=str(exc)))
+            continue
+        if name:
+            addr = Address(addr.email, name)
+        if addr.key in first_row:
+            error = f"same address as row {first_row[addr.key]}"
+            out.append(RowOutcome(i, text, "duplicate", addr.email, error))
+            continue
+        first_row[addr.key] = i
+        valid.append(addr)
+        out.append(RowOutcome(i, text, "", addr.email))
+    result = bulk_subscribe(ml, valid, actor=actor, source=source)
+    outcome = {e.lower(): "added" for e in result.added}
+    outcome.update({e.lower(): "reactivated" for e in result.reactivated})
+    outcome.update({e.lower(): "already" for e in result.already})
+    outcome.update({e.lower(): "banned" for e in result.banned})
+    for item in out:
+        if not item.outcome and item.email is not None:
+            item.outcome = outcome[item.email.lower()]
+            if item.outcome == "banned":
+                item.error = f"{item.email} is banned from {ml.address}"
+    return out
 
 
 def _bulk_chunk(ml: MailingList, chunk: list[Address], source: str, result: BulkResult) -> None:

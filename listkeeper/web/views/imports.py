@@ -14,7 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from listkeeper.lists import permissions
 from listkeeper.lists.models import MailingList
-from listkeeper.web import bulk
+from listkeeper.web import address_import
 from listkeeper.web.access import actor, signed_in
 from listkeeper.web.models import BulkImport, ImportState, ProblemKind
 from listkeeper.web.paging import paginate
@@ -62,8 +62,8 @@ class BulkForm(forms.Form):
                     f"{upload.name} is {upload.size // (1024 * 1024)} MB; split it into files of at most 50 MB."
                 )
             try:
-                data["content"] = bulk.decode(upload.read())
-            except bulk.UnreadableInput as exc:
+                data["content"] = address_import.decode(upload.read())
+            except address_import.UnreadableInput as exc:
                 raise forms.ValidationError(f"{upload.name}: {exc}") from None
             data["source_name"] = upload.name[:255]
         elif text:
@@ -88,7 +88,7 @@ def new(request: HttpRequest) -> HttpResponse:
             text=form.cleaned_data["content"],
         )
         job.lists.set(form.cleaned_data["lists"])
-        bulk.resume(job)
+        address_import.resume(job)
         return redirect("bulk", job.id)
     recent = BulkImport.objects.filter(created_by=signed_in(request)).defer("text", "addresses")[:5]
     return render(request, "web/bulk/new.html", {"form": form, "recent": recent})
@@ -109,7 +109,7 @@ def _job(request: HttpRequest, job_id: int) -> BulkImport:
 @login_required
 def detail(request: HttpRequest, job_id: int) -> HttpResponse:
     job = _job(request, job_id)
-    bulk.resume(job)
+    address_import.resume(job)
     lists = list(job.lists.order_by("id"))
     summary = [
         (ml, job.summary.get(str(ml.id), {}), job.result.get(str(ml.id), {})) for ml in lists
@@ -139,7 +139,7 @@ def detail(request: HttpRequest, job_id: int) -> HttpResponse:
 @require_POST
 def commit(request: HttpRequest, job_id: int) -> HttpResponse:
     job = _job(request, job_id)
-    if not bulk.start_commit(job):
+    if not address_import.start_commit(job):
         messages.info(request, "This import is not waiting to be added; nothing changed.")
     return redirect("bulk", job.id)
 
