@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
+from ninja.errors import ValidationError
 from ninja.parser import Parser
 
 from listkeeper.api.auth import TokenAuth
@@ -37,6 +41,28 @@ api = NinjaAPI(
 api.add_router("/lists", lists.router)
 api.add_router("", members.router)
 api.add_router("", held.router)
+
+
+@api.exception_handler(ValidationError)
+def malformed_input(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    """Field errors in the one error shape: a sentence in `detail`, the fields in `errors`."""
+    errors = [
+        {
+            "loc": list(e.get("loc", ())),
+            "msg": str(e.get("msg", "")),
+            "type": str(e.get("type", "")),
+        }
+        for e in exc.errors
+    ]
+    detail = "; ".join(f"{_where(e['loc'])}: {e['msg']}" for e in errors) or "invalid input"
+    return api.create_response(request, {"detail": detail, "errors": errors}, status=422)
+
+
+def _where(loc: Sequence[Any]) -> str:
+    # ninja's locations start with where the value came from and the parameter's
+    # name (["body", "body", "posting_policy"]); the field is what a person fixes.
+    fields = [str(part) for part in loc[2:]] or [str(part) for part in loc[1:]] or ["input"]
+    return ".".join(fields)
 
 
 @api.exception_handler(InvalidAddress)

@@ -41,8 +41,17 @@ else:
     PostStatusValue = Literal[tuple(PostStatus.values)]
 
 
+class FieldError(Schema):
+    loc: list[str | int] = Field(..., description='Where: e.g. ["body", "body", "posting_policy"]')
+    msg: str
+    type: str
+
+
 class Error(Schema):
-    detail: str
+    """Every error answer; `errors` only for malformed input (one entry per field)."""
+
+    detail: str = Field(..., description="What was wrong, with the value, and what to do")
+    errors: list[FieldError] | None = None
 
 
 # Lists ---------------------------------------------------------------------

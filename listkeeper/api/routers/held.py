@@ -61,7 +61,7 @@ def get_post(request: HttpRequest, list_id: int, post_id: int) -> dict:
 
 @router.post(
     "/lists/{int:list_id}/held/{int:post_id}/approve",
-    response={200: PostOut, 404: Error, 409: Error},
+    response={200: PostOut, 404: Error, 409: Error, 422: Error},
     summary="Deliver a held post as if it had been accepted",
 )
 def approve(
@@ -75,7 +75,7 @@ def approve(
 
 @router.post(
     "/lists/{int:list_id}/held/{int:post_id}/reject",
-    response={200: PostOut, 404: Error, 409: Error},
+    response={200: PostOut, 404: Error, 409: Error, 422: Error},
     summary="Refuse a held post; the sender is told, with the reason if given",
 )
 def reject(request: HttpRequest, list_id: int, post_id: int, body: RejectIn | None = None) -> dict:
@@ -87,7 +87,7 @@ def reject(request: HttpRequest, list_id: int, post_id: int, body: RejectIn | No
 
 @router.post(
     "/lists/{int:list_id}/held/{int:post_id}/discard",
-    response={200: PostOut, 404: Error, 409: Error},
+    response={200: PostOut, 404: Error, 409: Error, 422: Error},
     summary="Drop a held post without telling anyone",
 )
 def discard(request: HttpRequest, list_id: int, post_id: int) -> dict:

@@ -65,7 +65,7 @@ class MemberFilters(Schema):
 
 @router.get(
     "/lists/{int:list_id}/members",
-    response={200: SubscriptionPage, 404: Error},
+    response={200: SubscriptionPage, 404: Error, 422: Error},
     summary="A list's subscriptions, by address",
 )
 def list_members(request: HttpRequest, list_id: int, filters: Query[MemberFilters]) -> dict:
@@ -80,10 +80,15 @@ def list_members(request: HttpRequest, list_id: int, filters: Query[MemberFilter
         if value:
             subs = subs.filter(**{name: value})
     subs = subs.order_by("member__key")
-    start = (filters.page - 1) * filters.page_size
+    count = subs.count()
+    # A page past the end answers the last page, as the web pages do; an offset
+    # computed from any page number a client sends could overflow the database.
+    last = max(1, -(-count // filters.page_size))
+    page = min(filters.page, last)
+    start = (page - 1) * filters.page_size
     return {
-        "count": subs.count(),
-        "page": filters.page,
+        "count": count,
+        "page": page,
         "page_size": filters.page_size,
         "items": [sub_out(s) for s in subs[start : start + filters.page_size]],
     }
