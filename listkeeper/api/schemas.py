@@ -16,11 +16,13 @@ from listkeeper.lists.models import (
     Role,
     Source,
     Status,
+    UnauthenticatedAction,
 )
 
 # Literals (not the Django enums) so a wrong value is answered with the allowed ones.
 PostingPolicyValue = Literal[tuple(PostingPolicy.values)]  # type: ignore[valid-type]
 NonMemberActionValue = Literal[tuple(NonMemberAction.values)]  # type: ignore[valid-type]
+UnauthenticatedActionValue = Literal[tuple(UnauthenticatedAction.values)]  # type: ignore[valid-type]
 ReplyToValue = Literal[tuple(ReplyTo.values)]  # type: ignore[valid-type]
 RoleValue = Literal[tuple(Role.values)]  # type: ignore[valid-type]
 StatusValue = Literal[tuple(Status.values)]  # type: ignore[valid-type]
@@ -43,6 +45,7 @@ class ListSettings(Schema):
     description: str | None = None
     posting_policy: PostingPolicyValue | None = None
     nonmember_action: NonMemberActionValue | None = None
+    unauthenticated_action: UnauthenticatedActionValue | None = None
     subject_tag: str | None = Field(None, max_length=60)
     personalised: bool | None = None
     max_message_size: int | None = Field(None, ge=1024)
@@ -74,6 +77,7 @@ class ListOut(Schema):
     description: str
     posting_policy: PostingPolicyValue
     nonmember_action: NonMemberActionValue
+    unauthenticated_action: UnauthenticatedActionValue
     subject_tag: str
     personalised: bool
     max_message_size: int
