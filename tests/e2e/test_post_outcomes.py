@@ -247,3 +247,17 @@ def test_a_forged_members_post_is_held_and_a_signed_one_delivered(mailpath, dns)
     copies = mailpath.copies_to(f"{ml.local_part}.m0@example.net")
     assert [str(parsed(c.data)["Subject"]) for c in copies] == ["Genuine"]
     assert InboundMessage.objects.count() == 0
+
+
+def test_a_notice_keeps_a_tricky_list_name_whole_through_postfix(mailpath) -> None:
+    name = 'Chess <Club>, "Friday" & Grüße'
+    ml = make_list(mailpath, nonmember_action="reject", display_name=name)
+    mailpath.start_worker()
+
+    send(message(sender="stranger@example.com", subject="Hi"), "stranger@example.com", ml.address)
+
+    notice = notice_to(mailpath, "stranger@example.com", "was not delivered")
+    assert str(notice["Subject"]) == f"Your message to {name} was not delivered"
+    [sender] = notice["From"].addresses
+    assert (sender.display_name, sender.addr_spec) == (name, ml.suffixed("owner"))
+    settled(mailpath)
