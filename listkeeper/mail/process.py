@@ -22,6 +22,7 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from listkeeper.delivery.ledger import enqueue_message, enqueue_post
+from listkeeper.delivery.notices import is_reply_to_notice
 from listkeeper.lib.addresses import address_key
 from listkeeper.lib.log import mail_event
 from listkeeper.lists.bans import is_banned
@@ -40,7 +41,7 @@ from listkeeper.mail.moderation import (
     notify_held,
     reject,
 )
-from listkeeper.mail.replies import reply, staff_of
+from listkeeper.mail.replies import reply, staff_of, why_automatic
 
 __all__ = [
     "approve",
@@ -229,6 +230,11 @@ def _forward_to_owners(ml: MailingList, raw: bytes, sender: str) -> str:
     block, body = h.split(wire_form(raw))
     if any(owner.lower() in v.lower() for v in block.get_all("X-Loop")):
         return "dropped: it already went through this list's owner address (X-Loop)"
+    references = " ".join(block.get_all("In-Reply-To") + block.get_all("References"))
+    automatic = why_automatic(block, sender)
+    if automatic and is_reply_to_notice(references):
+        # A vacation responder answering one of our notices: nobody needs it.
+        return f"dropped: {automatic}, in answer to one of the list's own notices"
     author = read_author(block)
     who = author.email if author else sender.strip().strip("<>")
     if who and is_banned(ml, who):
