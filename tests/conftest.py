@@ -7,10 +7,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from django.db import connections
 from django.test import override_settings
 
 from listkeeper.lists import services
+from tests.support.database import child_database_url
 from tests.support.dns import TestDNS
 
 
@@ -19,15 +19,6 @@ def community(db):
     return services.create_list(
         "community", "lists.example.org", actor="test", display_name="Community"
     )
-
-
-def child_database_url() -> str:
-    """A DATABASE_URL for the database the tests run on (for child processes)."""
-    db = connections["default"].settings_dict
-    if db["ENGINE"] == "django.db.backends.sqlite3":
-        return f"sqlite:///{Path(db['NAME']).resolve()}"
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return f"postgres://{auth}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ import pytest
 
 from listkeeper.lists import services
 from listkeeper.postfix.instance import PostfixInstance
-from tests.conftest import child_database_url
 from tests.sesstub import free_port
+from tests.support.database import child_database_url
 
 
 def read_until(proc: subprocess.Popen[str], marker: str) -> str:

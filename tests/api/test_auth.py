@@ -7,7 +7,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from listkeeper.api.models import ApiToken
-from tests.api.conftest import ApiClient, client_for, make_user
+from tests.support.accounts import make_user
+from tests.support.api import ApiClient, client_for
 
 
 def test_it_answers_401_without_a_token(community):
@@ -50,7 +51,7 @@ def test_it_records_the_api_user_as_actor(api, community):
 
 
 def test_it_creates_a_working_token_from_the_command(db, capsys):
-    make_user("ops@example.com", superuser=True)
+    make_user("ops@example.com", admin=True)
     call_command("api-token", "create", "OPS@example.com", "--name", "deploy")
     plain = capsys.readouterr().out.strip()
     assert ApiClient(plain).get("/lists").status_code == 200

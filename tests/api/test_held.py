@@ -3,8 +3,10 @@ from __future__ import annotations
 from listkeeper.delivery.models import Delivery, Recipient
 from listkeeper.lists import services
 from listkeeper.lists.models import PostStatus, Role
-from tests.api.conftest import client_for, notice_text
-from tests.moderation.conftest import hold, make_user
+from tests.support.accounts import make_user
+from tests.support.api import client_for
+from tests.support.held import hold
+from tests.support.notices import notice_text
 
 
 def test_it_lists_held_posts_only(api, community):

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from listkeeper.lists import services
 from listkeeper.lists.models import AuditEntry, MailingList, Role, Subscription
-from tests.api.conftest import client_for, make_user
+from tests.support.accounts import make_user
+from tests.support.api import client_for
 
 
 def test_it_lists_only_the_callers_lists(api, community, other_list):

@@ -4,21 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from listkeeper.delivery.ledger import enqueue_post
-from listkeeper.delivery.models import Delivery
-from listkeeper.lib.addresses import parse
-from listkeeper.lists import services
-from listkeeper.lists.models import MailingList, Post, PostStatus, RouteKind
 from tests.support.servers import ServerThread, SinkHandler, smtp_sink
-
-MESSAGE = (
-    b'From: "Alice via Community" <community@lists.example.org>\r\n'
-    b"To: community@lists.example.org\r\n"
-    b"Subject: Hello all\r\n"
-    b"Content-Type: text/plain; charset=us-ascii\r\n"
-    b"\r\n"
-    b"Hello.\r\n-- \r\nLeave: @@UNSUBSCRIBE_URL@@\r\n"
-)
 
 
 @pytest.fixture
@@ -27,15 +13,3 @@ def sink() -> Iterator[tuple[SinkHandler, ServerThread]]:
     server = smtp_sink(handler)
     yield handler, server
     server.stop()
-
-
-def post_to(ml: MailingList, members: int, message: bytes = MESSAGE) -> Delivery:
-    services.bulk_subscribe(ml, [parse(f"m{i}@example.net") for i in range(members)], actor="test")
-    post = Post.objects.create(
-        mailing_list=ml,
-        sender="alice@example.com",
-        raw=message,
-        subject="Hello all",
-        status=PostStatus.ACCEPTED,
-    )
-    return enqueue_post(post, message, ml.suffixed(RouteKind.BOUNCES))

@@ -7,8 +7,8 @@ import pytest
 from django.core.management import call_command
 
 from listkeeper.delivery.models import Recipient, RecipientState, WorkerHeartbeat
-from tests.delivery.conftest import post_to
 from tests.support import proc
+from tests.support.delivery import post_to
 from tests.support.worker import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -19,7 +19,7 @@ from listkeeper.delivery.models import (
 )
 from listkeeper.lib import tokens
 from listkeeper.lists import services
-from tests.delivery.conftest import post_to
+from tests.support.delivery import post_to
 from tests.support.servers import SinkHandler, smtp_sink
 from tests.support.worker import WorkerThread, wait_for
 

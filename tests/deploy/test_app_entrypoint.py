@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.deploy.conftest import ROOT, Service, free_port, postgres_url, wait_for_http
+from tests.support.deploy import ROOT, Service, free_port, postgres_url, wait_for_http
 
 ENTRYPOINT = str(ROOT / "docker" / "entrypoint.sh")
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.conftest import ROOT
+from tests.support.deploy import ROOT
 
 COMPOSE = shutil.which("docker-compose")
 pytestmark = pytest.mark.skipif(

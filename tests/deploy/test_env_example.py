@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import re
 
-from tests.deploy.conftest import ROOT
+from tests.support.deploy import ROOT
 
 ENV_HELPERS = {"env", "env_bool", "env_int", "env_float", "env_secret", "env_hostport"}
 # Read by the images' own programs, not by us.

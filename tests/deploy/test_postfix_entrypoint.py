@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.deploy.conftest import ROOT, Service, free_port, postgres_url
+from tests.support.deploy import ROOT, Service, free_port, postgres_url
 
 ENTRYPOINT = str(ROOT / "postfix" / "entrypoint.sh")
 HEALTHCHECK = str(ROOT / "postfix" / "healthcheck.sh")

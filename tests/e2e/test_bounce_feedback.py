@@ -22,9 +22,8 @@ from listkeeper.lists.models import (
     Subscription,
     Suppression,
 )
-from tests.feedback.conftest import fake_sns, post_sns  # noqa: F401 (fake_sns is a fixture)
-from tests.feedback.sns_signing import complaint_event, notification, sign
-from tests.support.mailpath import lmtpd, mailpath  # noqa: F401 (fixtures)
+from tests.support.feedback import post_sns
+from tests.support.sns_signing import complaint_event, notification, sign
 from tests.support.worker import wait_for
 
 pytestmark = pytest.mark.e2e

@@ -12,7 +12,7 @@ from listkeeper.delivery.models import Recipient
 from listkeeper.lib import tokens
 from listkeeper.lists import services
 from listkeeper.lists.models import DeliveryMode, Post, PostStatus, Subscription
-from tests.support.mailpath import lmtpd, mailpath, parsed  # noqa: F401 (fixtures)
+from tests.support.mailpath import parsed
 from tests.support.worker import wait_for
 
 pytestmark = pytest.mark.e2e

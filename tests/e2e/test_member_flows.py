@@ -22,7 +22,7 @@ from django.urls import reverse
 from listkeeper.delivery.models import Delivery
 from listkeeper.lists import services
 from listkeeper.lists.models import MailingList, Post, PostStatus, Role, Status, Subscription
-from tests.support.mailpath import MailPath, lmtpd, mailpath, parsed  # noqa: F401 (fixtures)
+from tests.support.mailpath import MailPath, parsed
 from tests.support.worker import wait_for
 
 pytestmark = pytest.mark.e2e

@@ -20,7 +20,7 @@ from django.db import connection
 
 from listkeeper.delivery.models import Delivery, JobState
 from tests.support import proc
-from tests.support.mailpath import MailPath, lmtpd, mailpath  # noqa: F401 (fixtures)
+from tests.support.mailpath import MailPath
 from tests.support.worker import wait_for
 
 RATE = 20

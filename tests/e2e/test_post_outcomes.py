@@ -20,7 +20,7 @@ from listkeeper.lists.models import Ban, InboundMessage, MailingList, Post, Post
 from listkeeper.lmtp.handler import LMTPHandler
 from listkeeper.lmtp.server import protocol
 from tests.support import dkimkeys
-from tests.support.mailpath import MailPath, lmtpd, mailpath, parsed  # noqa: F401 (fixtures)
+from tests.support.mailpath import MailPath, parsed
 from tests.support.servers import ServerThread
 from tests.support.worker import WorkerThread, wait_for
 

@@ -12,7 +12,6 @@ from listkeeper.delivery.models import Delivery, JobState, Recipient, RecipientS
 from listkeeper.lists.models import Post, PostStatus
 from tests.support import proc
 from tests.support.lmtp import database_down
-from tests.support.mailpath import lmtpd, mailpath  # noqa: F401 (fixtures)
 from tests.support.worker import wait_for
 
 pytestmark = pytest.mark.e2e

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from listkeeper.lists import services
-from tests.conftest import child_database_url
 from tests.sesstub import free_port
+from tests.support.database import child_database_url
 from tests.test_serve import read_until
 
 pytestmark = [

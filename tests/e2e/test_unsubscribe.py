@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 
 from listkeeper.lists.models import Status, Subscription
-from tests.support.mailpath import lmtpd, mailpath, parsed  # noqa: F401 (fixtures)
+from tests.support.mailpath import parsed
 
 pytestmark = pytest.mark.e2e
 

@@ -13,7 +13,6 @@ from django.db import connection
 
 from listkeeper.delivery.models import Delivery, JobState, Recipient, RecipientState
 from tests.support import proc
-from tests.support.mailpath import lmtpd, mailpath  # noqa: F401 (fixtures)
 
 pytestmark = [
     pytest.mark.e2e,

@@ -5,8 +5,7 @@ from datetime import UTC, datetime, timedelta
 from listkeeper.delivery.models import Recipient
 from listkeeper.lists import services
 from listkeeper.lists.models import AuditEntry, Status, Subscription, Suppression
-
-from .conftest import make_post
+from tests.support.feedback import make_post
 
 MONDAY = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 

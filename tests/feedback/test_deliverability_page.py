@@ -8,9 +8,8 @@ from listkeeper.delivery.models import RecipientState
 from listkeeper.feedback import ses
 from listkeeper.lists import services
 from listkeeper.lists.models import Role, Status, Subscription, Suppression
-
-from .conftest import make_post, verp_address
-from .sns_signing import bounce_event
+from tests.support.feedback import make_post, verp_address
+from tests.support.sns_signing import bounce_event
 
 
 @pytest.fixture

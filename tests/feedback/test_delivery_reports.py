@@ -6,8 +6,7 @@ from django.core.management import call_command
 from listkeeper.feedback import dsn
 from listkeeper.feedback.models import DeliveryEvent, EventKind
 from listkeeper.lists.models import Status, Subscription, Suppression
-
-from .conftest import ledger_row, make_post, store_report
+from tests.support.feedback import ledger_row, make_post, store_report
 
 # (sample, member it is about, sent to the VERP address?, what the member sees)
 SAMPLES = [

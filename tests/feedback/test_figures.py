@@ -8,9 +8,8 @@ from listkeeper.delivery.models import RecipientState
 from listkeeper.feedback import figures, ses
 from listkeeper.lists import services
 from listkeeper.lists.models import Post
-
-from .conftest import make_post, verp_address
-from .sns_signing import bounce_event, complaint_event, delivery_event, send_event
+from tests.support.feedback import make_post, verp_address
+from tests.support.sns_signing import bounce_event, complaint_event, delivery_event, send_event
 
 
 def forty_members(ml) -> None:

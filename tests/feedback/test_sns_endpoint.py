@@ -6,9 +6,8 @@ import pytest
 
 from listkeeper.feedback.models import DeliveryEvent, EventKind, SnsMessage
 from listkeeper.lists.models import Status, Subscription, Suppression
-
-from .conftest import ledger_row, make_post, post_sns, verp_address
-from .sns_signing import (
+from tests.support.feedback import ledger_row, make_post, post_sns, verp_address
+from tests.support.sns_signing import (
     SUBSCRIBE_URL,
     bounce_event,
     complaint_event,

@@ -13,8 +13,8 @@ from listkeeper.lists.models import PostStatus, UnauthenticatedAction
 from listkeeper.mail import headers as h
 from listkeeper.mail import process
 from listkeeper.mail.authentication import aligned, authenticate
-from tests.mail.conftest import outbox
 from tests.support import dkimkeys
+from tests.support.mail import outbox
 
 MEMBER = "alice@example.com"
 

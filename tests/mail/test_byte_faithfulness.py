@@ -11,7 +11,7 @@ import pytest
 from listkeeper.lists import services
 from listkeeper.mail import headers as h
 from listkeeper.mail.handlers.clean_headers import REMOVE
-from tests.mail.conftest import EML_FILES, load, run_pipeline
+from tests.support.mail import EML_FILES, load, run_pipeline
 
 CHANGED = {"from", "subject", "reply-to", "cc", "content-transfer-encoding", "precedence"}
 

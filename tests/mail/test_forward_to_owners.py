@@ -7,7 +7,7 @@ from listkeeper.lists import services
 from listkeeper.lists.models import InboundMessage, Role
 from listkeeper.mail import headers as h
 from listkeeper.mail import process
-from tests.mail.conftest import load, outbox
+from tests.support.mail import load, outbox
 
 
 def test_it_forwards_to_the_owners_from_the_owner_address(ml) -> None:

@@ -11,7 +11,7 @@ from listkeeper.lists import services
 from listkeeper.lists.models import Ban, NonMemberAction, Post, PostStatus, Role
 from listkeeper.mail import moderation, process
 from listkeeper.mail.handlers import subject_tag
-from tests.mail.conftest import load, outbox, parse_out
+from tests.support.mail import load, outbox, parse_out
 
 MEMBERS = ["alice@example.com", "bob@example.org", "carol@example.net"]
 

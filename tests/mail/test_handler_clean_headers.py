@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from listkeeper.mail.handlers import clean_headers
-from tests.mail.conftest import make_ctx
+from tests.support.mail import make_ctx
 
 GONE = [
     "Return-Path",

@@ -5,7 +5,7 @@ import pytest
 from listkeeper.lists import services
 from listkeeper.mail import headers as h
 from listkeeper.mail.handlers import footer
-from tests.mail.conftest import load, make_ctx, parse_out
+from tests.support.mail import load, make_ctx, parse_out
 
 PLACEHOLDER = b"@@UNSUBSCRIBE_URL@@"
 

@@ -4,7 +4,7 @@ from email.headerregistry import Address
 
 from listkeeper.lists import services
 from listkeeper.mail.handlers import from_header
-from tests.mail.conftest import load, make_ctx, parse_out
+from tests.support.mail import load, make_ctx, parse_out
 
 
 def from_of(ctx) -> Address:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from listkeeper.lists import services
 from listkeeper.lists.models import PostingPolicy
 from listkeeper.mail.handlers import list_headers
-from tests.mail.conftest import make_ctx, parse_out
+from tests.support.mail import make_ctx, parse_out
 
 PAGE = "http://127.0.0.1:8000/l/community@lists.example.org/"
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from email.utils import parsedate_to_datetime
 
 from listkeeper.mail import pipeline
-from tests.mail.conftest import load, make_ctx, parse_out, run_pipeline
+from tests.support.mail import load, make_ctx, parse_out, run_pipeline
 
 
 def test_it_keeps_the_threading_fields_of_a_reply_byte_for_byte(ml) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from listkeeper.lists import services
 from listkeeper.lists.models import ReplyTo
 from listkeeper.mail.handlers import reply_to
-from tests.mail.conftest import load, make_ctx, parse_out
+from tests.support.mail import load, make_ctx, parse_out
 
 
 def handled(ml, raw):

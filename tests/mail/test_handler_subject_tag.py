@@ -4,7 +4,7 @@ import pytest
 
 from listkeeper.lists import services
 from listkeeper.mail.handlers import subject_tag
-from tests.mail.conftest import load, make_ctx, parse_out
+from tests.support.mail import load, make_ctx, parse_out
 
 
 @pytest.fixture

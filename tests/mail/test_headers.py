@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from listkeeper.mail import headers as h
-from tests.mail.conftest import EML_FILES, load
+from tests.support.mail import EML_FILES, load
 
 
 @pytest.mark.parametrize("name", EML_FILES)

@@ -10,7 +10,7 @@ import pytest
 from listkeeper.lib.log import JsonFormatter
 from listkeeper.lists import services
 from listkeeper.mail import moderation, process
-from tests.mail.conftest import load
+from tests.support.mail import load
 
 
 @pytest.fixture

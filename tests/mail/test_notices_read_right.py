@@ -11,7 +11,7 @@ import pytest
 from listkeeper.lists import services
 from listkeeper.lists.models import Role
 from listkeeper.mail import process
-from tests.mail.conftest import load, outbox
+from tests.support.mail import load, outbox
 
 
 def text_of(notice) -> str:

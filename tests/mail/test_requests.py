@@ -11,7 +11,7 @@ from listkeeper.lists import services
 from listkeeper.lists.models import AuditEntry, Ban, InboundMessage, Source, Status, Subscription
 from listkeeper.mail import process
 from listkeeper.mail.commands import find_commands
-from tests.mail.conftest import outbox
+from tests.support.mail import outbox
 
 
 def request(

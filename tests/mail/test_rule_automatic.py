@@ -8,7 +8,7 @@ from listkeeper.delivery.models import Delivery
 from listkeeper.lists import services
 from listkeeper.lists.models import PostStatus, Role
 from listkeeper.mail import process
-from tests.mail.conftest import load, outbox
+from tests.support.mail import load, outbox
 
 OWNER = "owner@example.org"
 

@@ -6,7 +6,7 @@ from listkeeper.lists import services
 from listkeeper.lists.models import Ban
 from listkeeper.mail import rules
 from listkeeper.mail.errors import Reject
-from tests.mail.conftest import load, make_ctx
+from tests.support.mail import load, make_ctx
 
 
 def test_it_rejects_a_post_from_an_address_banned_on_the_list_whatever_the_case(ml) -> None:

@@ -4,7 +4,7 @@ import pytest
 
 from listkeeper.mail import rules
 from listkeeper.mail.errors import Hold
-from tests.mail.conftest import load, make_ctx, run_pipeline
+from tests.support.mail import load, make_ctx, run_pipeline
 
 
 def test_it_holds_a_post_that_carries_our_own_list_id(ml) -> None:

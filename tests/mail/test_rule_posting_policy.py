@@ -13,7 +13,7 @@ from listkeeper.lists.models import (
 )
 from listkeeper.mail import rules
 from listkeeper.mail.errors import Hold, Reject
-from tests.mail.conftest import make_ctx
+from tests.support.mail import make_ctx
 
 ALICE = "alice@example.com"  # the From of plain.eml
 

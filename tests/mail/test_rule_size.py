@@ -5,7 +5,7 @@ import pytest
 from listkeeper.lists import services
 from listkeeper.mail import rules
 from listkeeper.mail.errors import Reject
-from tests.mail.conftest import load, make_ctx
+from tests.support.mail import load, make_ctx
 
 
 def test_it_rejects_a_post_over_the_lists_limit_naming_both_sizes(ml) -> None:

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from django.core.management import call_command
-from django.utils import timezone
-
 from listkeeper.delivery.models import Delivery, Recipient
-from listkeeper.lists.models import ListSender, Post, PostStatus, SenderKind, Status, Subscription
-from tests.moderation.conftest import hold, notice_text
+from listkeeper.lists.models import ListSender, PostStatus, SenderKind, Status, Subscription
+from tests.support.held import hold
+from tests.support.notices import notice_text
 
 
 def _act(client, ml, action, *posts, **extra):
@@ -101,18 +97,6 @@ def test_it_discards_a_selection(client, members, moderator):
     _act(client, members, "discard", *posts)
     assert {p.status for p in posts if not p.refresh_from_db()} == {"discarded"}
     assert Delivery.objects.count() == 0
-
-
-def test_mail_housekeeping_rejects_old_held_posts_and_tells_the_sender(members, capsys):
-    old = hold(members, sender="slow@outside.example", subject="Old")
-    Post.objects.filter(id=old.id).update(received=timezone.now() - timedelta(days=15))
-    recent = hold(members, subject="Recent")
-    call_command("mail-housekeeping")
-    assert capsys.readouterr().out.startswith("expired 1 held post(s);")
-    old.refresh_from_db()
-    recent.refresh_from_db()
-    assert (old.status, recent.status) == (PostStatus.REJECTED, PostStatus.HELD)
-    assert list(Recipient.objects.values_list("email", flat=True)) == ["slow@outside.example"]
 
 
 def test_it_explains_why_a_post_cannot_be_approved(client, members, moderator):

@@ -7,7 +7,8 @@ import pytest
 from listkeeper.delivery.models import Recipient
 from listkeeper.lists.models import PostStatus
 from tests.browser import launch, needs_chromium
-from tests.moderation.conftest import hold, make_user
+from tests.support.accounts import make_user
+from tests.support.held import hold
 
 
 @pytest.fixture

@@ -5,7 +5,8 @@ from django.shortcuts import resolve_url
 
 from listkeeper.lists import services
 from listkeeper.lists.models import PostStatus, Role
-from tests.moderation.conftest import HOSTILE_HTML, hold, make_message, make_user
+from tests.support.accounts import make_user
+from tests.support.held import HOSTILE_HTML, hold, make_message
 
 
 def test_it_sends_a_signed_out_visitor_to_sign_in(client, community):

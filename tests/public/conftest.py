@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import email
-import re
 from email import policy
 from email.message import EmailMessage
 
@@ -49,22 +48,3 @@ class Outbox:
 @pytest.fixture
 def outbox(db) -> Outbox:
     return Outbox()
-
-
-def text_of(msg: EmailMessage) -> str:
-    part = msg.get_body(preferencelist=("plain",))
-    assert part is not None
-    return part.get_content()
-
-
-def html_of(msg: EmailMessage) -> str:
-    part = msg.get_body(preferencelist=("html",))
-    assert part is not None
-    return part.get_content()
-
-
-def link_in(msg: EmailMessage, kind: str) -> str:
-    """The path of the first /KIND/<token>/ link in the text part."""
-    match = re.search(rf"https?://[^/\s]+(/{kind}/[^/\s]+/)", text_of(msg))
-    assert match, f"no /{kind}/ link in:\n{text_of(msg)}"
-    return match.group(1)

@@ -9,8 +9,7 @@ import pytest
 from listkeeper.lists import services
 from listkeeper.lists.models import Status, Subscription
 from tests.browser import launch, needs_chromium
-
-from .conftest import link_in
+from tests.support.notices import link_in
 
 pytestmark = [pytest.mark.browser, needs_chromium]
 

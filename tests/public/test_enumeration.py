@@ -5,8 +5,7 @@ from __future__ import annotations
 from django.test import Client
 
 from listkeeper.lists import services
-
-from .conftest import text_of
+from tests.support.notices import text_of
 
 PAGE = "/l/community@lists.example.org/"
 

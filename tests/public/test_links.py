@@ -10,8 +10,7 @@ import pytest
 from listkeeper.lib import links, tokens
 from listkeeper.lists import services
 from listkeeper.lists.models import AuditEntry, Status, Subscription
-
-from .conftest import link_in
+from tests.support.notices import link_in
 
 PAGE = "/l/community@lists.example.org/"
 

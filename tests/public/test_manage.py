@@ -8,8 +8,7 @@ from django.test import Client
 from listkeeper.lib import links
 from listkeeper.lists import services
 from listkeeper.lists.models import Status, Subscription
-
-from .conftest import link_in
+from tests.support.notices import link_in
 
 
 @pytest.fixture

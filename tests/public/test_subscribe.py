@@ -5,8 +5,7 @@ from django.test import Client
 
 from listkeeper.lists import services
 from listkeeper.lists.models import Member, Status, Subscription
-
-from .conftest import html_of, link_in, text_of
+from tests.support.notices import html_of, link_in, text_of
 
 PAGE = "/l/community@lists.example.org/"
 

@@ -7,8 +7,7 @@ from django.test import Client
 from listkeeper.lib import links
 from listkeeper.lists import services
 from listkeeper.lists.models import AuditEntry, Status
-
-from .conftest import text_of
+from tests.support.notices import text_of
 
 
 def _url(ml, sub) -> str:

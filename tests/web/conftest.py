@@ -1,13 +1,12 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.test import Client
 
 from listkeeper.lists import services
 from listkeeper.lists.models import Role
+from tests.support.accounts import make_user
 
-PASSWORD = "correct horse battery staple"
 DOMAIN = "lists.example.org"
 
 
@@ -15,14 +14,6 @@ DOMAIN = "lists.example.org"
 def _inline_imports(settings):
     # Bulk imports run inline so they see the test's transaction.
     settings.BULK_IMPORT_THREADS = False
-
-
-def make_user(email: str, *, admin: bool = False):
-    User = get_user_model()
-    user = User(username=email.lower(), email=email, is_superuser=admin, is_staff=admin)
-    user.set_password(PASSWORD)
-    user.save()
-    return user
 
 
 @pytest.fixture

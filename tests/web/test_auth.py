@@ -14,7 +14,7 @@ from django.test import Client
 from django.urls import reverse
 
 from listkeeper.delivery.models import Delivery, Recipient
-from tests.web.conftest import PASSWORD, make_user
+from tests.support.accounts import PASSWORD, make_user
 
 
 def sign_in(client: Client, username: str, password: str):

@@ -7,7 +7,7 @@ import pytest
 from listkeeper.lists import services
 from listkeeper.lists.models import Role, Subscription
 from tests.browser import launch, needs_chromium
-from tests.web.conftest import PASSWORD, make_user
+from tests.support.accounts import PASSWORD, make_user
 
 pytestmark = [
     pytest.mark.browser,

@@ -9,6 +9,7 @@ from django.urls import reverse
 from listkeeper.lib.addresses import Address
 from listkeeper.lists import services
 from listkeeper.lists.models import AuditEntry, Member, Role, Status, Subscription
+from tests.support.html import table_rows
 
 
 def emails_on(body: str) -> list[str]:
@@ -213,7 +214,7 @@ def test_it_searches_all_members(admin_client, alpha, beta):
     services.subscribe(beta, "bob@example.org", actor="test")
     body = admin_client.get(reverse("members"), {"q": "ann"}).content.decode()
     assert emails_on(body) == ["ann@example.org"]
-    assert re.search(r'ann@example.org</a></td>\s*<td></td>\s*<td class="num">2</td>', body)
+    assert table_rows(body) == [["ann@example.org", "", "2"]]
 
 
 def test_it_lists_a_broad_search_in_order_and_says_when_more_match(

@@ -1,3 +1,5 @@
+"""Deciding on held posts: approve, reject, discard, expiry (mail/moderation.py)."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -12,6 +14,7 @@ from listkeeper.lists import services
 from listkeeper.lists.models import (
     AuditEntry,
     ListSender,
+    MailingList,
     Post,
     PostingPolicy,
     PostStatus,
@@ -20,9 +23,14 @@ from listkeeper.lists.models import (
 )
 from listkeeper.mail import process
 from listkeeper.mail.moderation import ModerationError
-from tests.mail.conftest import load, outbox, parse_out
+from tests.support.mail import load, outbox, parse_out
 
 MOD = "mod@example.org"
+
+
+@pytest.fixture
+def ml(community: MailingList) -> MailingList:
+    return community
 
 
 @pytest.fixture
