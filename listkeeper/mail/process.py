@@ -21,6 +21,7 @@ from email.utils import make_msgid
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
+from listkeeper.archive.store import archive_post
 from listkeeper.delivery.ledger import enqueue_message, enqueue_post
 from listkeeper.lib.addresses import address_key
 from listkeeper.lib.log import mail_event
@@ -120,6 +121,7 @@ def _follow_up(post: Post, decision: rules.Decision, message: bytes, block: h.He
     event = {"message_id": post.message_id, "mailing_list": ml, "sender": post.sender}
     if decision.status == PostStatus.ACCEPTED:
         delivery = enqueue_post(post, message, envelope_from=ml.suffixed("bounces"))
+        archive_post(post)  # same transaction: archived exactly when it is sent
         mail_event("post_accepted", **event, post=post.id, recipients=delivery.total)
         return
     mail_event(f"post_{decision.status}", **event, post=post.id, reason=decision.reason)
