@@ -8,6 +8,7 @@ from typing import Literal
 from ninja import Field, Schema
 
 from listkeeper.lists.models import (
+    ArchiveVisibility,
     DeliveryMode,
     NonMemberAction,
     PostingPolicy,
@@ -27,6 +28,7 @@ StatusValue = Literal[tuple(Status.values)]  # type: ignore[valid-type]
 DeliveryValue = Literal[tuple(DeliveryMode.values)]  # type: ignore[valid-type]
 SourceValue = Literal[tuple(Source.values)]  # type: ignore[valid-type]
 PostStatusValue = Literal[tuple(PostStatus.values)]  # type: ignore[valid-type]
+ArchiveVisibilityValue = Literal[tuple(ArchiveVisibility.values)]  # type: ignore[valid-type]
 
 
 class Error(Schema):
@@ -53,6 +55,7 @@ class ListSettings(Schema):
     send_goodbye: bool | None = None
     held_expiry_days: int | None = Field(None, ge=1, le=365)
     bounce_score_threshold: float | None = Field(None, gt=0)
+    archive_visibility: ArchiveVisibilityValue | None = None
 
 
 class ListCreate(ListSettings):
@@ -84,6 +87,7 @@ class ListOut(Schema):
     send_goodbye: bool
     held_expiry_days: int
     bounce_score_threshold: float
+    archive_visibility: ArchiveVisibilityValue
     created: datetime
     active_members: int
     held_posts: int

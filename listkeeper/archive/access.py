@@ -55,7 +55,10 @@ def is_staff(request: HttpRequest, ml: MailingList) -> bool:
 
 
 def is_member(request: HttpRequest, ml: MailingList) -> bool:
-    email = signed_in_member(request)
+    """Signed in with a /manage/ link, or with an account (or API token) whose address is on the list."""
+    user = getattr(request, "user", None)
+    account = getattr(user, "email", "") if user is not None and user.is_authenticated else ""
+    email = signed_in_member(request) or account
     return bool(email) and (
         Subscription.objects.filter(
             mailing_list=ml,

@@ -34,6 +34,7 @@ BATCH = 500
 
 _ENVELOPE = re.compile(rb"^From \S+.*\b\d{1,2}:\d\d(?::\d\d)?\b.*\b\d{4}\b")
 _HEADER = re.compile(rb"^[\x21-\x39\x3b-\x7e]+:")
+_KNOWN = re.compile(rb"^(from|date|subject|message-id):", re.IGNORECASE | re.MULTILINE)
 _QUOTED_FROM = re.compile(rb"^>+From ")
 _MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
 
@@ -195,6 +196,9 @@ def _problem(raw: bytes) -> str:
     first = raw.lstrip(b"\r\n").split(b"\n", 1)[0]
     if not _HEADER.match(first):
         return "it does not start with header fields"
+    head = raw.split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0]
+    if not _KNOWN.search(head):
+        return "it has none of From, Date, Subject and Message-ID"
     return ""
 
 

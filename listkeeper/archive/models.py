@@ -109,3 +109,20 @@ class Month(models.Model):
             )
         ]
         ordering = ["-year", "-month"]
+
+
+class Removed(models.Model):
+    """A message taken out of the archive (data protection): never archived again.
+
+    Only the slug is kept, not the Message-ID or anything about the author,
+    so a re-import or the same post sent again does not bring it back.
+    """
+
+    mailing_list = models.ForeignKey(MailingList, on_delete=models.CASCADE, related_name="+")
+    slug = models.CharField(max_length=32)
+    removed = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["mailing_list", "slug"], name="archive_removed_slug")
+        ]

@@ -110,7 +110,15 @@ def _author(msg: Message) -> tuple[str, str]:
     for name, addr in pairs:
         if "@" in addr:
             return _clean(name, 200), _clean(addr, 254).lower()
+    # Mailman 2's pipermail wrote "alice at example.com (Alice)".
+    text = next((str(v) for k, v in msg.raw_items() if k.lower() == "from"), "")
+    found = _PIPERMAIL_FROM.match(text)
+    if found:
+        return _clean(found.group(3) or "", 200), f"{found.group(1)}@{found.group(2)}".lower()
     return "", ""
+
+
+_PIPERMAIL_FROM = re.compile(r"^\s*([^\s@()<>]+) at ([\w.-]+\.\w+)\s*(?:\((.*)\))?\s*$")
 
 
 def message_date(msg: Message) -> datetime | None:

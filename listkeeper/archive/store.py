@@ -18,7 +18,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from listkeeper.archive import ids, parse
-from listkeeper.archive.models import ArchivedMessage, Month, Thread
+from listkeeper.archive.models import ArchivedMessage, Month, Removed, Thread
+from listkeeper.lists import services
 from listkeeper.lists.models import ArchiveVisibility, MailingList, Post
 
 SEGMENT = 6  # digits per path segment: a million messages per thread
@@ -88,6 +89,8 @@ def store(
         return None
     slug = ids.slug(parsed.message_id)
     if ArchivedMessage.objects.filter(mailing_list=ml, slug=slug).exists():
+        return None
+    if Removed.objects.filter(mailing_list=ml, slug=slug).exists():
         return None
     parents = parsed.parent_ids
     place = _place(ml, parsed, slug, parents, date)
@@ -221,8 +224,41 @@ def _count_month(ml: MailingList, date: datetime, delta: int) -> None:
 
 
 @transaction.atomic
+def delete_message(message: ArchivedMessage, *, actor: str, reason: str) -> None:
+    """An owner takes one message out (a data-protection request); audited with the reason."""
+    ml = message.mailing_list
+    slug = message.slug
+    remove(message)
+    # The slug, not the author or subject: the log must not keep what was removed.
+    services.audit(actor, "archive.delete", mailing_list=ml, message=slug, reason=reason[:500])
+
+
+@transaction.atomic
+def delete_by_author(email: str, list_ids: list[int] | None, *, actor: str) -> int:
+    """Remove everything `email` wrote from the archives of `list_ids` (None: every list)."""
+    messages = ArchivedMessage.objects.filter(author_email=email.strip().lower())
+    if list_ids is not None:
+        messages = messages.filter(mailing_list_id__in=list_ids)
+    count = 0
+    for message in messages.select_related("mailing_list", "thread").order_by("-path"):
+        remove(message)
+        count += 1
+    if count:
+        services.audit(actor, "archive.erase_author", messages=count)
+    return count
+
+
+def count_by_author(email: str, list_ids: list[int] | None) -> int:
+    messages = ArchivedMessage.objects.filter(author_email=email.strip().lower())
+    if list_ids is not None:
+        messages = messages.filter(mailing_list_id__in=list_ids)
+    return messages.count()
+
+
+@transaction.atomic
 def remove(message: ArchivedMessage) -> None:
-    """Take one message out of the archive; its replies stay, attached to its parent."""
+    """Take one message out of the archive for good; its replies stay, attached to its parent."""
+    Removed.objects.get_or_create(mailing_list_id=message.mailing_list_id, slug=message.slug)
     ArchivedMessage.objects.filter(parent=message).update(parent=message.parent)
     thread = message.thread
     message.delete()

@@ -19,6 +19,7 @@ urlpatterns: list[URLPattern] = [
     path("<str:list_id>/<int:year>/<int:month>/mbox", views.month_mbox, name="mbox"),
     path("<str:list_id>/t/<str:slug>/", views.thread, name="thread"),
     path("<str:list_id>/m/<str:slug>/", views.message, name="message"),
+    path("<str:list_id>/m/<str:slug>/delete/", views.delete, name="delete"),
     path(
         "<str:list_id>/m/<str:slug>/attachments/<int:part>/<str:filename>",
         views.attachment,

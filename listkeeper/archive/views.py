@@ -14,18 +14,21 @@ from functools import wraps
 from typing import Any
 from urllib.parse import quote
 
+from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Count, Max, Min
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.feedgenerator import Atom1Feed
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 
-from listkeeper.archive import access, mbox, parse, search
+from listkeeper.archive import access, mbox, parse, search, store
 from listkeeper.archive import render as show
 from listkeeper.archive.models import ArchivedMessage, Month, Thread
+from listkeeper.lists import permissions
 from listkeeper.lists.models import ArchiveVisibility, MailingList
+from listkeeper.web import access as web_access
 
 LATEST_THREADS = 20
 PAGE_SIZE = 100
@@ -82,6 +85,7 @@ def _context(request: HttpRequest, ml: MailingList, **extra: Any) -> dict[str, A
         "public": public,
         "hide": public and not (staff or member),
         "staff": staff,
+        "owner": staff and permissions.can_manage(request.user, ml),
         # mbox files carry addresses in the clear: members and staff only.
         "can_download": staff or member,
         **extra,
@@ -335,3 +339,23 @@ def month_mbox(request: HttpRequest, list_id: str, year: int, month: int) -> Htt
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+@require_http_methods(["GET", "POST"])
+def delete(request: HttpRequest, list_id: str, slug: str) -> HttpResponse:
+    """An owner removes one message (data-protection requests), with a reason for the log."""
+    ml = access.find_list(list_id)
+    if ml is None or not permissions.can_manage(request.user, ml):
+        raise Http404("No such message")
+    found = _message(ml, slug)
+    reason = request.POST.get("reason", "").strip()
+    if request.method == "POST" and reason:
+        thread_slug = found.thread.slug
+        store.delete_message(found, actor=web_access.actor(request), reason=reason)
+        messages.success(request, "The message was removed from the archive for good.")
+        if Thread.objects.filter(mailing_list=ml, slug=thread_slug).exists():
+            return redirect("archive:thread", list_id=ml.list_id, slug=thread_slug)
+        return redirect("archive:index", list_id=ml.list_id)
+    status = 400 if request.method == "POST" else 200
+    ctx = _context(request, ml, message=found, missing_reason=request.method == "POST")
+    return render(request, "archive/delete.html", ctx, status=status)
