@@ -111,4 +111,4 @@ def test_the_api_reads_threads_and_messages_with_the_same_visibility(ml) -> None
     services.update_list(ml, actor="test", archive_visibility=ArchiveVisibility.PUBLIC)
     assert stranger.get(f"/lists/{ml.id}/archive/messages/{reply.slug}").status_code == 200
     schema = Client().get("/api/openapi.json").json()
-    assert f"/api/lists/{{list_id}}/archive/messages/{{slug}}" in schema["paths"]
+    assert "/api/lists/{list_id}/archive/messages/{slug}" in schema["paths"]
