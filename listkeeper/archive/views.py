@@ -344,9 +344,10 @@ def month_mbox(request: HttpRequest, list_id: str, year: int, month: int) -> Htt
 @require_http_methods(["GET", "POST"])
 def delete(request: HttpRequest, list_id: str, slug: str) -> HttpResponse:
     """An owner removes one message (data-protection requests), with a reason for the log."""
-    ml = access.find_list(list_id)
-    if ml is None or not permissions.can_manage(request.user, ml):
+    found_list = access.find_list(list_id)
+    if found_list is None:
         raise Http404("No such message")
+    ml = web_access.managed_list(request, found_list.id)  # owners and site admins, else 404
     found = _message(ml, slug)
     reason = request.POST.get("reason", "").strip()
     if request.method == "POST" and reason:
