@@ -98,8 +98,9 @@ def marked(text: str, public: bool) -> SafeString:
     """A search headline: escaped, with the engine's marks turned into <mark>."""
     if public:
         text = obscure(text)
-    html = escape(text)
-    html = re.sub(f"{MARK_START}(.*?){MARK_END}", r"<mark>\1</mark>", html, flags=re.DOTALL)
+    html = re.sub(
+        f"{MARK_START}(.*?){MARK_END}", r"<mark>\1</mark>", str(escape(text)), flags=re.DOTALL
+    )
     return mark_safe(html.replace(MARK_START, "").replace(MARK_END, ""))  # noqa: S308
 
 

@@ -64,8 +64,8 @@ SQLITE_BACKWARD = [
 ]
 
 
-def _run(statements: dict[str, list[str]]):  # type: ignore[no-untyped-def]
-    def run(apps, schema_editor) -> None:  # type: ignore[no-untyped-def]
+def _run(statements: dict[str, list[str]]):
+    def run(apps, schema_editor) -> None:
         for sql in statements.get(schema_editor.connection.vendor, []):
             schema_editor.execute(sql)
 
