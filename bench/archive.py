@@ -119,7 +119,7 @@ def generate_mbox(path: Path, messages: int, threads: int) -> dict:
             msg.set_content("\n".join(body) + "\n")
             if n % 30 == 0:
                 msg.add_attachment(
-                    bytes(rng.getrandbits(8) for _ in range(2000)),
+                    rng.randbytes(2000),
                     maintype="application",
                     subtype="pdf",
                     filename=f"notes-{n}.pdf",

@@ -24,8 +24,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import BinaryIO
 
-from django.db import transaction
-
 from listkeeper.archive import ids, store
 from listkeeper.archive.models import ArchivedMessage
 from listkeeper.lists.models import MailingList
@@ -157,37 +155,29 @@ def _import_batch(
             "slug", flat=True
         )
     )
-    with transaction.atomic():
-        for (entry, message_id), slug in zip(keyed, slugs, strict=True):
-            if slug in done:
-                result.already += 1
-                continue
-            problem = _problem(entry.raw)
-            if problem:
-                note = f"message {entry.number} (line {entry.line}): {problem}; skipped"
-                result.skipped.append(note)
-                if report:
-                    report(note)
-                continue
+    items: list[store.Item] = []
+    for (entry, message_id), slug in zip(keyed, slugs, strict=True):
+        if slug in done:
+            result.already += 1
+            continue
+        done.add(slug)
+        problem = _problem(entry.raw)
+        if not problem:
             raw = entry.raw
             if not _MESSAGE_ID.search(raw.split(b"\n\n", 1)[0]):
                 raw = f"Message-ID: {message_id}\n".encode() + raw
             try:
-                with transaction.atomic():
-                    archived = store.archive_raw(ml, raw, envelope_date(entry.envelope))
+                items.append(store.item_from(ml, raw, envelope_date(entry.envelope)))
             except (ValueError, TypeError, LookupError, UnicodeError) as exc:
-                note = (
-                    f"message {entry.number} (line {entry.line}): cannot be read ({exc}); skipped"
-                )
-                result.skipped.append(note)
-                if report:
-                    report(note)
-                continue
-            done.add(slug)
-            if archived is None:
-                result.already += 1
-            else:
-                result.imported += 1
+                problem = f"cannot be read ({exc})"
+        if problem:
+            note = f"message {entry.number} (line {entry.line}): {problem}; skipped"
+            result.skipped.append(note)
+            if report:
+                report(note)
+    stored = store.store_many(ml, items)
+    result.imported += sum(1 for m in stored if m is not None)
+    result.already += sum(1 for m in stored if m is None)
 
 
 def _problem(raw: bytes) -> str:

@@ -51,12 +51,12 @@ class ArchivedMessage(models.Model):
         Post, null=True, blank=True, on_delete=models.SET_NULL, related_name="archived"
     )
     thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="messages")
-    parent = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replies"
-    )
     message_id = models.CharField(max_length=998)
     # ids.slug(message_id): the permalink; unique per list.
     slug = models.CharField(max_length=32)
+    # The slug of the message shown as this one's parent ("" for a thread's first).
+    # A slug, not a foreign key, so an import can insert a whole batch at once.
+    reply_to = models.CharField(max_length=32, blank=True)
     # The slug of the nearest message this one replies to, archived or not yet:
     # when that message arrives later it adopts this one (out-of-order mail, imports).
     parent_slug = models.CharField(max_length=32, blank=True)

@@ -10,8 +10,10 @@ import email
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email import policy
-from email.message import EmailMessage, Message
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
+from email.message import Message
+from email.policy import compat32
 from email.utils import getaddresses, parsedate_to_datetime
 
 from listkeeper.archive import ids
@@ -72,22 +74,35 @@ def _clean(text: str, limit: int = MAX_HEADER) -> str:
     return re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", " ", text or "").strip()[:limit]
 
 
-def _header(msg: Message, name: str) -> str:
+def _decode(value: str) -> str:
+    """An RFC 2047 header value as text; words that do not decode stay as they are."""
+    value = re.sub(r"\r?\n(?=[ \t])", "", value)
+    if "=?" not in value:
+        return value
     try:
-        value = msg.get(name)
-        return _clean(str(value)) if value is not None else ""
-    except Exception:  # a header the parser chokes on is treated as absent
+        return str(make_header(decode_header(value)))
+    except (LookupError, ValueError, UnicodeError, AssertionError, HeaderParseError):
+        return value
+
+
+def _header(msg: Message, name: str) -> str:
+    value = msg.get(name)
+    if value is None:
         return ""
+    if not isinstance(value, str):  # compat32 returns Header for undecodable 8-bit bytes
+        value = str(value)
+    return _clean(_decode(value))
 
 
 def read(raw: bytes, mailing_list: MailingList | None = None) -> Parsed:
-    msg = email.message_from_bytes(raw, policy=policy.default)
-    assert isinstance(msg, EmailMessage)
+    # compat32: a parse several times faster than policy.default's header
+    # objects, which matters when importing 100,000 messages.
+    msg = email.message_from_bytes(raw, policy=compat32)
     name, address = _author(msg)
     subject = _header(msg, "Subject")
     if mailing_list is not None and mailing_list.subject_tag:
         subject = subject.replace(mailing_list.subject_tag, "", 1).strip()
-    text, html = _body(msg)
+    text, html, attachments = _parts(msg)
     return Parsed(
         message_id=ids.normalise_message_id(_header(msg, "Message-ID")),
         subject=subject,
@@ -98,23 +113,24 @@ def read(raw: bytes, mailing_list: MailingList | None = None) -> Parsed:
         references=ids.message_ids(_header(msg, "References"))[-MAX_REFERENCES:],
         body_text=text[:MAX_TEXT],
         body_html=html[:MAX_TEXT],
-        attachments=_attachments(msg),
+        attachments=attachments,
     )
 
 
 def _author(msg: Message) -> tuple[str, str]:
+    values = [str(v) for v in msg.get_all("From") or []]
     try:
-        pairs = getaddresses([str(v) for v in msg.get_all("From") or []])
+        pairs = getaddresses(values)
     except Exception:
         pairs = []
     for name, addr in pairs:
         if "@" in addr:
-            return _clean(name, 200), _clean(addr, 254).lower()
+            return _clean(_decode(name), 200), _clean(addr, 254).lower()
     # Mailman 2's pipermail wrote "alice at example.com (Alice)".
-    text = next((str(v) for k, v in msg.raw_items() if k.lower() == "from"), "")
-    found = _PIPERMAIL_FROM.match(text)
+    found = _PIPERMAIL_FROM.match(values[0]) if values else None
     if found:
-        return _clean(found.group(3) or "", 200), f"{found.group(1)}@{found.group(2)}".lower()
+        name = _decode(found.group(3) or "")
+        return _clean(name, 200), f"{found.group(1)}@{found.group(2)}".lower()
     return "", ""
 
 
@@ -155,60 +171,59 @@ def live_date(parsed: Parsed, received: datetime) -> datetime:
     return received
 
 
-def _body(msg: EmailMessage) -> tuple[str, str]:
-    """(text/plain, text/html) of the message body; text preferred, either may be empty."""
-    try:
-        plain = msg.get_body(preferencelist=("plain",))
-        html = None if plain is not None else msg.get_body(preferencelist=("html",))
-        if plain is not None:
-            return _content(plain), ""
-        if html is not None:
-            return html_to_text(_content(html)), _content(html)
-        if msg.get_content_maintype() in ("multipart", "message"):
-            return "", ""
-        if msg.get_content_maintype() == "text" or not msg.get_content_type():
-            return _content(msg), ""
-        return "", ""
-    except Exception:  # broken MIME: show the undecoded body rather than nothing
-        payload = msg.get_payload()
-        return (payload if isinstance(payload, str) else ""), ""
+def _parts(msg: Message) -> tuple[str, str, list[Attachment]]:
+    """The first text/plain part (else the first text/html one) and the attachments.
 
-
-def _content(part: Message) -> str:
-    try:
-        content = part.get_content()  # type: ignore[attr-defined]
-        if isinstance(content, str):
-            return content.replace("\x00", "")
-    except Exception:
-        pass
-    data = part.get_payload(decode=True)
-    if isinstance(data, bytes):
-        return data.decode("utf-8", "replace").replace("\x00", "")
-    return ""
-
-
-def _attachments(msg: Message) -> list[Attachment]:
-    found: list[Attachment] = []
+    Broken MIME (no boundary, unknown charsets, bad base64) yields what can be
+    read: the undecoded body rather than nothing.
+    """
+    text: str | None = None
+    html: str | None = None
+    attachments: list[Attachment] = []
     try:
         for n, part in enumerate(msg.walk()):
             if part.is_multipart():
                 continue
-            disposition = (part.get_content_disposition() or "").lower()
             filename = part.get_filename()
-            if disposition != "attachment" and not filename:
+            disposition = (part.get_content_disposition() or "").lower()
+            ctype = part.get_content_type()
+            if disposition == "attachment" or filename:
+                if len(attachments) < 100:
+                    data = part.get_payload(decode=True)
+                    attachments.append(
+                        Attachment(
+                            part=n,
+                            filename=_safe_filename(_decode(str(filename or "")), n),
+                            content_type=ctype[:100],
+                            size=len(data) if isinstance(data, bytes) else 0,
+                        )
+                    )
                 continue
-            data = part.get_payload(decode=True)
-            found.append(
-                Attachment(
-                    part=n,
-                    filename=_safe_filename(str(filename or ""), n),
-                    content_type=part.get_content_type()[:100],
-                    size=len(data) if isinstance(data, bytes) else 0,
-                )
-            )
+            if ctype == "text/plain" and text is None:
+                text = _content(part)
+            elif ctype == "text/html" and html is None:
+                html = _content(part)
     except Exception:
-        pass
-    return found[:100]
+        payload = msg.get_payload()
+        return (payload if isinstance(payload, str) else ""), "", attachments
+    if text is not None:
+        return text, "", attachments
+    if html is not None:
+        return html_to_text(html), html, attachments
+    return "", "", attachments
+
+
+def _content(part: Message) -> str:
+    data = part.get_payload(decode=True)
+    if not isinstance(data, bytes):
+        payload = part.get_payload()
+        return payload.replace("\x00", "") if isinstance(payload, str) else ""
+    charset = part.get_content_charset() or "utf-8"
+    try:
+        text = data.decode(charset, "replace")
+    except LookupError:  # a charset Python does not know
+        text = data.decode("utf-8", "replace")
+    return text.replace("\x00", "")
 
 
 def _safe_filename(name: str, n: int) -> str:
@@ -218,7 +233,7 @@ def _safe_filename(name: str, n: int) -> str:
 
 def attachment_data(raw: bytes, part: int) -> bytes | None:
     """The decoded bytes of the part at walk() index `part`, None if there is none."""
-    msg = email.message_from_bytes(raw, policy=policy.default)
+    msg = email.message_from_bytes(raw, policy=compat32)
     for n, item in enumerate(msg.walk()):
         if n == part and not item.is_multipart():
             data = item.get_payload(decode=True)

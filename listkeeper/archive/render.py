@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 import nh3
-from django.utils.html import escape
+from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from listkeeper.archive.search import MARK_END, MARK_START
@@ -108,3 +108,29 @@ def author(name: str, address: str, public: bool) -> str:
     if name:
         return obscure(name) if public else name
     return shown_address(address, public) or "(unknown)"
+
+
+_FOLD = {"quote": "Quoted text ({} lines)", "signature": "Signature"}
+
+
+def body(text: str, html: str, public: bool) -> SafeString:
+    """The message body as HTML: sanitised HTML, or the text in folded monospace blocks.
+
+    Built here rather than in a template loop: a 200-message thread page
+    renders in a fraction of the time.
+    """
+    if html:
+        return format_html('<div class="html-body">{}</div>', sanitise_html(html, public))
+    out = []
+    for seg in segments(text, public):
+        pre = format_html('<pre class="body">{}</pre>', seg.text)
+        if seg.kind == "text":
+            out.append(pre)
+        else:
+            summary = _FOLD[seg.kind].format(seg.lines)
+            out.append(
+                format_html(
+                    '<details class="{}"><summary>{}</summary>{}</details>', seg.kind, summary, pre
+                )
+            )
+    return mark_safe("\n".join(out))  # noqa: S308 - every part built by format_html

@@ -127,18 +127,30 @@ def _sqlite(list_id: int, query: str, limit: int, offset: int) -> tuple[list, in
             [expression, list_id],
         )
         total = cursor.fetchone()[0]
+        # Rank first, then mark up only the page: highlight() and snippet() in
+        # the ranking query would run for every match, not just the 20 shown.
         cursor.execute(
             f"""
-            SELECT m.id,
-                   highlight(archive_fts, 0, %s, %s),
-                   snippet(archive_fts, 2, %s, %s, ' … ', 25),
-                   bm25(archive_fts, 10.0, 5.0, 1.0) AS rank
+            SELECT m.id, bm25(archive_fts, 10.0, 5.0, 1.0) AS rank
             FROM archive_fts JOIN {_TABLE} m ON m.id = archive_fts.rowid
             WHERE archive_fts MATCH %s AND m.mailing_list_id = %s
             ORDER BY rank, m.date DESC, m.id DESC
             LIMIT %s OFFSET %s
             """,
-            [MARK_START, MARK_END, MARK_START, MARK_END, expression, list_id, limit, offset],
+            [expression, list_id, limit, offset],
         )
-        # bm25 is lower-is-better; turn it round so both engines rank high-is-better.
-        return [(r[0], r[1], r[2], -r[3]) for r in cursor.fetchall()], total
+        ranked = cursor.fetchall()
+        if not ranked:
+            return [], total
+        marks = ", ".join(["%s"] * len(ranked))
+        cursor.execute(
+            f"""
+            SELECT rowid, highlight(archive_fts, 0, %s, %s),
+                   snippet(archive_fts, 2, %s, %s, ' … ', 25)
+            FROM archive_fts WHERE archive_fts MATCH %s AND rowid IN ({marks})
+            """,
+            [MARK_START, MARK_END, MARK_START, MARK_END, expression, *[r[0] for r in ranked]],
+        )
+        marked = {row[0]: row[1:] for row in cursor.fetchall()}
+    # bm25 is lower-is-better; turn it round so both engines rank high-is-better.
+    return [(mid, *marked.get(mid, ("", "")), -rank) for mid, rank in ranked], total

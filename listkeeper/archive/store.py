@@ -1,7 +1,10 @@
-"""Putting a message into the archive, threaded; taking one out.
+"""Putting messages into the archive, threaded; taking one out.
 
 `archive_post` runs inside the transaction that queues an accepted (or
 approved) post for delivery, so a post is archived exactly when it is sent.
+Imports archive a batch at a time through the same `store_many`, which reads
+what it needs for a whole batch in a few queries and inserts with bulk_create.
+
 Threading is JWZ-like and decided here, once: the nearest In-Reply-To /
 References ancestor already archived is the parent; failing that, a "Re:"
 subject joins the latest thread with the same subject (60 days); a message
@@ -10,7 +13,8 @@ that arrives before its parent is adopted when the parent comes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
@@ -38,7 +42,7 @@ def archive_post(post: Post) -> ArchivedMessage | None:
 
     The original message is kept as the author sent it (no list footer or
     subject tag), with the Message-ID the copies carry. None when the list
-    keeps no archive or this Message-ID is already archived.
+    keeps no archive or this Message-ID is already archived (or was removed).
     """
     ml = post.mailing_list
     if not archives(ml):
@@ -46,69 +50,180 @@ def archive_post(post: Post) -> ArchivedMessage | None:
     raw = original(bytes(post.raw))
     parsed = parse.read(raw, ml)
     if not parsed.message_id and post.message_id:
-        raw = f"Message-ID: {post.message_id}\r\n".encode("ascii", "replace") + raw
+        raw = f"Message-ID: {post.message_id}\\r\\n".encode("ascii", "replace") + raw
         parsed.message_id = ids.normalise_message_id(post.message_id)
     date = parse.live_date(parsed, post.received or timezone.now())
-    return store(ml, raw, parsed, date, post=post)
+    return store_many(ml, [Item(raw, parsed, date, post)])[0]
 
 
 def archive_raw(
     ml: MailingList, raw: bytes, fallback_date: datetime | None = None
 ) -> ArchivedMessage | None:
-    """Archive a message from elsewhere (an import): dated by Date, else Received, else
+    """Archive a message from elsewhere: dated by Date, else Received, else
     `fallback_date` (an mbox "From " line), else now."""
+    return store_many(ml, [item_from(ml, raw, fallback_date)])[0]
+
+
+def item_from(ml: MailingList, raw: bytes, fallback_date: datetime | None = None) -> Item:
     parsed = parse.read(raw, ml)
-    date = parsed.date or fallback_date or timezone.now()
-    return store(ml, raw, parsed, date)
+    return Item(raw, parsed, parsed.date or fallback_date or timezone.now())
 
 
 def original(raw: bytes) -> bytes:
     """The message without an mbox "From " line it may start with."""
     if raw.startswith(b"From "):
-        end = raw.find(b"\n")
+        end = raw.find(b"\\n")
         return raw[end + 1 :] if end >= 0 else b""
     return raw
 
 
 @dataclass
-class _Place:
-    thread: Thread
-    parent: ArchivedMessage | None
+class Item:
+    raw: bytes
+    parsed: parse.Parsed
+    date: datetime
+    post: Post | None = None
+
+
+@dataclass
+class _Thread:
+    row: Thread
+    new: bool
+    root: _Node | None = None
+
+
+@dataclass
+class _Node:
+    slug: str
+    thread: _Thread
+    path: str
+    depth: int
+
+
+@dataclass
+class _Batch:
+    """What a batch needs to know about the archive, read in a few queries."""
+
+    ml: MailingList
+    nodes: dict[str, _Node] = field(default_factory=dict)  # by message slug
+    threads: dict[int, _Thread] = field(default_factory=dict)  # existing threads by id
+    by_slug: dict[str, _Thread] = field(default_factory=dict)  # threads by slug
+    by_subject: dict[str, list[_Thread]] = field(default_factory=dict)
+
+    def thread(self, row: Thread) -> _Thread:
+        found = self.threads.get(row.id)
+        if found is None:
+            found = self.threads[row.id] = _Thread(row, new=False)
+            self.by_slug[row.slug] = found
+        return found
 
 
 @transaction.atomic
-def store(
-    ml: MailingList,
-    raw: bytes,
-    parsed: parse.Parsed,
-    date: datetime,
-    post: Post | None = None,
-) -> ArchivedMessage | None:
-    """Archive one parsed message; None when its Message-ID is already in this list's archive."""
-    if not parsed.message_id:
-        return None
-    slug = ids.slug(parsed.message_id)
-    if ArchivedMessage.objects.filter(mailing_list=ml, slug=slug).exists():
-        return None
-    if Removed.objects.filter(mailing_list=ml, slug=slug).exists():
-        return None
+def store_many(ml: MailingList, items: list[Item]) -> list[ArchivedMessage | None]:
+    """Archive messages in order; None for those without a Message-ID or already archived."""
+    slugs = [ids.slug(i.parsed.message_id) if i.parsed.message_id else "" for i in items]
+    taken = set(
+        ArchivedMessage.objects.filter(mailing_list=ml, slug__in=slugs).values_list(
+            "slug", flat=True
+        )
+    ) | set(Removed.objects.filter(mailing_list=ml, slug__in=slugs).values_list("slug", flat=True))
+    batch = _prefetch(ml, items, slugs)
+    results: list[ArchivedMessage | None] = []
+    created: list[ArchivedMessage] = []
+    months: Counter[tuple[int, int]] = Counter()
+    for item, slug in zip(items, slugs, strict=True):
+        if not slug or slug in taken:
+            results.append(None)
+            continue
+        taken.add(slug)
+        message = _place(batch, item, slug)
+        results.append(message)
+        created.append(message)
+        months[(item.date.year, item.date.month)] += 1
+    if not created:
+        return results
+    new_threads = [t.row for t in batch.by_slug.values() if t.new]
+    Thread.objects.bulk_create(new_threads)
+    for message in created:
+        message.thread_id = message.thread.id
+    ArchivedMessage.objects.bulk_create(created, batch_size=500)
+    touched = [t.row for t in batch.threads.values()]
+    Thread.objects.bulk_update(touched, ["next_seq", "count", "last_date", "started"])
+    for (year, month), count in months.items():
+        _count_month(ml, year, month, count)
+    _adopt(ml, [m.slug for m in created])
+    return results
+
+
+def _prefetch(ml: MailingList, items: list[Item], slugs: list[str]) -> _Batch:
+    batch = _Batch(ml)
+    wanted = {ids.slug(mid) for item in items for mid in item.parsed.parent_ids}
+    if wanted:
+        rows = ArchivedMessage.objects.filter(mailing_list=ml, slug__in=wanted).values_list(
+            "slug", "thread_id", "path", "depth"
+        )
+        found = list(rows)
+        threads = Thread.objects.select_for_update().in_bulk({r[1] for r in found})
+        for slug, thread_id, path, depth in found:
+            batch.nodes[slug] = _Node(slug, batch.thread(threads[thread_id]), path, depth)
+    # A message whose thread survived its removal starts that thread again.
+    for row in Thread.objects.select_for_update().filter(mailing_list=ml, slug__in=slugs):
+        batch.thread(row)
+    keys = {ids.subject_key(i.parsed.subject) for i in items if _may_join_by_subject(i)}
+    keys.discard("")
+    if keys:
+        since = min(i.date for i in items) - SUBJECT_WINDOW
+        for row in Thread.objects.select_for_update().filter(
+            mailing_list=ml, subject_key__in=keys, last_date__gte=since
+        ):
+            batch.by_subject.setdefault(row.subject_key, []).append(batch.thread(row))
+    return batch
+
+
+def _may_join_by_subject(item: Item) -> bool:
+    _, replied = ids.strip_prefixes(item.parsed.subject)
+    return replied or bool(item.parsed.parent_ids)
+
+
+def _place(batch: _Batch, item: Item, slug: str) -> ArchivedMessage:
+    parsed, date = item.parsed, item.date
     parents = parsed.parent_ids
-    place = _place(ml, parsed, slug, parents, date)
-    thread = Thread.objects.select_for_update().get(id=place.thread.id)
-    thread.next_seq += 1
-    segment = f"{thread.next_seq:0{SEGMENT}d}"
-    parent = place.parent
+    parent = next(
+        (batch.nodes[s] for s in (ids.slug(mid) for mid in parents) if s in batch.nodes), None
+    )
+    key = ids.subject_key(parsed.subject)
+    if parent is None and key and _may_join_by_subject(item):
+        candidates = [
+            t
+            for t in batch.by_subject.get(key, [])
+            if t.row.last_date >= date - SUBJECT_WINDOW and t.row.started <= date
+        ]
+        if candidates:
+            parent = _root(batch, max(candidates, key=lambda t: t.row.last_date))
+    if parent is not None:
+        thread = parent.thread
+    else:
+        thread = batch.by_slug.get(slug) or _new_thread(batch, slug, parsed.subject, key, date)
+    thread.row.next_seq += 1
+    segment = f"{thread.row.next_seq:0{SEGMENT}d}"
     if parent is None:
         path, depth = segment, 0
     elif parent.depth >= MAX_DEPTH:
         path, depth = parent.path[:-SEGMENT] + segment, parent.depth
     else:
         path, depth = parent.path + segment, parent.depth + 1
-    message = ArchivedMessage.objects.create(
-        mailing_list=ml,
-        post=post,
-        thread=thread,
-        parent=parent,
+    node = batch.nodes[slug] = _Node(slug, thread, path, depth)
+    if thread.root is None and parent is None and thread.new:
+        thread.root = node
+    row = thread.row
+    row.count += 1
+    row.last_date = max(row.last_date, date)
+    row.started = min(row.started, date)
+    return ArchivedMessage(
+        mailing_list=batch.ml,
+        post=item.post,
+        thread=row,
+        reply_to=parent.slug if parent else "",
         message_id=parsed.message_id[:998],
         slug=slug,
         parent_slug=ids.slug(parents[0]) if parents else "",
@@ -120,79 +235,53 @@ def store(
         date=date,
         body_text=parsed.body_text,
         body_html=parsed.body_html,
-        raw=raw,
-        size=len(raw),
+        raw=item.raw,
+        size=len(item.raw),
         attachments=[a.as_json() for a in parsed.attachments],
         path=path,
         depth=depth,
     )
-    thread.count += 1
-    thread.last_date = max(thread.last_date, date)
-    thread.started = min(thread.started, date)
-    thread.save(update_fields=["next_seq", "count", "last_date", "started"])
-    _count_month(ml, date, +1)
-    _adopt(message)
-    return message
 
 
-def _place(
-    ml: MailingList, parsed: parse.Parsed, slug: str, parents: list[str], date: datetime
-) -> _Place:
-    if parents:
-        slugs = [ids.slug(mid) for mid in parents]
-        found = {
-            m.slug: m
-            for m in ArchivedMessage.objects.filter(mailing_list=ml, slug__in=slugs).select_related(
-                "thread"
-            )
-        }
-        for candidate in slugs:
-            if candidate in found:
-                return _Place(found[candidate].thread, found[candidate])
-    key = ids.subject_key(parsed.subject)
-    _, replied = ids.strip_prefixes(parsed.subject)
-    if key and (replied or parents):
-        thread = (
-            Thread.objects.filter(
-                mailing_list=ml,
-                subject_key=key,
-                last_date__gte=date - SUBJECT_WINDOW,
-                started__lte=date,
-            )
-            .order_by("-last_date")
-            .first()
-        )
-        if thread is not None:
-            root = ArchivedMessage.objects.filter(thread=thread).order_by("path").first()
-            if root is not None:
-                return _Place(thread, root)
-    # A new thread (or, after a deletion, the thread this message started, back again).
-    thread, _ = Thread.objects.get_or_create(
-        mailing_list=ml,
+def _new_thread(batch: _Batch, slug: str, subject: str, key: str, date: datetime) -> _Thread:
+    row = Thread(
+        mailing_list=batch.ml,
         slug=slug,
-        defaults={
-            "subject": parsed.subject,
-            "subject_key": key,
-            "started": date,
-            "last_date": date,
-        },
+        subject=subject,
+        subject_key=key,
+        started=date,
+        last_date=date,
+        count=0,
+        next_seq=0,
     )
-    return _Place(thread, None)
+    thread = batch.by_slug[slug] = _Thread(row, new=True)
+    if key:
+        batch.by_subject.setdefault(key, []).append(thread)
+    return thread
 
 
-def _adopt(message: ArchivedMessage) -> None:
-    """Move threads started by replies to `message` (which came first) under it."""
+def _root(batch: _Batch, thread: _Thread) -> _Node:
+    if thread.root is None:
+        slug, path, depth = ArchivedMessage.objects.filter(thread_id=thread.row.id).order_by(
+            "path"
+        ).values_list("slug", "path", "depth").first() or ("", "", 0)
+        thread.root = _Node(slug, thread, path, depth)
+    return thread.root
+
+
+def _adopt(ml: MailingList, slugs: list[str]) -> None:
+    """Move threads started by replies to these messages (which came first) under them."""
     orphans = ArchivedMessage.objects.filter(
-        mailing_list_id=message.mailing_list_id,
-        parent_slug=message.slug,
-        parent__isnull=True,
-    ).exclude(thread_id=message.thread_id)
+        mailing_list=ml, parent_slug__in=slugs, reply_to=""
+    ).only("id", "thread_id", "parent_slug")
     for orphan in orphans:
-        _merge(orphan, under=message)
+        parent = ArchivedMessage.objects.filter(mailing_list=ml, slug=orphan.parent_slug).first()
+        if parent is not None and parent.thread_id != orphan.thread_id:
+            _merge(orphan, under=parent)
 
 
 def _merge(root: ArchivedMessage, under: ArchivedMessage) -> None:
-    old = root.thread
+    old = Thread.objects.get(id=root.thread_id)
     thread = Thread.objects.select_for_update().get(id=under.thread_id)
     moved = list(ArchivedMessage.objects.filter(thread=old).order_by("path"))
     renumber: dict[str, str] = {}
@@ -204,22 +293,23 @@ def _merge(root: ArchivedMessage, under: ArchivedMessage) -> None:
         msg.depth = under.depth + 1 + msg.depth
         msg.thread = thread
         if msg.id == root.id:
-            msg.parent = under
-    ArchivedMessage.objects.bulk_update(moved, ["path", "depth", "thread", "parent"])
+            msg.reply_to = under.slug
+    ArchivedMessage.objects.bulk_update(moved, ["path", "depth", "thread", "reply_to"])
     thread.count += len(moved)
     thread.last_date = max(thread.last_date, old.last_date)
-    thread.save(update_fields=["next_seq", "count", "last_date"])
+    thread.started = min(thread.started, old.started)
+    thread.save(update_fields=["next_seq", "count", "last_date", "started"])
     old.delete()
 
 
-def _count_month(ml: MailingList, date: datetime, delta: int) -> None:
+def _count_month(ml: MailingList, year: int, month: int, delta: int) -> None:
     table = Month._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (mailing_list_id, year, month, count) VALUES (%s, %s, %s, %s) "
             f"ON CONFLICT (mailing_list_id, year, month) "
             f"DO UPDATE SET count = {table}.count + %s",
-            [ml.id, date.year, date.month, max(delta, 0), delta],
+            [ml.id, year, month, max(delta, 0), delta],
         )
 
 
@@ -259,10 +349,12 @@ def count_by_author(email: str, list_ids: list[int] | None) -> int:
 def remove(message: ArchivedMessage) -> None:
     """Take one message out of the archive for good; its replies stay, attached to its parent."""
     Removed.objects.get_or_create(mailing_list_id=message.mailing_list_id, slug=message.slug)
-    ArchivedMessage.objects.filter(parent=message).update(parent=message.parent)
+    ArchivedMessage.objects.filter(thread_id=message.thread_id, reply_to=message.slug).update(
+        reply_to=message.reply_to
+    )
     thread = message.thread
     message.delete()
-    _count_month(message.mailing_list, message.date, -1)
+    _count_month(message.mailing_list, message.date.year, message.date.month, -1)
     Month.objects.filter(mailing_list=message.mailing_list, count__lte=0).delete()
     remaining = ArchivedMessage.objects.filter(thread=thread)
     if not remaining.exists():

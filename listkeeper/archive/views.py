@@ -189,8 +189,8 @@ def thread(request: HttpRequest, list_id: str, slug: str) -> HttpResponse:
             raise Http404("No such thread")
         return redirect("archive:thread", list_id=ml.list_id, slug=message.thread.slug)
     ctx = _context(request, ml, thread=found)
-    messages = ArchivedMessage.objects.filter(thread=found).order_by("path").defer("raw")
-    items = [_shown(m, ctx["hide"]) for m in messages]
+    rows = ArchivedMessage.objects.filter(thread=found).order_by("path").defer("raw")
+    items = [_shown(m, ctx["hide"]) for m in rows]
     return render(request, "archive/thread.html", {**ctx, "items": items})
 
 
@@ -199,8 +199,7 @@ def _shown(message: ArchivedMessage, hide: bool) -> dict[str, Any]:
         "message": message,
         "author": show.author(message.author_name, message.author_email, hide),
         "address": show.shown_address(message.author_email, hide),
-        "segments": show.segments(message.body_text, hide) if not message.body_html else [],
-        "html": show.sanitise_html(message.body_html, hide) if message.body_html else "",
+        "body": show.body(message.body_text, message.body_html, hide),
         "indent": min(message.depth, 10),
     }
 
@@ -208,7 +207,7 @@ def _shown(message: ArchivedMessage, hide: bool) -> dict[str, Any]:
 def _message(ml: MailingList, slug: str) -> ArchivedMessage:
     message = (
         ArchivedMessage.objects.filter(mailing_list=ml, slug=slug)
-        .select_related("thread", "parent")
+        .select_related("thread")
         .defer("raw")
         .first()
     )
@@ -229,9 +228,16 @@ def message(request: HttpRequest, list_id: str, slug: str) -> HttpResponse:
     )
     at = siblings.index(found.slug)
     replies = (
-        ArchivedMessage.objects.filter(parent=found)
+        ArchivedMessage.objects.filter(thread_id=found.thread_id, reply_to=found.slug)
         .order_by("path")
         .only("slug", "subject", "author_name", "author_email", "date")
+    )
+    parent = (
+        ArchivedMessage.objects.filter(mailing_list=ml, slug=found.reply_to)
+        .only("slug", "subject", "author_name", "author_email")
+        .first()
+        if found.reply_to
+        else None
     )
     item = _shown(found, ctx["hide"])
     return render(
@@ -241,11 +247,9 @@ def message(request: HttpRequest, list_id: str, slug: str) -> HttpResponse:
             **ctx,
             **item,
             "item": item,
-            "parent": found.parent,
-            "parent_author": show.author(
-                found.parent.author_name, found.parent.author_email, ctx["hide"]
-            )
-            if found.parent
+            "parent": parent,
+            "parent_author": show.author(parent.author_name, parent.author_email, ctx["hide"])
+            if parent
             else "",
             "replies": [
                 {"message": r, "author": show.author(r.author_name, r.author_email, ctx["hide"])}

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from listkeeper.archive import store
+from listkeeper.archive import ids, store
 from listkeeper.archive.models import ArchivedMessage, Month, Thread
 from tests.archive.conftest import make_message
 
@@ -72,7 +72,7 @@ def test_removing_a_message_keeps_its_replies_in_the_thread(ml) -> None:
 
     thread = Thread.objects.get()
     assert thread.count == 2
-    assert [m.parent.message_id for m in ArchivedMessage.objects.exclude(parent=None)] == ["<a@x>"]
+    assert [m.reply_to for m in ArchivedMessage.objects.exclude(reply_to="")] == [ids.slug("<a@x>")]
     assert Month.objects.get().count == 2
 
 

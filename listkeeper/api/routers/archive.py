@@ -100,17 +100,13 @@ def thread(request: HttpRequest, list_id: int, slug: str) -> dict:
     messages = list(
         ArchivedMessage.objects.filter(thread=found).order_by("path").defer("raw", "body_html")
     )
-    slugs = {m.id: m.slug for m in messages}
     return {
         "slug": found.slug,
         "subject": found.subject,
         "started": found.started,
         "last_date": found.last_date,
         "count": found.count,
-        "messages": [
-            _out(ml, m, found.slug, slugs.get(m.parent_id) if m.parent_id else None)
-            for m in messages
-        ],
+        "messages": [_out(ml, m, found.slug, m.reply_to or None) for m in messages],
     }
 
 
@@ -123,10 +119,10 @@ def message(request: HttpRequest, list_id: int, slug: str) -> dict:
     ml = _list(request, list_id)
     found = (
         ArchivedMessage.objects.filter(mailing_list=ml, slug=slug)
-        .select_related("thread", "parent")
+        .select_related("thread")
         .defer("raw", "body_html")
         .first()
     )
     if found is None:
         raise Http404(f"no message {slug}")
-    return _out(ml, found, found.thread.slug, found.parent.slug if found.parent else None)
+    return _out(ml, found, found.thread.slug, found.reply_to or None)
