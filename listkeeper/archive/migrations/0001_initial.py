@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ("lists", "0003_archive_visibility"),
+        ("lists", "0004_archive_visibility"),
     ]
 
     operations = [
