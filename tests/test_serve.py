@@ -6,27 +6,12 @@ import os
 import shutil
 import signal
 import smtplib
-import subprocess
-import sys
-import tempfile
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 from listkeeper.lists import services
-from listkeeper.postfix.instance import PostfixInstance
-from tests.sesstub import free_port
-from tests.support.database import child_database_url
-
-
-def read_until(proc: subprocess.Popen[str], marker: str) -> str:
-    lines = []
-    for line in proc.stdout:  # type: ignore[union-attr]
-        lines.append(line)
-        if marker in line:
-            return "".join(lines)
-    raise AssertionError(f"serve exited before {marker!r}:\n{''.join(lines)}")
+from tests.support.serve import read_until, serving
 
 
 @pytest.mark.e2e
@@ -35,27 +20,8 @@ def read_until(proc: subprocess.Popen[str], marker: str) -> str:
 )
 def test_it_serves_the_status_page_and_postfix_and_stops_on_sigterm(transactional_db) -> None:
     services.create_list("community", "lists.example.org", actor="test")
-    data = Path(tempfile.mkdtemp(prefix="listkeeper-serve-"))
-    data.chmod(0o755)
-    web, smtp, reinject = free_port(), free_port(), free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": child_database_url(),
-        "LISTKEEPER_DATA_DIR": str(data),
-        "SERVE": f"127.0.0.1:{web}",
-        "SMTP_LISTEN": f"127.0.0.1:{smtp}",
-        "REINJECT_HOST": f"127.0.0.1:{reinject}",
-        "LMTP_LISTEN": f"127.0.0.1:{free_port()}",
-    }
-    script = Path(sys.executable).with_name("listkeeper")
-    proc = subprocess.Popen(
-        [str(script), "serve"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
+    with serving() as served:
+        proc, web, smtp = served.proc, served.web, served.smtp
         banner = read_until(proc, "Press Ctrl-C")
         assert f"http://127.0.0.1:{web}/status/" in banner
         assert f"SMTP on 127.0.0.1:{smtp}" in banner
@@ -71,12 +37,6 @@ def test_it_serves_the_status_page_and_postfix_and_stops_on_sigterm(transactiona
 
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
-        assert not PostfixInstance(data / "postfix").is_running()
+        assert not served.postfix.is_running()
         with pytest.raises(OSError):
             smtplib.SMTP("127.0.0.1", smtp, timeout=5)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        PostfixInstance(data / "postfix").stop()
-        shutil.rmtree(data, ignore_errors=True)

@@ -3,12 +3,7 @@ from __future__ import annotations
 import pytest
 
 from listkeeper.lists.models import MailingList
-
-
-@pytest.fixture(autouse=True)
-def ledger_mail(settings):
-    # Mail we send ourselves goes where it goes in production: into the delivery ledger.
-    settings.EMAIL_BACKEND = "listkeeper.delivery.backend.LedgerEmailBackend"
+from tests.support.mail import mail_into_the_ledger  # noqa: F401 (autouse fixture)
 
 
 @pytest.fixture

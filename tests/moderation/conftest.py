@@ -5,12 +5,7 @@ import pytest
 from listkeeper.lists import services
 from listkeeper.lists.models import Role
 from tests.support.accounts import make_user
-
-
-@pytest.fixture(autouse=True)
-def _mail_into_the_ledger(settings):
-    # Django's test set-up swaps in the locmem backend; we want the real path.
-    settings.EMAIL_BACKEND = "listkeeper.delivery.backend.LedgerEmailBackend"
+from tests.support.mail import mail_into_the_ledger  # noqa: F401 (autouse fixture)
 
 
 @pytest.fixture

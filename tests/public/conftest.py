@@ -8,12 +8,7 @@ import pytest
 from django.core.cache import cache
 
 from listkeeper.delivery.models import Delivery
-
-
-@pytest.fixture(autouse=True)
-def _mail_into_the_ledger(settings):
-    # Django's test set-up swaps in the locmem backend; we want the real path.
-    settings.EMAIL_BACKEND = "listkeeper.delivery.backend.LedgerEmailBackend"
+from tests.support.mail import mail_into_the_ledger  # noqa: F401 (autouse fixture)
 
 
 @pytest.fixture(autouse=True)

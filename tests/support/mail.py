@@ -8,6 +8,8 @@ from email import policy
 from email.message import EmailMessage
 from pathlib import Path
 
+import pytest
+
 from listkeeper.delivery.models import Delivery
 from listkeeper.lists.models import MailingList
 from listkeeper.mail import headers as h
@@ -64,3 +66,13 @@ def outbox() -> list[Sent]:
         to = list(d.recipients.order_by("id").values_list("email", flat=True))
         result.append(Sent(to, d.envelope_from, parse_out(bytes(d.message))))
     return result
+
+
+@pytest.fixture(autouse=True)
+def mail_into_the_ledger(settings):
+    """Mail we send ourselves goes where it goes in production: into the delivery ledger.
+
+    Django's test set-up swaps in the locmem backend. Imported by the conftest
+    of each directory whose tests read what we queued.
+    """
+    settings.EMAIL_BACKEND = "listkeeper.delivery.backend.LedgerEmailBackend"
