@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from listkeeper.lib.addresses import Address, InvalidAddress, parse
 from listkeeper.lists.models import LIST_SUFFIXES, MailingList, RouteKind
 
 __all__ = ["Route", "RouteKind", "resolve"]
@@ -58,3 +59,22 @@ def serves_domain(domain: str) -> bool:
         domain == str(settings.LISTKEEPER_DOMAIN).lower()
         or MailingList.objects.filter(domain=domain).exists()
     )
+
+
+def personal_address(raw: str) -> Address:
+    """A person's mailbox (an admin, an owner): parsed, and not in a domain we serve.
+
+    Our Postfix accepts only list addresses in the domains it serves, so mail
+    to a person there would never arrive. InvalidAddress says why and what to give.
+    """
+    try:
+        addr = parse(raw)
+    except InvalidAddress as exc:
+        raise InvalidAddress(f"{exc}. Give an address like you@example.org.") from None
+    if serves_domain(addr.domain):
+        raise InvalidAddress(
+            f"{addr.email} is in {addr.domain}, a domain Listkeeper serves: its Postfix "
+            "accepts only list addresses there, so mail to it would never reach a person. "
+            "Give an address at your own mail provider, e.g. you@example.org."
+        )
+    return addr

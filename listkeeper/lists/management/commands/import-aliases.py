@@ -16,11 +16,11 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from listkeeper.lib.addresses import Address, InvalidAddress, parse
+from listkeeper.lib.addresses import Address, InvalidAddress
 from listkeeper.lists import services
 from listkeeper.lists.aliases import AliasFile, Entry, Problem, parse_aliases
 from listkeeper.lists.models import MailingList, Role, Source, Status, Subscription
-from listkeeper.lists.routing import serves_domain
+from listkeeper.lists.routing import personal_address
 
 ACTOR = "command:import-aliases"
 CHUNK = 2000
@@ -106,15 +106,9 @@ class Command(BaseCommand):
         if not raw:
             return None
         try:
-            addr = parse(raw)
+            return personal_address(raw)
         except InvalidAddress as exc:
-            raise CommandError(f"--owner: {exc}. Give an address like you@example.org.") from None
-        if serves_domain(addr.domain):
-            raise CommandError(
-                f"--owner {addr.email} is in a domain Listkeeper serves; mail to it would never "
-                "reach a person. Give an address at your own mail provider."
-            )
-        return addr
+            raise CommandError(f"--owner: {exc}") from None
 
     def _set_owner(self, ml: MailingList, owner: Address, totals: Totals) -> None:
         has_owner = (
