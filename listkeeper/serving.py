@@ -253,12 +253,14 @@ class Housekeeping(Part):
     def start(self) -> None:
         from django.db import close_old_connections
 
+        from listkeeper.feedback import probes
         from listkeeper.mail.moderation import housekeeping
 
         def run() -> None:
             while not self._stop.wait(self.every):
                 try:
                     housekeeping()
+                    probes.expire()
                 except Exception:  # noqa: BLE001 - a database hiccup must not end the loop
                     logger.exception("housekeeping failed; trying again in %ss", self.every)
                 finally:

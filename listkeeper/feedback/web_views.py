@@ -7,8 +7,17 @@ from django.views.decorators.http import require_POST
 
 from listkeeper.feedback import chart, figures
 from listkeeper.lists import services
-from listkeeper.lists.models import MailingList, PostStatus, Status, Subscription
+from listkeeper.lists.models import (
+    InboundKind,
+    InboundMessage,
+    MailingList,
+    PostStatus,
+    Status,
+    Subscription,
+)
 from listkeeper.lists.permissions import can_manage
+
+UNPROVEN_SHOWN = 50
 
 
 def _managed_list(request: HttpRequest, list_id: int) -> MailingList:
@@ -27,6 +36,14 @@ def deliverability(request: HttpRequest, list_id: int) -> HttpResponse:
         .select_related("member")
         .order_by("-updated")[:200]
     )
+    # Reports that named failed recipients but did not prove themselves: an
+    # owner sees them (a forged one is worth knowing about), nothing acts on them.
+    unproven = (
+        InboundMessage.objects.filter(mailing_list=ml, kind=InboundKind.BOUNCE)
+        .exclude(unproven="")
+        .only("id", "received", "sender", "recipient", "unproven", "result")
+        .order_by("-received", "-id")[:UNPROVEN_SHOWN]
+    )
     return render(
         request,
         "feedback/deliverability.html",
@@ -41,6 +58,8 @@ def deliverability(request: HttpRequest, list_id: int) -> HttpResponse:
             "series": series,
             "posts": figures.post_figures(posts),
             "disabled": disabled,
+            "unproven": unproven,
+            "unproven_shown": UNPROVEN_SHOWN,
         },
     )
 

@@ -274,4 +274,10 @@ class InboundMessage(models.Model):
     raw = models.BinaryField()
     received = models.DateTimeField(default=timezone.now)
     processed = models.DateTimeField(null=True, blank=True)
-    result = models.CharField(max_length=300, blank=True)
+    # What was done, whole: a report may name many addresses, and a cut list
+    # would hide who was (or was not) acted on.
+    result = models.TextField(blank=True)
+    # Delivery reports only: why this report changed nothing although it names
+    # failed recipients (no VERP token, a token that does not verify, or a
+    # token made for someone else). Empty for reports that proved themselves.
+    unproven = models.CharField(max_length=300, blank=True)
