@@ -7,8 +7,8 @@ smtpd, to a LIST-bounces address, and reach our LMTP server like any report.
 from __future__ import annotations
 
 import smtplib
-from email.utils import parseaddr
 from datetime import timedelta
+from email.utils import parseaddr
 
 import pytest
 from django.conf import settings
