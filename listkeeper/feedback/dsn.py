@@ -46,6 +46,13 @@ RETURNED_COPY_RE = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 
+# Plain-text warnings that a copy is still being retried (Exim, Sendmail, qmail).
+DELAY_WARNING_RE = re.compile(
+    r"^warning: message .* delayed|has not yet been delivered|delivery attempts will continue"
+    r"|will (?:continue to )?(?:retry|try again)|^delayed mail",
+    re.IGNORECASE | re.MULTILINE,
+)
+
 AUTO_REPLY_SUBJECT_RE = re.compile(
     r"^\s*(auto(matic)?[ -]?(reply|response)|out of (the )?office|abwesenheit|auto:)", re.IGNORECASE
 )
@@ -98,7 +105,7 @@ def _process(inbound: InboundMessage) -> tuple[str, str]:
         if not reports:
             return "ignored: complaint report without a recipient", ""
     else:
-        reports = read_reports(msg) or _heuristic_reports(msg)
+        reports = failures(msg)
         if not reports:
             # Vacation replies sent to the envelope sender are not failures (the
             # check comes late because Exim marks its real bounces auto-replied).
@@ -149,6 +156,15 @@ def _describe(reports: list[Report], what: str) -> str:
     return "; ".join(
         f"{r.email}: {r.kind} {r.status or ''}".rstrip() + f", {what}" for r in reports
     )
+
+
+def failures(msg: Message) -> list[Report]:
+    """What one delivery report says about each recipient: RFC 3464 first, else heuristics.
+
+    The reader on its own, without acting on anything (bench/dsn_samples.py
+    compares it with flufl.bounce).
+    """
+    return read_reports(msg) or _heuristic_reports(msg)
 
 
 def classify(action: str, status: str, detail: str = "") -> str | None:
@@ -219,6 +235,9 @@ def _heuristic_reports(msg: Message) -> list[Report]:
         log.warning("flufl.bounce could not read a delivery report", exc_info=True)
         return []
     text = _text(msg)
+    if DELAY_WARNING_RE.search(str(msg.get("Subject", ""))) or DELAY_WARNING_RE.search(text):
+        # flufl.bounce reads Exim's "delayed 24 hours" warning as a failure.
+        temporary, permanent = temporary | permanent, frozenset()
     status = _first_failure_status(text)
     detail = _diagnostic_line(text, status)
     # flufl.bounce's temporary failures are delay warnings: the copy may still arrive.

@@ -1,74 +1,14 @@
 from __future__ import annotations
 
-import pytest
 from django.core.management import call_command
 
 from listkeeper.feedback import dsn
 from listkeeper.feedback.models import DeliveryEvent, EventKind
-from listkeeper.lists.models import Status, Subscription, Suppression
+from listkeeper.lists.models import Status, Subscription
 
 from .conftest import ledger_row, make_post, store_report
 
-# (sample, member it is about, sent to the VERP address?, what the member sees)
-SAMPLES = [
-    ("postfix-ses-refused.eml", "carol@example.net", True, "disabled"),
-    ("postfix-expired.eml", "carol@example.net", True, "scored"),
-    ("postfix-delayed.eml", "carol@example.net", True, "unchanged"),
-    ("postfix-ses-unverified.eml", "carol@example.net", True, "unchanged"),
-    ("gmail.eml", "dave@gmail.com", True, "disabled"),
-    ("ses-forwarded.eml", "heidi@mail.example.com", True, "disabled"),
-    ("exim.eml", "erin@example.com", True, "disabled"),
-    ("exim-mailbox-full.eml", "erin@example.com", True, "scored"),
-    ("microsoft365.eml", "frank@contoso.com", True, "disabled"),
-    ("exchange-legacy.eml", "ivan@corp.example.com", True, "disabled"),
-    ("yahoo.eml", "grace@yahoo.com", True, "disabled"),
-    # Without a VERP token nothing proves who the report is about.
-    ("gmail.eml", "dave@gmail.com", False, "unchanged"),
-    ("exim.eml", "erin@example.com", False, "unchanged"),
-    ("yahoo.eml", "grace@yahoo.com", False, "unchanged"),
-    ("yahoo-dsn.eml", "grace@yahoo.com", True, "disabled"),
-    ("ses-complaint-arf.eml", "judy@yahoo.com", True, "unsubscribed"),
-    ("out-of-office.eml", "carol@example.net", True, "unchanged"),
-]
-
-
-def outcome(sub: Subscription) -> str:
-    sub.refresh_from_db()
-    suppression = Suppression.objects.filter(key=sub.member.key).first()
-    # A report by mail acts on the list it came back from, never site-wide.
-    if sub.status == Status.DISABLED and suppression is None:
-        return "disabled"
-    if sub.status == Status.UNSUBSCRIBED and suppression is None:
-        return "unsubscribed"
-    if sub.status == Status.ACTIVE and suppression is None:
-        return {0.0: "unchanged", 1.0: "scored"}.get(sub.bounce_score, f"score {sub.bounce_score}")
-    return f"{sub.status} suppressed={suppression and suppression.bulk_only}"
-
-
-@pytest.mark.parametrize(("sample", "email", "verp", "expected"), SAMPLES)
-def test_it_reads_real_world_reports(members, delivery, sample, email, verp, expected) -> None:
-    row = ledger_row(delivery, email)
-    inbound = store_report(members, sample, row if verp else None)
-
-    result = dsn.process_inbound(inbound)
-
-    subs = {
-        s.member.email: s
-        for s in Subscription.objects.filter(mailing_list=members).select_related("member")
-    }
-    assert outcome(subs[email]) == expected, result
-    others = [outcome(s) for address, s in subs.items() if address != email]
-    assert others == ["unchanged"] * len(others)
-    inbound.refresh_from_db()
-    assert inbound.processed is not None and inbound.result == result
-    assert (inbound.unproven == "") == verp, inbound.unproven
-    if not verp:
-        assert DeliveryEvent.objects.count() == 0
-    if expected in ("disabled", "scored", "unsubscribed"):
-        event = DeliveryEvent.objects.get()
-        assert (event.email, event.post_id) == (email, delivery.post_id)
-        if verp:
-            assert event.recipient_id == row.id
+# Each sample's reading and outcome: test_dsn_samples.py (tests/data/dsn/expected.toml).
 
 
 def test_it_says_why_a_hard_bounced_member_was_disabled(members, delivery) -> None:
