@@ -241,7 +241,8 @@ class FanOutWorker(Part):
 
 
 class Housekeeping(Part):
-    """Every minute: expire held posts past their limit, send postponed held-post notices."""
+    """Every minute: expire held posts past their limit, send postponed held-post notices,
+    close bounce probes that waited long enough without bouncing."""
 
     name = "housekeeping"
     every = 60.0
@@ -275,7 +276,10 @@ class Housekeeping(Part):
             self._thread.join(10)
 
     def describe(self) -> str:
-        return f"expires held posts and sends postponed moderator notices every {self.every:g} s"
+        return (
+            "expires held posts and bounce probes, sends postponed moderator notices"
+            f" every {self.every:g} s"
+        )
 
 
 class CatchingPostfix(PrivatePostfix):

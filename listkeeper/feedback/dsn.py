@@ -88,7 +88,7 @@ def process_inbound(inbound: InboundMessage) -> str:
             log.exception("delivery report %s could not be processed", inbound.id)
             result = "error: could not read this report (see the log)"
     if unproven:
-        log.warning("delivery report %s not acted on: %s (%s)", inbound.id, unproven, result)
+        log.warning("delivery report %s not acted on: %s (%s)", inbound.id, unproven, result[:300])
     inbound.processed = timezone.now()
     inbound.result = result
     inbound.unproven = unproven[:300]
@@ -148,7 +148,12 @@ def _process(inbound: InboundMessage) -> tuple[str, str]:
             )
     unproven = ""
     if strangers:
-        unproven = f"reports {', '.join(strangers)}, but its VERP token was made for {proof.email}"
+        named = (
+            ", ".join(strangers)
+            if len(strangers) <= 3
+            else f"{strangers[0]} and {len(strangers) - 1} other addresses"
+        )
+        unproven = f"reports {named}, but its VERP token was made for {proof.email}"
     return "; ".join(lines), unproven
 
 
@@ -279,10 +284,9 @@ def _complaint_reports(msg: Message, proof: verp.Proof) -> list[Report]:
     for part in msg.walk():
         if part.get_content_type() == "message/feedback-report":
             payload = part.get_payload()
+            first = payload[0] if isinstance(payload, list) and payload else None
             fields = (
-                payload[0]
-                if part.is_multipart() and isinstance(payload[0], Message)
-                else email.message_from_string(str(payload))
+                first if isinstance(first, Message) else email.message_from_string(str(payload))
             )
             address = _address(fields.get("Original-Rcpt-To", ""))
     if not address and proof.ok:
@@ -328,8 +332,9 @@ def _text(msg: Message) -> str:
         if part.get_content_type() in ("message/rfc822", "text/rfc822-headers"):
             break
         if part.get_content_maintype() == "text":
-            payload = part.get_payload(decode=True) or b""
-            chunks.append(decode(payload, part.get_content_charset()))
+            payload = part.get_payload(decode=True)
+            if isinstance(payload, bytes):
+                chunks.append(decode(payload, part.get_content_charset()))
     text = "\n".join(chunks)
     # Plain-text reports quote the returned message after a marker line.
     cut = RETURNED_COPY_RE.search(text)
