@@ -121,6 +121,14 @@ SES_PASS = env_secret("SES_PASS")
 RELAY_HOST = env_hostport("RELAY_HOST", f"email-smtp.{SES_REGION}.amazonaws.com:587")
 RELAY_TLS_CA_FILE = env("RELAY_TLS_CA_FILE", "/etc/ssl/certs/ca-certificates.crt")
 SES_MAX_SEND_RATE = env_float("SES_MAX_SEND_RATE", 14.0)
+# The worker paces at this fraction of its share of the rate, so that the
+# jitter Postfix adds between hand-off and SES stays inside the quota
+# (docs/postfix.md, "Pacing where SES counts").
+SES_RATE_HEADROOM = env_float("SES_RATE_HEADROOM", 0.96, minimum=0.5)
+if SES_RATE_HEADROOM > 1:
+    raise ImproperlyConfigured(f"SES_RATE_HEADROOM={SES_RATE_HEADROOM} must be at most 1")
+# Postfix's connections to the relay at once (the `ses` transport's concurrency).
+RELAY_CONCURRENCY = env_int("RELAY_CONCURRENCY", 20, minimum=1)
 if SES_USER and not SES_PASS:
     raise ImproperlyConfigured(
         "SES_USER is set but SES_PASS (or SES_PASS_FILE) is empty; set both or neither"
