@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from email.utils import parseaddr
 
 import pytest
 from django.core import mail
@@ -61,7 +62,10 @@ def test_it_sends_one_probe_when_the_score_reaches_the_threshold(low_threshold, 
     [notice] = mail.outbox
     assert notice.to == [CAROL]
     assert notice.from_email == probes.probe_address(probe)  # the envelope sender
-    assert notice.extra_headers["From"] == '"Community" <community-owner@lists.example.org>'
+    assert parseaddr(notice.extra_headers["From"]) == (
+        "Community",
+        "community-owner@lists.example.org",
+    )
     assert notice.subject == "Mail from Community to you is bouncing"
     assert "4.2.2 Mailbox full" in notice.body
     assert carol_sub(low_threshold).status == Status.ACTIVE
