@@ -68,8 +68,12 @@ class MailingList(models.Model):
     )
     # A post whose From is a member but fails the From domain's DMARC
     # p=quarantine/reject (mail/authentication.py, rules.authentication).
+    # db_default too: rows written by SQL outside Django (deploy checks) get it.
     unauthenticated_action = models.CharField(
-        max_length=8, choices=UnauthenticatedAction.choices, default=UnauthenticatedAction.HOLD
+        max_length=8,
+        choices=UnauthenticatedAction.choices,
+        default=UnauthenticatedAction.HOLD,
+        db_default=UnauthenticatedAction.HOLD,
     )
     subject_tag = models.CharField(max_length=60, blank=True)
     personalised = models.BooleanField(default=True)
@@ -274,7 +278,7 @@ class Post(models.Model):
     decided_by = models.CharField(max_length=200, blank=True)
     # What our authentication check found (the Authentication-Results value
     # without the authserv-id, also on top of `raw`); empty: not checked.
-    authentication = models.CharField(max_length=1000, blank=True)
+    authentication = models.CharField(max_length=1000, blank=True, db_default="")
 
     class Meta:
         ordering = ["-received", "-id"]

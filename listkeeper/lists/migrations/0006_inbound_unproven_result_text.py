@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("lists", "0004_archive_visibility"),
+        ("lists", "0005_authentication_db_defaults"),
     ]
 
     operations = [
