@@ -3,7 +3,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-sqlite test-postgres lint clean
+.PHONY: install run test test-compose test-sqlite test-postgres lint clean
 
 install: $(STAMP)
 
@@ -21,6 +21,11 @@ run: install
 
 test: install
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The compose deployment built and run in Docker (tests/compose/): needs root
+# or a running engine, docker-compose and debootstrap.
+test-compose: install
+	$(BIN)/pytest -m compose tests/compose $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) var
