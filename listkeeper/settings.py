@@ -122,6 +122,14 @@ SES_PASS = env_secret("SES_PASS")
 RELAY_HOST = env_hostport("RELAY_HOST", f"email-smtp.{SES_REGION}.amazonaws.com:587")
 RELAY_TLS_CA_FILE = env("RELAY_TLS_CA_FILE", "/etc/ssl/certs/ca-certificates.crt")
 SES_MAX_SEND_RATE = env_float("SES_MAX_SEND_RATE", 14.0)
+# The worker paces at this fraction of its share of the rate, so that the
+# jitter Postfix adds between hand-off and SES stays inside the quota
+# (docs/postfix.md, "Pacing where SES counts").
+SES_RATE_HEADROOM = env_float("SES_RATE_HEADROOM", 0.96, minimum=0.5)
+if SES_RATE_HEADROOM > 1:
+    raise ImproperlyConfigured(f"SES_RATE_HEADROOM={SES_RATE_HEADROOM} must be at most 1")
+# Postfix's connections to the relay at once (the `ses` transport's concurrency).
+RELAY_CONCURRENCY = env_int("RELAY_CONCURRENCY", 20, minimum=1)
 if SES_USER and not SES_PASS:
     raise ImproperlyConfigured(
         "SES_USER is set but SES_PASS (or SES_PASS_FILE) is empty; set both or neither"
@@ -197,7 +205,9 @@ WSGI_APPLICATION = "listkeeper.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        # Every template lives in an app (mail templates in listkeeper/mail/templates/),
+        # so a wheel install finds them as well as an editable one.
+        "DIRS": [],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -367,7 +377,7 @@ LOGGING = {
 
 EMAIL_BACKEND = "listkeeper.delivery.backend.LedgerEmailBackend"
 
-# Health and metrics (listkeeper/web/health.py, docs/operations.md).
+# Health and metrics (listkeeper/web/health.py, web/metrics.py, docs/operations.md).
 # /metrics needs "Authorization: Bearer METRICS_TOKEN"; without a token it answers
 # only requests from the loopback address (a scraper in the same container/host).
 METRICS_TOKEN = env_secret("METRICS_TOKEN")
@@ -378,4 +388,4 @@ HEALTH_WORKER_MAX_AGE = env_int("HEALTH_WORKER_MAX_AGE", 120)
 # container's healthcheck writes to a shared volume. Neither set: not checked.
 POSTQUEUE_COMMAND = env("POSTQUEUE_COMMAND")
 POSTFIX_QUEUE_STATUS_FILE = env("POSTFIX_QUEUE_STATUS_FILE")
-MIDDLEWARE.insert(0, "listkeeper.web.health.RequestLatencyMiddleware")
+MIDDLEWARE.insert(0, "listkeeper.web.metrics.RequestLatencyMiddleware")
