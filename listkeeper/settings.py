@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import dj_database_url
@@ -220,7 +219,7 @@ TEMPLATES = [
 ]
 
 
-def _database() -> dict[str, Any]:
+def _database() -> dj_database_url.DBConfig:
     """DATABASE_URL; or, under compose, DATABASE_HOST/PORT/NAME/USER and a password file.
 
     Compose keeps the password in a secret file, so no URL holding it exists
