@@ -214,7 +214,13 @@ class Stack:
     # --- driving compose ------------------------------------------------
 
     def compose(
-        self, *args: str, files: bool = True, check: bool = True, timeout: float = 600, **kw: Any
+        self,
+        *args: str,
+        files: bool = True,
+        check: bool = True,
+        timeout: float = 600,
+        env_extra: dict[str, str] | None = None,
+        **kw: Any,
     ) -> subprocess.CompletedProcess[str]:
         base = [
             COMPOSE,
@@ -227,7 +233,8 @@ class Stack:
         ]
         if files:
             base += ["-f", str(ROOT / "compose.yaml"), "-f", str(self.override)]
-        env = {**self.engine.env, "COMPOSE_INTERACTIVE_NO_CLI": "1"}
+        # Variables in the environment win over the env file, as for an operator.
+        env = {**self.engine.env, "COMPOSE_INTERACTIVE_NO_CLI": "1", **(env_extra or {})}
         result = run([*base, *args], env=env, timeout=timeout, **kw)
         if check and result.returncode != 0:
             raise AssertionError(
@@ -329,6 +336,12 @@ class Stack:
             except ValueError:
                 pass
         return out
+
+    def replies(self) -> list[dict[str, Any]]:
+        """The stand-in's refusals after DATA (554 unverified, 454 throttled)."""
+        path = self.ses_dir / "replies.jsonl"
+        lines = path.read_text().splitlines() if path.exists() else []
+        return [json.loads(line) for line in lines if line.endswith("}")]
 
     def copies(self, subject: str) -> Counter[tuple[str, str]]:
         """(Message-ID, recipient) -> how often the stand-in accepted it, for one post."""

@@ -159,3 +159,55 @@ def test_an_sns_bounce_posted_to_the_web_port_is_verified_and_acted_on(
     assert statuses[bounced] == "disabled"
     assert statuses[members[-2]] == "active"
     assert TOPIC  # the topic the stack allows (SES_SNS_TOPIC_ARNS)
+
+
+def test_no_secret_shows_in_inspect_environments_images_or_logs(
+    stack: Stack, first_post: Any
+) -> None:
+    values = {
+        p.name: p.read_text().strip()
+        for p in stack.secrets_dir.iterdir()
+        if p.name != "ses_user"  # an access key id: a name, not a secret
+    }
+    assert set(values) >= {"db_password", "postfix_db_password", "secret_key", "ses_pass"}
+    containers = stack.compose("ps", "-q").stdout.split()
+    inspected = stack.engine.docker("inspect", *containers).stdout
+    images = {c["Image"] for c in stack.inspect(*containers)}
+    image_records = stack.engine.docker("image", "inspect", *images).stdout
+    history = "".join(
+        stack.engine.docker("history", "--no-trunc", image).stdout for image in images
+    )
+    environments = ""
+    for container in containers:
+        # Every process in every container, read as root.
+        environments += stack.engine.docker(
+            "exec", "--user", "root", container, "sh", "-c",
+            "for e in /proc/[0-9]*/environ; do tr '\\0' '\\n' < $e; done 2>/dev/null; true",
+        ).stdout  # fmt: skip
+    logs = stack.logs()
+
+    assert "DATABASE_PASSWORD_FILE=/run/secrets/db_password" in environments  # we did look
+    for where, text in {
+        "docker inspect": inspected,
+        "image config": image_records,
+        "image history": history,
+        "process environments": environments,
+        "logs": logs,
+    }.items():
+        leaked = [name for name, value in values.items() if value in text]
+        assert not leaked, f"{leaked} found in {where}"
+
+
+def test_rotated_ses_credentials_keep_mail_flowing(stack: Stack, members: list[str]) -> None:
+    # docs/operations.md, "Rotating SES credentials": the new password is
+    # written in place; from now on the stand-in (SES) accepts only the new one.
+    new_password = "rotated-" + stack.ses_password[:16]
+    (stack.secrets_dir / "ses_pass").write_text(new_password)
+    stack.write_ses_config(password=new_password)
+
+    stack.exec("postfix", "postfix-entrypoint", "reload")
+    delivered = deliver(stack, members, "After the rotation")
+
+    assert set(delivered.values()) == {1}
+    assert len(delivered) == len(members)
+    assert "SASL authentication failed" not in stack.logs("postfix")
