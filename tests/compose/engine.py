@@ -67,7 +67,11 @@ class Engine:
 
     @property
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("DOCKER_", "COMPOSE_"))}
+        # Only these: compose fills ${NAME} in compose.yaml from its own
+        # environment first, and the test process's (DNS_NAMESERVERS of the
+        # suite's DNS server, DATABASE_URL, ...) must not reach the containers.
+        keep = ("PATH", "HOME", "LANG", "TMPDIR")
+        env = {k: os.environ[k] for k in keep if k in os.environ}
         env["DOCKER_HOST"] = self.host
         return env
 

@@ -59,6 +59,7 @@ def members(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> list[str]
     members = members_file(path, MEMBERS, SENDER)
     imported = stack.import_aliases(path)
     assert imported.returncode == 0, imported.stderr
+    stack.accept_unauthenticated()
     return [m.lower() for m in members]
 
 
