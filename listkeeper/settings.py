@@ -159,6 +159,32 @@ if "." not in POSTFIX_HOSTNAME:
 SERVE = env_hostport("SERVE", "127.0.0.1:8000")
 MAX_MESSAGE_SIZE = env_int("MAX_MESSAGE_SIZE", 10 * 1024 * 1024, minimum=1024)
 WORKER_CONNECTIONS = env_int("WORKER_CONNECTIONS", 4, minimum=1)
+
+
+def _nameservers(name: str, value: str) -> list[tuple[str, int]]:
+    """`host[:port]` items, comma-separated (IPv6 in brackets: `[::1]:53`)."""
+    servers = []
+    for item in value.replace(" ", ",").split(","):
+        if not item:
+            continue
+        if item.startswith("[") or item.count(":") == 1:
+            host, _, port = item.rpartition(":") if not item.endswith("]") else (item, "", "53")
+        else:
+            host, port = item, "53"
+        host = host.strip("[]")
+        if not host or not port.isdigit():
+            raise ImproperlyConfigured(
+                f"{name}={value!r} must list host or host:port items, e.g. 127.0.0.1:53"
+            )
+        servers.append((host, int(port)))
+    return servers
+
+
+# Post authentication (DKIM, SPF, DMARC): the resolver to ask (empty: the
+# system's, /etc/resolv.conf) and how long one lookup may take, in seconds.
+DNS_NAMESERVERS = _nameservers("DNS_NAMESERVERS", env("DNS_NAMESERVERS"))
+DNS_TIMEOUT = env_float("DNS_TIMEOUT", 2.0, minimum=0.1)
+
 # A worker whose heartbeat is older than this is dead; its claims go back to pending.
 WORKER_STALE_AFTER = env_float("WORKER_STALE_AFTER", 60.0, minimum=1.0)
 WORKER_NAME = env("WORKER_NAME")
