@@ -241,7 +241,8 @@ class FanOutWorker(Part):
 
 
 class Housekeeping(Part):
-    """Every minute: expire held posts past their limit, send postponed held-post notices."""
+    """Every minute: expire held posts past their limit, send postponed held-post
+    notices, send the digests that are due."""
 
     name = "housekeeping"
     every = 60.0
@@ -253,12 +254,14 @@ class Housekeeping(Part):
     def start(self) -> None:
         from django.db import close_old_connections
 
+        from listkeeper.delivery import digests
         from listkeeper.mail.moderation import housekeeping
 
         def run() -> None:
             while not self._stop.wait(self.every):
                 try:
                     housekeeping()
+                    digests.send_due()
                 except Exception:  # noqa: BLE001 - a database hiccup must not end the loop
                     logger.exception("housekeeping failed; trying again in %ss", self.every)
                 finally:
@@ -273,7 +276,10 @@ class Housekeeping(Part):
             self._thread.join(10)
 
     def describe(self) -> str:
-        return f"expires held posts and sends postponed moderator notices every {self.every:g} s"
+        return (
+            "expires held posts, sends postponed moderator notices and due digests "
+            f"every {self.every:g} s"
+        )
 
 
 class CatchingPostfix(PrivatePostfix):

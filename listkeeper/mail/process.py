@@ -84,7 +84,8 @@ def handle_post(ml: MailingList, raw: bytes, envelope_sender: str) -> Post:
             decided=timezone.now() if decided else None,
             decided_by="rules" if decided else "",
         )
-        _follow_up(post, decision, message, block)
+        digest_form = ctx.digest_form if ctx is not None else None
+        _follow_up(post, decision, message, block, digest_form)
     return post
 
 
@@ -115,11 +116,19 @@ def _judge(
         return ctx, rules.Decision(PostStatus.HELD, reason), b""
 
 
-def _follow_up(post: Post, decision: rules.Decision, message: bytes, block: h.HeaderBlock) -> None:
+def _follow_up(
+    post: Post,
+    decision: rules.Decision,
+    message: bytes,
+    block: h.HeaderBlock,
+    digest_form: bytes | None = None,
+) -> None:
     ml = post.mailing_list
     event = {"message_id": post.message_id, "mailing_list": ml, "sender": post.sender}
     if decision.status == PostStatus.ACCEPTED:
-        delivery = enqueue_post(post, message, envelope_from=ml.suffixed("bounces"))
+        delivery = enqueue_post(
+            post, message, envelope_from=ml.suffixed("bounces"), digest_form=digest_form
+        )
         mail_event("post_accepted", **event, post=post.id, recipients=delivery.total)
         return
     mail_event(f"post_{decision.status}", **event, post=post.id, reason=decision.reason)
