@@ -87,6 +87,14 @@ def last_scheduled(ml: MailingList, now: datetime) -> datetime:
     return at(day) if at(day) <= local else at(day - timedelta(days=1))
 
 
+def next_scheduled(ml: MailingList, now: datetime) -> datetime:
+    """The next regular moment after `now` (in the list's time zone)."""
+    step = 7 if ml.digest_frequency == DigestFrequency.WEEKLY else 1
+    last = last_scheduled(ml, now)
+    day = last.date() + timedelta(days=step)
+    return datetime.combine(day, last.timetz())
+
+
 def pending(ml: MailingList) -> list[DigestEntry]:
     return list(
         DigestEntry.objects.filter(mailing_list=ml, issue__isnull=True)

@@ -1,7 +1,17 @@
 from django.urls import path
 
 from listkeeper.web import views
-from listkeeper.web.views import audit, bulk, dashboard, export, lists, members, people, users
+from listkeeper.web.views import (
+    audit,
+    bulk,
+    dashboard,
+    digests,
+    export,
+    lists,
+    members,
+    people,
+    users,
+)
 from listkeeper.web.views.auth import urlpatterns_auth
 
 urlpatterns = [
@@ -16,6 +26,7 @@ urlpatterns = [
     path("lists/<int:list_id>/members/add/", members.add, name="list_member_add"),
     path("lists/<int:list_id>/members/action/", members.action, name="list_member_action"),
     path("lists/<int:list_id>/export.csv", export.list_csv, name="list_export"),
+    path("lists/<int:list_id>/digests/", digests.digest_page, name="list_digests"),
     path("members/", people.index, name="members"),
     path("members/export.csv", export.all_csv, name="members_export"),
     path("members/<int:member_id>/", people.detail, name="member"),
