@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from listkeeper.delivery import digests
@@ -89,10 +91,8 @@ def test_the_plain_digest_follows_rfc_1153(ml) -> None:
 
 
 def test_a_new_year_starts_a_new_volume(ml) -> None:
-    from datetime import datetime, timezone
-
     post(ml, "One")
-    digests.cut(ml, actor="test", now=datetime(2026, 12, 31, 12, tzinfo=timezone.utc))
+    digests.cut(ml, actor="test", now=datetime(2026, 12, 31, 12, tzinfo=UTC))
     post(ml, "Two")
-    issue = digests.cut(ml, actor="test", now=datetime(2027, 1, 1, 12, tzinfo=timezone.utc))
+    issue = digests.cut(ml, actor="test", now=datetime(2027, 1, 1, 12, tzinfo=UTC))
     assert issue is not None and (issue.volume, issue.number) == (2, 1)

@@ -72,9 +72,7 @@ def test_regular_and_digest_members_each_get_every_post_once(mailpath) -> None:
     assert [p.get_content_type() for p in posts] == ["message/rfc822"] * 5
     inner = [p.get_payload(0) for p in posts]
     assert [str(m["Subject"]) for m in inner] == SUBJECTS
-    assert [m.get_content().strip() for m in inner] == [
-        f"Body of post {n}." for n in range(1, 6)
-    ]
+    assert [m.get_content().strip() for m in inner] == [f"Body of post {n}." for n in range(1, 6)]
     assert all("Unsubscribe:" not in m.get_content() for m in inner)
     toc_lines = toc.get_content().splitlines()
     assert [line.strip() for line in toc_lines if re.match(r"\s+\d\. ", line)] == [
@@ -173,8 +171,9 @@ def test_a_worker_killed_during_a_digest_run_leaves_each_member_one_digest(
     )
     try:
         wait_for(
-            lambda: Delivery.objects.filter(digest__mailing_list=ml, state=JobState.DONE).count()
-            == 2,
+            lambda: (
+                Delivery.objects.filter(digest__mailing_list=ml, state=JobState.DONE).count() == 2
+            ),
             timeout=60,
             what="both digest deliveries to finish",
         )

@@ -155,6 +155,8 @@ def test_a_member_chooses_a_digest_which_starts_with_the_next_issue(client, list
     assert "as a plain-text digest from its next digest on" in text
     assert "Digest (plain text) from the next digest on" in text
     services.update_list(ml, actor="test", digests_enabled=False)
-    page = client.post(url, {"action": "delivery", "list": ml.id, "delivery": "digest"}, follow=True)
+    page = client.post(
+        url, {"action": "delivery", "list": ml.id, "delivery": "digest"}, follow=True
+    )
     assert "sends no digests" in page.content.decode()
     assert _sub(ml).delivery_next == "digest-plain"
