@@ -175,18 +175,22 @@ def cut(ml: MailingList, *, actor: str, now: datetime | None = None) -> DigestIs
             Subscription.objects.filter(
                 mailing_list=ml, delivery__in=DIGEST_MODES, delivery_next=""
             ).update(delivery_next=DeliveryMode.REGULAR)
-        built = Built.of(ml, issue, entries)
+        title = issue_title(ml, issue)
+        items = [_item(e) for e in entries]
         total = 0
         for mode in DIGEST_MODES:
+            if not Subscription.objects.filter(ledger.recipients_of(ml.id, mode)).exists():
+                continue  # nobody reads this form now: not built, not stored
+            build = build_mime if mode == DeliveryMode.DIGEST else build_plain
             delivery = Delivery.objects.create(
                 digest=issue,
                 digest_mode=mode,
-                message=built.mime if mode == DeliveryMode.DIGEST else built.plain,
+                message=build(ml, title, items),
                 envelope_from=ml.suffixed("bounces"),
                 personalised=True,
             )
             count = ledger.enqueue_digest(delivery, ml.id)
-            if count == 0:
+            if count == 0:  # cannot happen inside this transaction; kept honest anyway
                 Delivery.objects.filter(id=delivery.id).update(state=JobState.DONE, finished=now)
             total += count
         issue.recipients = total
@@ -253,8 +257,12 @@ class Built:
     @classmethod
     def of(cls, ml: MailingList, issue: DigestIssue, entries: list[DigestEntry]) -> Built:
         items = [_item(e) for e in entries]
-        title = f"{ml.name} Digest, Vol {issue.volume}, Issue {issue.number}"
+        title = issue_title(ml, issue)
         return cls(mime=build_mime(ml, title, items), plain=build_plain(ml, title, items))
+
+
+def issue_title(ml: MailingList, issue: DigestIssue) -> str:
+    return f"{ml.name} Digest, Vol {issue.volume}, Issue {issue.number}"
 
 
 def _item(entry: DigestEntry) -> Item:
@@ -268,10 +276,8 @@ def _item(entry: DigestEntry) -> Item:
 
 def _author_name(head: Message, fallback: str) -> str:
     # The distributed From reads "Alice via List"; the TOC shows "Alice".
-    try:
-        name = str(head["From"].addresses[0].display_name) if head["From"] else ""
-    except (IndexError, AttributeError, ValueError):
-        name = ""
+    addresses = getattr(head["From"], "addresses", ())
+    name = str(addresses[0].display_name) if addresses else ""
     return name.rsplit(" via ", 1)[0] if " via " in name else (name or fallback)
 
 

@@ -246,7 +246,7 @@ def _unsubscribe(ml: MailingList, author: Address, sender: str, block: h.HeaderB
     return f"unsubscribe: {author.email} is not subscribed"
 
 
-DELIVERY_WORDS = {
+DELIVERY_WORDS: dict[str, str] = {
     DeliveryMode.REGULAR: "each post as it is sent",
     DeliveryMode.DIGEST: "the digest (one message with the posts attached)",
     DeliveryMode.DIGEST_PLAIN: "the plain-text digest",

@@ -96,3 +96,16 @@ def test_a_new_year_starts_a_new_volume(ml) -> None:
     post(ml, "Two")
     issue = digests.cut(ml, actor="test", now=datetime(2027, 1, 1, 12, tzinfo=UTC))
     assert issue is not None and (issue.volume, issue.number) == (2, 1)
+
+
+def test_a_form_nobody_reads_is_not_built(community) -> None:
+    community.posting_policy = PostingPolicy.OPEN
+    community.save()
+    member(community, "reg@example.net")
+    member(community, "mime@example.net", "digest")
+    post(community, "Only MIME readers")
+    issue = digests.cut(community, actor="test")
+    assert issue is not None
+    assert list(Delivery.objects.filter(digest=issue).values_list("digest_mode", flat=True)) == [
+        "digest"
+    ]
