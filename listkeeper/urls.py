@@ -1,13 +1,16 @@
-from django.contrib import admin
-from django.urls import include, path
+from __future__ import annotations
 
-urlpatterns = [
+from django.contrib import admin
+from django.urls import URLPattern, URLResolver, include, path
+
+from listkeeper.web import health, metrics
+
+urlpatterns: list[URLPattern | URLResolver] = [
     path("django-admin/", admin.site.urls),
     path("api/", include("listkeeper.api.urls")),
     path("hooks/", include("listkeeper.feedback.urls")),
-    path("lists/", include("listkeeper.feedback.web_urls")),
     path("", include("listkeeper.web.public_urls")),
-    path("", include("listkeeper.web.moderation_urls")),
     path("", include("listkeeper.web.urls")),
-    path("", include("listkeeper.web.health")),
+    path("healthz", health.healthz, name="healthz"),
+    path("metrics", metrics.metrics, name="metrics"),
 ]

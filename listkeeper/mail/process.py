@@ -124,14 +124,27 @@ def _follow_up(
     digest_form: bytes | None = None,
 ) -> None:
     ml = post.mailing_list
-    event = {"message_id": post.message_id, "mailing_list": ml, "sender": post.sender}
     if decision.status == PostStatus.ACCEPTED:
         delivery = enqueue_post(
             post, message, envelope_from=ml.suffixed("bounces"), digest_form=digest_form
         )
-        mail_event("post_accepted", **event, post=post.id, recipients=delivery.total)
+        mail_event(
+            "post_accepted",
+            message_id=post.message_id,
+            mailing_list=ml,
+            sender=post.sender,
+            post=post.id,
+            recipients=delivery.total,
+        )
         return
-    mail_event(f"post_{decision.status}", **event, post=post.id, reason=decision.reason)
+    mail_event(
+        f"post_{decision.status}",
+        message_id=post.message_id,
+        mailing_list=ml,
+        sender=post.sender,
+        post=post.id,
+        reason=decision.reason,
+    )
     if decision.status == PostStatus.HELD:
         notify_held(ml)
     elif decision.status == PostStatus.REJECTED:

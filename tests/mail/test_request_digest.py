@@ -64,3 +64,18 @@ def test_digest_on_a_list_without_digests_is_refused(ml) -> None:
     assert _sub(ml).delivery_next == ""
     [mail] = outbox()
     assert "sends no digests" in mail.text
+
+
+def test_help_names_the_digest_commands_only_where_digests_are_allowed(ml) -> None:
+    process.handle_request(ml, request("help"), "dana@example.com")
+    services.update_list(ml, actor="test", digests_enabled=False)
+    process.handle_request(ml, request("help"), "dana@example.com")
+    with_digests, without = outbox()
+    assert [line.split()[:2] for line in with_digests.text.splitlines() if "digest " in line][
+        :3
+    ] == [
+        ["digest", "on"],
+        ["digest", "plain"],
+        ["digest", "off"],
+    ]
+    assert "digest on" not in without.text

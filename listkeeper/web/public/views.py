@@ -150,7 +150,7 @@ def _manage_action(request: HttpRequest, email: str, data: dict) -> None:
 
 
 def _delivery_message(ml: MailingList, delivery: str, when: str) -> str:
-    what = {
+    what: dict[str, str] = {
         DeliveryMode.REGULAR: f"You will get each post of {ml.name}",
         DeliveryMode.DIGEST: f"You will get {ml.name} as a digest",
         DeliveryMode.DIGEST_PLAIN: f"You will get {ml.name} as a plain-text digest",

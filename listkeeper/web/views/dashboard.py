@@ -4,6 +4,7 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 
 from listkeeper.delivery.models import Delivery, JobState
 from listkeeper.lists import permissions
@@ -11,8 +12,7 @@ from listkeeper.lists.models import Post, PostStatus, Status, Subscription
 
 
 def held_url(list_id: int) -> str:
-    """The moderation queue (served by listkeeper.web.moderation)."""
-    return f"/lists/{list_id}/held/"
+    return reverse("held_posts", args=[list_id])
 
 
 @login_required

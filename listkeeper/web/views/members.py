@@ -13,7 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from listkeeper.lists import services
 from listkeeper.lists.models import MailingList, Member, Role, Status, Subscription
 from listkeeper.web.access import actor, managed_list
-from listkeeper.web.forms import AddMemberForm, MemberActionForm, MemberFilterForm
+from listkeeper.web.forms import ACTIONS, AddMemberForm, MemberActionForm, MemberFilterForm
 from listkeeper.web.paging import Page, paginate, paginate_ids, paginate_matches
 from listkeeper.web.views.dashboard import held_url
 
@@ -137,7 +137,7 @@ def action(request: HttpRequest, list_id: int) -> HttpResponse:
     if not form.is_valid():
         for errors in form.errors.values():
             for error in errors:
-                messages.error(request, error)
+                messages.error(request, str(error))
         return _back(request, ml)
     # Only this list's subscriptions: ids of another list's members are ignored.
     subs = list(
@@ -157,7 +157,7 @@ def action(request: HttpRequest, list_id: int) -> HttpResponse:
     if refused:
         messages.error(request, f"{len(refused)} not changed: {error}.")
         subs = [s for s in subs if s not in refused]
-    label = dict(form.fields["action"].choices)[chosen]
+    label = dict(ACTIONS)[chosen]
     messages.success(request, f"{label}: {len(subs)} member{'s' if len(subs) != 1 else ''}.")
     return _back(request, ml)
 
