@@ -171,10 +171,13 @@ def cut(ml: MailingList, *, actor: str, now: datetime | None = None) -> DigestIs
         if taken != len(entries):  # another cutter got there first (cannot with the lock)
             raise RuntimeError(f"digest entries of {ml.address} were taken by another cut")
         if not ml.digests_enabled:
-            # Digests switched off: this is the last issue; then each post again.
-            Subscription.objects.filter(
-                mailing_list=ml, delivery__in=DIGEST_MODES, delivery_next=""
-            ).update(delivery_next=DeliveryMode.REGULAR)
+            # Digests switched off: this is the last issue; then each post again,
+            # and a switch to the digest asked for before that is dropped.
+            subs = Subscription.objects.filter(mailing_list=ml)
+            subs.filter(delivery__in=DIGEST_MODES).update(delivery_next=DeliveryMode.REGULAR)
+            subs.exclude(delivery__in=DIGEST_MODES).filter(delivery_next__in=DIGEST_MODES).update(
+                delivery_next=""
+            )
         title = issue_title(ml, issue)
         items = [_item(e) for e in entries]
         total = 0

@@ -110,6 +110,8 @@ def test_choosing_the_current_mode_again_cancels_a_waiting_switch(ml) -> None:
 def test_a_list_without_digests_refuses_them_and_moves_its_last_digest_members_back(ml) -> None:
     sub = member(ml, "d@example.net", "digest")
     newcomer = member(ml, "r@example.net")
+    asked = member(ml, "asked@example.net")
+    services.set_delivery(asked, "digest", actor="test")
     services.update_list(ml, actor="test", digests_enabled=False)
     with pytest.raises(services.ServiceError, match="sends no digests"):
         services.set_delivery(newcomer, "digest", actor="test")
@@ -117,7 +119,9 @@ def test_a_list_without_digests_refuses_them_and_moves_its_last_digest_members_b
     issue = digests.cut(ml, actor="test")
     assert issue is not None and issue.recipients == 1
     sub.refresh_from_db()
+    asked.refresh_from_db()
     assert sub.delivery == "regular"
+    assert (asked.delivery, asked.delivery_next) == ("regular", "")
     post(ml, "After")
     from listkeeper.delivery.models import DigestEntry
 
