@@ -67,6 +67,12 @@ class Weekday(models.IntegerChoices):
     SUNDAY = 6, "Sunday"
 
 
+class UnauthenticatedAction(models.TextChoices):
+    HOLD = "hold", "Hold for moderation"
+    REJECT = "reject", "Reject"
+    ACCEPT = "accept", "Accept (trust the From address)"
+
+
 class MailingList(models.Model):
     local_part = models.CharField(max_length=64)
     domain = models.CharField(max_length=253)
@@ -77,6 +83,11 @@ class MailingList(models.Model):
     )
     nonmember_action = models.CharField(
         max_length=8, choices=NonMemberAction.choices, default=NonMemberAction.HOLD
+    )
+    # A post whose From is a member but fails the From domain's DMARC
+    # p=quarantine/reject (mail/authentication.py, rules.authentication).
+    unauthenticated_action = models.CharField(
+        max_length=8, choices=UnauthenticatedAction.choices, default=UnauthenticatedAction.HOLD
     )
     subject_tag = models.CharField(max_length=60, blank=True)
     personalised = models.BooleanField(default=True)
@@ -90,20 +101,25 @@ class MailingList(models.Model):
     bounce_score_threshold = models.FloatField(default=5.0)
     created = models.DateTimeField(default=timezone.now)
     # An IANA zone name: digests go out at `digest_hour` local time.
-    time_zone = models.CharField(max_length=64, default="UTC")
+    time_zone = models.CharField(max_length=64, default="UTC", db_default="UTC")
     # Digests (delivery/digests.py): when an issue is cut and what frames it.
-    digests_enabled = models.BooleanField(default=True)
+    # Database defaults too, so rows written by other tools (SQL, older code
+    # during an upgrade) get them.
+    digests_enabled = models.BooleanField(default=True, db_default=True)
     digest_frequency = models.CharField(
-        max_length=8, choices=DigestFrequency.choices, default=DigestFrequency.DAILY
+        max_length=8,
+        choices=DigestFrequency.choices,
+        default=DigestFrequency.DAILY,
+        db_default=DigestFrequency.DAILY,
     )
     digest_weekday = models.PositiveSmallIntegerField(
-        choices=Weekday.choices, default=Weekday.MONDAY
+        choices=Weekday.choices, default=Weekday.MONDAY, db_default=Weekday.MONDAY
     )
-    digest_hour = models.PositiveSmallIntegerField(default=6)
+    digest_hour = models.PositiveSmallIntegerField(default=6, db_default=6)
     # Pending posts bigger than this (KB) make an issue go out before its time.
-    digest_size_kb = models.PositiveIntegerField(default=100)
-    digest_header = models.TextField(blank=True)
-    digest_footer = models.TextField(blank=True)
+    digest_size_kb = models.PositiveIntegerField(default=100, db_default=100)
+    digest_header = models.TextField(blank=True, default="", db_default="")
+    digest_footer = models.TextField(blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["domain", "local_part"]
@@ -185,7 +201,7 @@ class Subscription(models.Model):
     # A switch between each post and a digest waits for the next digest issue
     # to be cut (docs/digests.md: exactly once); "" when none is waiting.
     delivery_next = models.CharField(
-        max_length=12, choices=DeliveryMode.choices, blank=True, default=""
+        max_length=12, choices=DeliveryMode.choices, blank=True, default="", db_default=""
     )
     moderated = models.BooleanField(default=False)
     source = models.CharField(max_length=8, choices=Source.choices, default=Source.WEB)
@@ -289,6 +305,9 @@ class Post(models.Model):
     reason = models.CharField(max_length=500, blank=True)
     decided = models.DateTimeField(null=True, blank=True)
     decided_by = models.CharField(max_length=200, blank=True)
+    # What our authentication check found (the Authentication-Results value
+    # without the authserv-id, also on top of `raw`); empty: not checked.
+    authentication = models.CharField(max_length=1000, blank=True)
 
     class Meta:
         ordering = ["-received", "-id"]

@@ -31,6 +31,7 @@ LIST_SETTINGS = [
     "description",
     "posting_policy",
     "nonmember_action",
+    "unauthenticated_action",
     "subject_tag",
     "reply_to",
     "personalised",
@@ -111,6 +112,13 @@ class ListSettingsForm(forms.ModelForm):
             "digest_size_kb": "Send the digest early past (KB)",
             "digest_header": "Digest header text",
             "digest_footer": "Digest footer text",
+            "unauthenticated_action": "Members' posts that fail their domain's DMARC policy",
+        }
+        help_texts = {
+            "unauthenticated_action": (
+                "For a post whose From is a member but whose domain publishes DMARC "
+                "p=quarantine or p=reject and the post fails it (likely forged)."
+            ),
         }
 
     def _addresses(self, name: str) -> list[str]:

@@ -166,9 +166,10 @@ def test_a_worker_killed_during_a_digest_run_leaves_each_member_one_digest(
     ).exists()
 
     host, port = settings.REINJECT_HOST
-    second = proc.start(
-        "worker", log=tmp_path / "second.log", **{**env, "REINJECT_HOST": f"{host}:{port}"}
-    )
+    # A longer stale time for the survivor: on a loaded machine a slow heartbeat
+    # must not make it count itself dead and set its own claims aside.
+    survivor = {**env, "REINJECT_HOST": f"{host}:{port}", "WORKER_STALE_AFTER": "6"}
+    second = proc.start("worker", log=tmp_path / "second.log", **survivor)
     try:
         wait_for(
             lambda: (

@@ -39,17 +39,14 @@ class FreezingProxy:
         except OSError:
             pass
         finally:
-            if not (from_client and self.frozen.is_set()):
-                for s in (src, dst):
-                    try:
-                        s.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
-            else:
-                # The client died mid-transaction: drop the server connection
-                # without finishing it, as a crash would.
-                src.close()
-                dst.close()
+            # Shut both sides down: a client that died mid-transaction leaves the
+            # server a broken connection, as a crash would (close() alone would
+            # not wake the other pump's recv, and Postfix would wait on).
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
     def freeze(self) -> None:
         self.frozen.set()

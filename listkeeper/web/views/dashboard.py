@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from listkeeper.delivery.models import Delivery, JobState
 from listkeeper.lists import permissions
-from listkeeper.lists.models import Post, PostStatus, Status, Subscription
+from listkeeper.lists.models import Post, PostStatus, Role, Status, Subscription
 
 
 def held_url(list_id: int) -> str:
@@ -58,6 +58,13 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         .defer("message", "post__raw")
         .order_by("id")[:20]
     )
+    # Held-post notices for these go to the site admins: say so, and how to fix it.
+    owned = set(
+        Subscription.objects.filter(mailing_list_id__in=ids, role=Role.OWNER)
+        .exclude(status=Status.UNSUBSCRIBED)
+        .values_list("mailing_list_id", flat=True)
+    )
+    ownerless = [ml for ml in lists if ml.id not in owned and ml.id in managed_ids]
     bounced = (
         Subscription.objects.filter(mailing_list_id__in=managed_ids, status=Status.DISABLED)
         .select_related("member", "mailing_list")
@@ -72,6 +79,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "posts": posts,
             "fanouts": fanouts,
             "bounced": bounced,
+            "ownerless": ownerless,
             "is_admin": permissions.is_site_admin(user),
         },
     )
