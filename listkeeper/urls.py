@@ -9,6 +9,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("django-admin/", admin.site.urls),
     path("api/", include("listkeeper.api.urls")),
     path("hooks/", include("listkeeper.feedback.urls")),
+    path("archive/", include("listkeeper.archive.urls")),
     path("", include("listkeeper.web.public_urls")),
     path("", include("listkeeper.web.urls")),
     path("healthz", health.healthz, name="healthz"),

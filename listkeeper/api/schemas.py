@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Literal
 from ninja import Field, Schema
 
 from listkeeper.lists.models import (
+    ArchiveVisibility,
     DeliveryMode,
     NonMemberAction,
     PostingPolicy,
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     DeliveryValue = str
     SourceValue = str
     PostStatusValue = str
+    ArchiveVisibilityValue = str
 else:
     PostingPolicyValue = Literal[tuple(PostingPolicy.values)]
     NonMemberActionValue = Literal[tuple(NonMemberAction.values)]
@@ -42,6 +44,7 @@ else:
     DeliveryValue = Literal[tuple(DeliveryMode.values)]
     SourceValue = Literal[tuple(Source.values)]
     PostStatusValue = Literal[tuple(PostStatus.values)]
+    ArchiveVisibilityValue = Literal[tuple(ArchiveVisibility.values)]
 
 
 class Error(Schema):
@@ -77,6 +80,7 @@ class ListSettings(Schema):
     digest_size_kb: int | None = Field(None, ge=1, description="Send early past this size")
     digest_header: str | None = None
     digest_footer: str | None = None
+    archive_visibility: ArchiveVisibilityValue | None = None
 
 
 class ListCreate(ListSettings):
@@ -117,6 +121,7 @@ class ListOut(Schema):
     digest_size_kb: int
     digest_header: str
     digest_footer: str
+    archive_visibility: ArchiveVisibilityValue
     created: datetime
     active_members: int
     held_posts: int

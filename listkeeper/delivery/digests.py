@@ -42,6 +42,7 @@ from listkeeper.lib import links
 from listkeeper.lists import services
 from listkeeper.lists.models import (
     DIGEST_MODES,
+    ArchiveVisibility,
     DeliveryMode,
     DigestFrequency,
     MailingList,
@@ -57,7 +58,18 @@ PLACEHOLDER = ledger.PLACEHOLDER.decode()
 RFC1153_TOC_RULE = "-" * 70
 RFC1153_RULE = "-" * 30
 # Header fields of each post shown in the plain digest, in RFC 1153's order.
-PLAIN_FIELDS = ("Date", "From", "To", "Cc", "Subject", "Message-ID", "Keywords", "Summary")
+# Archived-At (RFC 5064) follows them: each post's permalink where the list keeps an archive.
+PLAIN_FIELDS = (
+    "Date",
+    "From",
+    "To",
+    "Cc",
+    "Subject",
+    "Message-ID",
+    "Keywords",
+    "Summary",
+    "Archived-At",
+)
 
 
 # When -------------------------------------------------------------------------
@@ -317,6 +329,9 @@ def _headers(ml: MailingList, title: str, content_type: str, eight_bit: bool) ->
         ("Precedence", "list"),
         ("X-Loop", ml.address),
     ]
+    if ml.archive_visibility != ArchiveVisibility.OFF:
+        # Each post inside carries its own Archived-At (the pipeline's archive_headers).
+        listed.append(("List-Archive", f"<{links.archive_url(ml.list_id)}>"))
     return out + b"".join(_field(name, value) for name, value in listed)
 
 

@@ -21,6 +21,7 @@ from email.utils import make_msgid
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
+from listkeeper.archive.store import archive_post
 from listkeeper.delivery.ledger import enqueue_message, enqueue_post
 from listkeeper.delivery.notices import is_reply_to_notice
 from listkeeper.lib.addresses import address_key
@@ -170,6 +171,7 @@ def _follow_up(
         delivery = enqueue_post(
             post, message, envelope_from=ml.suffixed("bounces"), digest_form=digest_form
         )
+        archive_post(post)  # same transaction: archived exactly when it is sent
         mail_event(
             "post_accepted",
             message_id=post.message_id,

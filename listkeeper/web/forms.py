@@ -50,6 +50,7 @@ LIST_SETTINGS = [
     "digest_size_kb",
     "digest_header",
     "digest_footer",
+    "archive_visibility",
 ]
 
 
@@ -112,6 +113,7 @@ class ListSettingsForm(forms.ModelForm):
             "digest_size_kb": "Send the digest early past (KB)",
             "digest_header": "Digest header text",
             "digest_footer": "Digest footer text",
+            "archive_visibility": "Web archive: who may read it",
             "unauthenticated_action": "Members' posts that fail their domain's DMARC policy",
         }
         help_texts = {

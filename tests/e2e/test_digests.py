@@ -74,6 +74,10 @@ def test_regular_and_digest_members_each_get_every_post_once(mailpath) -> None:
     assert [str(m["Subject"]) for m in inner] == SUBJECTS
     assert [m.get_content().strip() for m in inner] == [f"Body of post {n}." for n in range(1, 6)]
     assert all("Unsubscribe:" not in m.get_content() for m in inner)
+    # Where the list keeps an archive, each post carries its permalink.
+    archived = [str(m["Archived-At"]) for m in inner]
+    assert len(set(archived)) == 5 and all("/archive/" in a or "http" in a for a in archived)
+    assert msg["List-Archive"] is not None
     toc_lines = toc.get_content().splitlines()
     assert [line.strip() for line in toc_lines if re.match(r"\s+\d\. ", line)] == [
         f"{n}. Topic {n} (Alice Example)" for n in range(1, 6)
@@ -98,6 +102,9 @@ def test_regular_and_digest_members_each_get_every_post_once(mailpath) -> None:
     end = lines.index("End of Community Digest, Vol 1, Issue 1")
     assert lines[end + 1] == "*" * len(lines[end])
     assert parsed(plain.data)["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert [line for line in lines if line.startswith("Archived-At: ")] == [
+        f"Archived-At: {a}" for a in archived
+    ]
 
     # One click from the digest unsubscribes that member, and the next issue skips them.
     response = Client(enforce_csrf_checks=True).post(path, {"List-Unsubscribe": "One-Click"})
