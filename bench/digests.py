@@ -119,7 +119,11 @@ def main() -> None:
 
         # 1. Raw Postfix, the same number of messages of one member's digest's size.
         raw_rate = raw_postfix(args, tmp, sample, reinject, sink_port)
-        print(f"raw Postfix (smtp-source -> Postfix -> smtp-sink): {raw_rate:8.1f} recipients/s")
+        print(
+            f"raw Postfix (smtp-source -> Postfix -> smtp-sink): {raw_rate:8.1f} recipients/s"
+            f"  ({fanout.load()})",
+            flush=True,
+        )
 
         # 2. Listkeeper: the worker is running and idle; the issue is cut (both
         # forms built once, one ledger row per member) and sent like a post.
@@ -144,7 +148,10 @@ def main() -> None:
         while delivery.state != "done" and time.monotonic() < deadline:
             time.sleep(0.1)
             delivery.refresh_from_db()
-        print(f"Listkeeper digest (issue cut -> sink has all):     {ours:8.1f} recipients/s")
+        print(
+            f"Listkeeper digest (issue cut -> sink has all):     {ours:8.1f} recipients/s"
+            f"  ({fanout.load()})"
+        )
         print(f"ratio:                                            {ours / raw_rate:8.2f}")
         print(
             f"issue: {issue.posts} posts, MIME digest {len(sample) / 1024:.1f} KiB per copy; "

@@ -241,8 +241,9 @@ class FanOutWorker(Part):
 
 
 class Housekeeping(Part):
-    """Every minute: expire held posts past their limit, send postponed held-post
-    notices, send the digests that are due."""
+    """Every minute: expire held posts past their limit, send postponed held-post notices,
+    close bounce probes that waited long enough without bouncing, send the digests
+    that are due."""
 
     name = "housekeeping"
     every = 60.0
@@ -255,12 +256,14 @@ class Housekeeping(Part):
         from django.db import close_old_connections
 
         from listkeeper.delivery import digests
+        from listkeeper.feedback import probes
         from listkeeper.mail.moderation import housekeeping
 
         def run() -> None:
             while not self._stop.wait(self.every):
                 try:
                     housekeeping()
+                    probes.expire()
                     digests.send_due()
                 except Exception:  # noqa: BLE001 - a database hiccup must not end the loop
                     logger.exception("housekeeping failed; trying again in %ss", self.every)
@@ -277,8 +280,8 @@ class Housekeeping(Part):
 
     def describe(self) -> str:
         return (
-            "expires held posts, sends postponed moderator notices and due digests "
-            f"every {self.every:g} s"
+            "expires held posts and bounce probes, sends postponed moderator notices"
+            f" and due digests every {self.every:g} s"
         )
 
 

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("delivery", "0003_recipient_skipped"),
-        ("lists", "0005_delivery_choices_and_digest_settings"),
+        ("lists", "0007_delivery_choices_and_digest_settings"),
     ]
 
     operations = [
