@@ -8,7 +8,8 @@
 #   lmtpd    the LMTP server Postfix delivers list mail to (LMTP_LISTEN)
 #   worker   the delivery worker handing copies to Postfix (REINJECT_HOST)
 #   housekeeping  periodic jobs every HOUSEKEEPING_EVERY seconds (default 300):
-#            held-post expiry, postponed held notices, unprocessed bounces
+#            held-post expiry, postponed held notices, unprocessed bounces,
+#            digests that are due
 #   anything else runs as a command, e.g. `listkeeper createadmin EMAIL`.
 #
 # The database password comes from a secret file (DATABASE_PASSWORD_FILE) and
@@ -81,6 +82,8 @@ case "$role" in
             listkeeper mail-housekeeping || echo "entrypoint: mail-housekeeping failed; again in ${every}s" >&2
             # Delivery reports LMTP stored but could not process (normally none).
             listkeeper process-bounces --quiet || echo "entrypoint: process-bounces failed; again in ${every}s" >&2
+            # Digests go out at their list's hour: up to HOUSEKEEPING_EVERY late.
+            listkeeper digests send --quiet || echo "entrypoint: digests send failed; again in ${every}s" >&2
             sleep "$every" &
             wait $!
         done
