@@ -109,3 +109,16 @@ def test_a_form_nobody_reads_is_not_built(community) -> None:
     assert list(Delivery.objects.filter(digest=issue).values_list("digest_mode", flat=True)) == [
         "digest"
     ]
+
+
+def test_a_bounce_of_a_digest_copy_names_the_member_and_the_list(ml) -> None:
+    from listkeeper.delivery.personalise import verp_sender
+    from listkeeper.feedback import verp
+
+    post(ml, "Bounced")
+    issue = digests.cut(ml, actor="test")
+    row = Recipient.objects.get(delivery__digest=issue, email="mime@example.net")
+    proof = verp.read(verp_sender(ml, row.id), ml)
+    assert proof.ok
+    assert (proof.email, proof.mailing_list, proof.recipient) == ("mime@example.net", ml, row)
+    assert proof.member is not None and proof.member.key == "mime@example.net"
