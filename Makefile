@@ -3,7 +3,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-sqlite test-postgres lint clean
+.PHONY: install run test test-compose test-sqlite test-postgres lint clean
 
 install: $(STAMP)
 
@@ -33,6 +33,11 @@ test-sqlite: install
 
 test-postgres: install
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} $(BIN)/pytest $(PYTEST_ARGS)
+
+# The compose deployment built and run in Docker (tests/compose/): needs root
+# or a running engine, docker-compose and debootstrap.
+test-compose: install
+	$(BIN)/pytest -m compose tests/compose $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) var

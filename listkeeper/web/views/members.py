@@ -147,8 +147,16 @@ def action(request: HttpRequest, list_id: int) -> HttpResponse:
     )
     chosen = form.cleaned_data["action"]
     who = actor(request)
+    refused = []
     for sub in subs:
-        apply_action(sub, chosen, actor=who)
+        try:
+            apply_action(sub, chosen, actor=who)
+        except services.ServiceError as exc:
+            refused.append(sub)
+            error = str(exc)
+    if refused:
+        messages.error(request, f"{len(refused)} not changed: {error}.")
+        subs = [s for s in subs if s not in refused]
     label = dict(ACTIONS)[chosen]
     messages.success(request, f"{label}: {len(subs)} member{'s' if len(subs) != 1 else ''}.")
     return _back(request, ml)
