@@ -268,7 +268,13 @@ PASSWORD_HASHERS = [
 ]
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = 0.25  # hours
-AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+# One account from one client address: failures for one account neither lock
+# other accounts on the same address (a shared office or proxy) nor lock that
+# account from everywhere (anyone could otherwise lock an admin out by name).
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# The client address as TRUSTED_PROXY_COUNT says (behind a TLS proxy REMOTE_ADDR
+# is the proxy, shared by everyone).
+AXES_CLIENT_IP_CALLABLE = "listkeeper.web.client.client_ip"
 AXES_VERBOSE = False  # its start-up banner would clutter every command's output
 # The lockout page says the same whether or not the account exists.
 AXES_LOCKOUT_TEMPLATE = "web/auth/locked_out.html"
