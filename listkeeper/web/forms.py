@@ -126,26 +126,51 @@ class AddMemberForm(forms.Form):
 
 
 ACTIONS = [
-    ("remove", "Remove from the list"),
-    ("unsubscribe", "Unsubscribe (keep the record)"),
-    ("activate", "Make active again"),
+    ("", "Choose an action…"),
     ("role:member", "Role: member"),
     ("role:moderator", "Role: moderator"),
     ("role:owner", "Role: owner"),
     ("delivery:regular", "Delivery: regular"),
     ("delivery:nomail", "Delivery: no mail"),
+    ("activate", "Make active again"),
+    ("unsubscribe", "Unsubscribe (keep the record)"),
+    ("remove", "Remove from the list"),
 ]
+# What the confirmation page warns about: these end a member's mail.
+DESTRUCTIVE_ACTIONS = {"remove", "unsubscribe"}
 
 
 class MemberActionForm(forms.Form):
-    action = forms.ChoiceField(choices=ACTIONS)
-    selected = forms.TypedMultipleChoiceField(coerce=int, choices=[], required=True)
+    """A bulk action on ticked members, or on every member the filter matches.
+
+    No action is preselected: a click on Apply without a choice does nothing.
+    """
+
+    action = forms.ChoiceField(
+        label="With the selected members",
+        choices=ACTIONS,
+        error_messages={"required": "Choose what to do with the selected members."},
+    )
+    scope = forms.ChoiceField(
+        choices=[("selected", "Ticked members"), ("matching", "All matching")],
+        required=False,
+    )
+    selected = forms.TypedMultipleChoiceField(coerce=int, choices=[], required=False)
+    # The filter "all matching" applies to (the members page's own query).
+    q = forms.CharField(required=False, max_length=254)
+    status = forms.ChoiceField(choices=[("", ""), *Status.choices], required=False)
+    role = forms.ChoiceField(choices=[("", ""), *Role.choices], required=False)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Any id is acceptable here; the view limits them to the list's subscriptions.
         self.fields["selected"].valid_value = lambda value: str(value).isdigit()  # type: ignore[attr-defined]
-        self.fields["selected"].error_messages["required"] = "Tick at least one member first."
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("scope") != "matching" and not data.get("selected"):
+            raise forms.ValidationError("Tick at least one member first.")
+        return data
 
 
 class SubscriptionForm(forms.Form):
