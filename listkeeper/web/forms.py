@@ -90,9 +90,13 @@ class ListSettingsForm(forms.ModelForm):
             "send_welcome": "Send a welcome message to new members",
             "send_goodbye": "Send a goodbye message to members who leave",
             "max_message_size": "Largest post (bytes)",
-            "held_expiry_days": "Discard held posts after (days)",
+            "held_expiry_days": "Reject held posts after (days)",
             "bounce_score_threshold": "Stop delivery after a bounce score of",
             "nonmember_action": "Posts from non-members",
+        }
+        help_texts = {
+            "held_expiry_days": "A post no moderator approved in time is rejected and its sender "
+            "is told so. 0 keeps held posts until a moderator decides.",
         }
 
     def _addresses(self, name: str) -> list[str]:

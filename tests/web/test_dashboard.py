@@ -7,6 +7,7 @@ from django.urls import reverse
 from listkeeper.delivery.models import Delivery
 from listkeeper.lists import services
 from listkeeper.lists.models import Post, PostStatus, Status
+from tests.web.pagetext import texts
 
 
 def test_it_shows_lists_posts_progress_held_and_bounces(owner_client, alpha, beta):
@@ -60,3 +61,17 @@ def test_it_shows_lists_posts_progress_held_and_bounces(owner_client, alpha, bet
 def test_it_invites_a_site_admin_to_create_the_first_list(admin_client):
     body = admin_client.get(reverse("dashboard")).content.decode()
     assert "Create the first list" in body
+
+
+def test_it_says_a_held_post_was_approved_not_accepted_for_its_hold_reason(admin_client, alpha):
+    from listkeeper.mail import moderation
+    from tests.moderation.conftest import hold
+
+    post = hold(alpha, reason="stranger@outside.example is not a member of this members-only list")
+    moderation.approve(post, "mod@example.org")
+    body = admin_client.get(reverse("dashboard")).content
+    (shown,) = texts(body, "td", cls="outcome")
+    assert shown == (
+        "Approved by mod@example.org (held because stranger@outside.example is not a member "
+        "of this members-only list)"
+    )

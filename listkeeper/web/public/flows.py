@@ -111,6 +111,12 @@ def read_confirm(token: str) -> tuple[MailingList, str]:
     return ml, email
 
 
+def is_subscribed(ml: MailingList, email: str) -> bool:
+    """Whether the address is already an active member (a confirmation link used before)."""
+    sub = _subscription(ml, parse(email).key)
+    return sub is not None and sub.status == Status.ACTIVE
+
+
 def confirm(ml: MailingList, email: str) -> services.SubscribeResult:
     """Make the subscription active; the welcome goes out only the first time.
 

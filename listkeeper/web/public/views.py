@@ -50,6 +50,9 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
         return _bad_link(request, str(exc))
     ctx = {"list": ml, "address": email}
     if request.method == "GET":
+        if flows.is_subscribed(ml, email):
+            # A link used before: nothing left to confirm, so no button offering it.
+            return render(request, "public/confirmed.html", {**ctx, "already": True})
         # Mail scanners follow links: only the button's POST subscribes.
         return render(request, "public/confirm.html", ctx)
     try:

@@ -92,7 +92,11 @@ def new(request: HttpRequest) -> HttpResponse:
         bulk.resume(job)
         return redirect("bulk", job.id)
     recent = BulkImport.objects.filter(created_by=request.user).defer("text", "addresses")[:5]
-    return render(request, "web/bulk/new.html", {"form": form, "recent": recent})
+    return render(
+        request,
+        "web/bulk/new.html",
+        {"form": form, "recent": recent, "has_lists": lists.exists()},
+    )
 
 
 def _job(request: HttpRequest, job_id: int) -> BulkImport:
