@@ -13,8 +13,8 @@ from django.utils import timezone
 from listkeeper.lists import services
 from listkeeper.lists.models import AuditEntry, Subscription
 from listkeeper.web.bulk import UnreadableInput, decode, read_pasted, read_rows
-from tests.web.pagetext import texts
 from listkeeper.web.models import BulkImport, ImportState
+from tests.web.pagetext import texts
 
 
 def parsed(text: str) -> list[tuple[int, str, str, str]]:
