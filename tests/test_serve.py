@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.cookiejar
 import os
 import shutil
 import signal
@@ -9,6 +10,7 @@ import smtplib
 import subprocess
 import sys
 import tempfile
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -18,6 +20,20 @@ from listkeeper.lists import services
 from listkeeper.postfix.instance import PostfixInstance
 from tests.conftest import child_database_url
 from tests.sesstub import free_port
+
+
+def signed_in(base: str, username: str, password: str) -> urllib.request.OpenerDirector:
+    """An HTTP client signed in to a running web app (session and CSRF cookies kept)."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    opener.open(f"{base}/accounts/login/", timeout=30).read()
+    token = next(c.value for c in jar if c.name == "csrftoken")
+    form = urllib.parse.urlencode(
+        {"username": username, "password": password, "csrfmiddlewaretoken": token}
+    ).encode()
+    reply = opener.open(f"{base}/accounts/login/", data=form, timeout=30)
+    assert not reply.url.endswith("/accounts/login/"), "signing in failed"
+    return opener
 
 
 def read_until(proc: subprocess.Popen[str], marker: str) -> str:

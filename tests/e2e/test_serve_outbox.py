@@ -10,7 +10,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -19,7 +18,8 @@ import pytest
 from listkeeper.lists import services
 from tests.conftest import child_database_url
 from tests.sesstub import free_port
-from tests.test_serve import read_until
+from tests.test_serve import read_until, signed_in
+from tests.web.conftest import PASSWORD, make_user
 
 pytestmark = [
     pytest.mark.e2e,
@@ -35,6 +35,7 @@ def test_it_catches_every_copy_in_the_outbox_and_lists_them_on_the_status_page(
     ml = services.create_list(
         "community", "lists.example.org", actor="test", display_name="Community"
     )
+    make_user("root@example.org", admin=True)
     members = ["ann@example.net", "bob@example.net", "cyd@example.org"]
     for address in members:
         services.subscribe(ml, address, actor="test")
@@ -81,7 +82,8 @@ def test_it_catches_every_copy_in_the_outbox_and_lists_them_on_the_status_page(
         ) == sorted(members)
         assert all(b"Subject: Hello from make run" in c for c in copies)
 
-        page = urllib.request.urlopen(f"http://127.0.0.1:{web}/status/", timeout=30).read().decode()
+        admin = signed_in(f"http://127.0.0.1:{web}", "root@example.org", PASSWORD)
+        page = admin.open(f"http://127.0.0.1:{web}/status/", timeout=30).read().decode()
         assert "Hello from make run" in page and "bob@example.net" in page
 
         proc.send_signal(signal.SIGTERM)

@@ -2,6 +2,9 @@
 // scripts). Every page works without it; it adds conveniences.
 "use strict";
 
+// Styles that only make sense with this script running (the collapsed menu).
+document.documentElement.classList.add("js");
+
 // "Select every member on this page": a header checkbox ticks the rows' boxes.
 // Hidden in the HTML, shown here, so nobody without script sees a dead control.
 for (const all of document.querySelectorAll("input.select-page[data-selects]")) {
@@ -31,4 +34,20 @@ for (const toggle of document.querySelectorAll("button[data-toggles]")) {
     toggle.setAttribute("aria-expanded", String(open));
     target.classList.toggle("open", open);
   });
+}
+
+// Done-messages (Django messages) get a close button; they never vanish by
+// themselves, so nobody misses one while reading.
+for (const toast of document.querySelectorAll(".toasts li")) {
+  const close = document.createElement("button");
+  close.type = "button";
+  close.className = "dismiss";
+  close.setAttribute("aria-label", "Dismiss this message");
+  close.textContent = "×";
+  close.addEventListener("click", () => {
+    const list = toast.parentElement;
+    toast.remove();
+    if (list && !list.children.length) list.remove();
+  });
+  toast.append(close);
 }
