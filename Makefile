@@ -19,8 +19,20 @@ run: install
 	$(BIN)/listkeeper createadmin --if-none
 	$(BIN)/listkeeper serve
 
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
 test: install
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The same suite on each database CI uses; DATABASE_URL picks the PostgreSQL one.
+test-sqlite: install
+	env -u DATABASE_URL $(BIN)/pytest $(PYTEST_ARGS)
+
+test-postgres: install
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} $(BIN)/pytest $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) var

@@ -12,7 +12,7 @@ import concurrent.futures
 import logging
 import threading
 from dataclasses import replace
-from typing import Any, TextIO
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler
@@ -308,7 +308,15 @@ def default_parts(*, postfix: bool = True) -> list[Part]:
     return parts
 
 
-def start_all(parts: list[Part], out: TextIO) -> list[Part]:
+class Output(Protocol):
+    """Where start_all and stop_all report: a stream, or a command's self.stdout."""
+
+    def write(self, msg: str, /) -> object: ...
+
+    def flush(self) -> object: ...
+
+
+def start_all(parts: list[Part], out: Output) -> list[Part]:
     """Start the parts in order; return those running. On failure stop them and raise."""
     running: list[Part] = []
     try:
@@ -327,7 +335,7 @@ def start_all(parts: list[Part], out: TextIO) -> list[Part]:
     return running
 
 
-def stop_all(parts: list[Part], out: TextIO) -> None:
+def stop_all(parts: list[Part], out: Output) -> None:
     for part in reversed(parts):
         try:
             part.stop()

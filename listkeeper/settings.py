@@ -196,7 +196,9 @@ WSGI_APPLICATION = "listkeeper.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        # Every template lives in an app (mail templates in listkeeper/mail/templates/),
+        # so a wheel install finds them as well as an editable one.
+        "DIRS": [],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -347,7 +349,7 @@ LOGGING = {
 
 EMAIL_BACKEND = "listkeeper.delivery.backend.LedgerEmailBackend"
 
-# Health and metrics (listkeeper/web/health.py, docs/operations.md).
+# Health and metrics (listkeeper/web/health.py, web/metrics.py, docs/operations.md).
 # /metrics needs "Authorization: Bearer METRICS_TOKEN"; without a token it answers
 # only requests from the loopback address (a scraper in the same container/host).
 METRICS_TOKEN = env_secret("METRICS_TOKEN")
@@ -358,4 +360,4 @@ HEALTH_WORKER_MAX_AGE = env_int("HEALTH_WORKER_MAX_AGE", 120)
 # container's healthcheck writes to a shared volume. Neither set: not checked.
 POSTQUEUE_COMMAND = env("POSTQUEUE_COMMAND")
 POSTFIX_QUEUE_STATUS_FILE = env("POSTFIX_QUEUE_STATUS_FILE")
-MIDDLEWARE.insert(0, "listkeeper.web.health.RequestLatencyMiddleware")
+MIDDLEWARE.insert(0, "listkeeper.web.metrics.RequestLatencyMiddleware")

@@ -1,17 +1,20 @@
+from __future__ import annotations
+
 from django.contrib import admin
 from django.templatetags.static import static
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from django.views.generic import RedirectView
 
-urlpatterns = [
+from listkeeper.web import health, metrics
+
+urlpatterns: list[URLPattern | URLResolver] = [
     path("django-admin/", admin.site.urls),
     # Browsers ask for /favicon.ico whatever the pages' <link rel="icon"> says.
     path("favicon.ico", RedirectView.as_view(url=static("listkeeper/favicon.svg"), permanent=True)),
     path("api/", include("listkeeper.api.urls")),
     path("hooks/", include("listkeeper.feedback.urls")),
-    path("lists/", include("listkeeper.feedback.web_urls")),
     path("", include("listkeeper.web.public_urls")),
-    path("", include("listkeeper.web.moderation_urls")),
     path("", include("listkeeper.web.urls")),
-    path("", include("listkeeper.web.health")),
+    path("healthz", health.healthz, name="healthz"),
+    path("metrics", metrics.metrics, name="metrics"),
 ]

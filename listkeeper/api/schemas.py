@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from ninja import Field, Schema
 
@@ -18,15 +18,27 @@ from listkeeper.lists.models import (
     Status,
 )
 
-# Literals (not the Django enums) so a wrong value is answered with the allowed ones.
-PostingPolicyValue = Literal[tuple(PostingPolicy.values)]  # type: ignore[valid-type]
-NonMemberActionValue = Literal[tuple(NonMemberAction.values)]  # type: ignore[valid-type]
-ReplyToValue = Literal[tuple(ReplyTo.values)]  # type: ignore[valid-type]
-RoleValue = Literal[tuple(Role.values)]  # type: ignore[valid-type]
-StatusValue = Literal[tuple(Status.values)]  # type: ignore[valid-type]
-DeliveryValue = Literal[tuple(DeliveryMode.values)]  # type: ignore[valid-type]
-SourceValue = Literal[tuple(Source.values)]  # type: ignore[valid-type]
-PostStatusValue = Literal[tuple(PostStatus.values)]  # type: ignore[valid-type]
+# Literals (not the Django enums) so a wrong value is answered with the allowed
+# ones. They are built from the enums at run time, which mypy cannot follow: to
+# the type checker they are plain strings.
+if TYPE_CHECKING:
+    PostingPolicyValue = str
+    NonMemberActionValue = str
+    ReplyToValue = str
+    RoleValue = str
+    StatusValue = str
+    DeliveryValue = str
+    SourceValue = str
+    PostStatusValue = str
+else:
+    PostingPolicyValue = Literal[tuple(PostingPolicy.values)]
+    NonMemberActionValue = Literal[tuple(NonMemberAction.values)]
+    ReplyToValue = Literal[tuple(ReplyTo.values)]
+    RoleValue = Literal[tuple(Role.values)]
+    StatusValue = Literal[tuple(Status.values)]
+    DeliveryValue = Literal[tuple(DeliveryMode.values)]
+    SourceValue = Literal[tuple(Source.values)]
+    PostStatusValue = Literal[tuple(PostStatus.values)]
 
 
 class Error(Schema):

@@ -22,8 +22,8 @@ class LedgerEmailBackend(BaseEmailBackend):
             recipients = message.recipients()
             if not recipients:
                 continue
-            enqueue_message(
-                message.message().as_bytes(linesep="\r\n"), recipients, message.from_email
-            )
+            # Django's SafeMIME message takes linesep; the stubs type it as a plain Message.
+            raw = message.message().as_bytes(linesep="\r\n")  # type: ignore[call-arg]
+            enqueue_message(raw, recipients, message.from_email)
             sent += 1
         return sent

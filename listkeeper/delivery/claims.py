@@ -87,13 +87,13 @@ def claim(worker: str, limit: int) -> Claimed | None:
         if expanding:
             ledger.record_more(delivery_id)
         with transaction.atomic():
-            rows = list(
+            pending = list(
                 Recipient.objects.select_for_update(skip_locked=True)
                 .filter(delivery_id=delivery_id, state=RecipientState.PENDING)
                 .order_by("id")
                 .values_list("id", "email", "member_id")[:limit]
             )
-            rows = _drop_departed(delivery_id, rows)
+            rows = _drop_departed(delivery_id, pending)
             if rows:
                 Recipient.objects.filter(
                     id__in=[r[0] for r in rows], state=RecipientState.PENDING
@@ -107,7 +107,7 @@ def claim(worker: str, limit: int) -> Claimed | None:
 
 
 def _drop_departed(
-    delivery_id: int, rows: list[tuple[int, str, int | None]]
+    delivery_id: int, rows: Sequence[tuple[int, str, int | None]]
 ) -> list[tuple[int, str, int | None]]:
     """Mark `skipped` the rows of members who stopped receiving since the snapshot.
 
@@ -121,7 +121,7 @@ def _drop_departed(
     )
     member_ids = {m for _, _, m in rows if m is not None}
     if list_id is None or not member_ids:
-        return rows
+        return list(rows)
     receiving = set(
         Subscription.objects.filter(
             ledger.recipients_of(list_id), member_id__in=member_ids

@@ -65,7 +65,7 @@ def record_more(delivery_id: int, limit: int = WORKER_CHUNK) -> int:
         if delivery is None:
             return 0
         list_id = (
-            Post.objects.filter(id=delivery.post_id).values_list("mailing_list_id", flat=True).get()
+            Post.objects.filter(delivery=delivery).values_list("mailing_list_id", flat=True).get()
         )
         return _record_chunk(delivery, list_id, limit)
 

@@ -1,4 +1,4 @@
-"""Messages we send ourselves, from templates/emails/NAME.{subject.txt,txt,html}."""
+"""Messages we send ourselves, from listkeeper/mail/templates/emails/NAME.{subject.txt,txt,html}."""
 
 from __future__ import annotations
 

@@ -91,13 +91,14 @@ class Connection:
 
     async def open(self) -> None:
         try:
-            self._reader, self._writer = await asyncio.wait_for(
+            self._reader, writer = await asyncio.wait_for(
                 asyncio.open_connection(self.host, self.port), TIMEOUT
             )
+            self._writer = writer
             self._buffer = b""
         except (TimeoutError, OSError) as exc:
             raise SMTPError(f"cannot connect to {self.host}:{self.port}: {exc}") from None
-        sock = self._writer.get_extra_info("socket")
+        sock = writer.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:

@@ -45,7 +45,7 @@ def stacked_bars(
     chart = Chart(width=width, height=height, label=label, top=f"{top_value:g}")
     for i, col in enumerate(columns):
         x = i * (bar + gap)
-        base = plot
+        base: float = plot
         for value, colour, title in col:
             if value <= 0:
                 continue

@@ -158,6 +158,8 @@ def read_reports(msg: Message) -> list[Report]:
             continue
         # The per-message block (Reporting-MTA) has no recipient and is skipped.
         for block in part.get_payload():
+            if not isinstance(block, Message):
+                continue
             address = (
                 _address(block.get("Original-Recipient", ""))
                 or _address(block.get("Final-Recipient", ""))
@@ -211,10 +213,10 @@ def _complaint(msg: Message, ledger: Recipient | None, inbound: InboundMessage) 
     address = ""
     for part in msg.walk():
         if part.get_content_type() == "message/feedback-report":
+            payload = part.get_payload()
+            first = payload[0] if isinstance(payload, list) else None
             fields = (
-                part.get_payload()[0]
-                if part.is_multipart()
-                else email.message_from_string(str(part.get_payload()))
+                first if isinstance(first, Message) else email.message_from_string(str(payload))
             )
             address = _address(fields.get("Original-Rcpt-To", ""))
     if not address and ledger is not None:
@@ -259,8 +261,9 @@ def _text(msg: Message) -> str:
         if part.get_content_type() in ("message/rfc822", "text/rfc822-headers"):
             break
         if part.get_content_maintype() == "text":
-            payload = part.get_payload(decode=True) or b""
-            chunks.append(payload.decode(part.get_content_charset() or "utf-8", "replace"))
+            payload = part.get_payload(decode=True)
+            if isinstance(payload, bytes):
+                chunks.append(payload.decode(part.get_content_charset() or "utf-8", "replace"))
     text = "\n".join(chunks)
     # Plain-text reports quote the returned message after a marker line.
     cut = RETURNED_COPY_RE.search(text)

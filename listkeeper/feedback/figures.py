@@ -35,6 +35,15 @@ class PostFigures:
     complaints: int = 0
 
 
+# Which PostFigures field counts each kind of delivery event.
+FIELD_FOR_KIND: dict[str, str] = {
+    EventKind.DELIVERED: "delivered",
+    EventKind.HARD_BOUNCE: "hard_bounces",
+    EventKind.SOFT_BOUNCE: "soft_bounces",
+    EventKind.COMPLAINT: "complaints",
+}
+
+
 def post_figures(posts: Sequence[Post]) -> list[PostFigures]:
     """Figures for several posts in a handful of queries."""
     figures = {p.id: PostFigures(p) for p in posts}
@@ -51,23 +60,18 @@ def post_figures(posts: Sequence[Post]) -> list[PostFigures]:
         f = figures[row["delivery__post_id"]]
         f.recipients, f.handed_off, f.refused = row["total"], row["sent"], row["failed"]
     events = DeliveryEvent.objects.filter(post_id__in=figures)
-    for row in events.values("post_id", "kind").annotate(n=Count("email", distinct=True)):
-        f = figures[row["post_id"]]
-        field = {
-            EventKind.DELIVERED: "delivered",
-            EventKind.HARD_BOUNCE: "hard_bounces",
-            EventKind.SOFT_BOUNCE: "soft_bounces",
-            EventKind.COMPLAINT: "complaints",
-        }.get(row["kind"])
+    for event_row in events.values("post_id", "kind").annotate(n=Count("email", distinct=True)):
+        f = figures[event_row["post_id"]]
+        field = FIELD_FOR_KIND.get(event_row["kind"])
         if field:
-            setattr(f, field, row["n"])
+            setattr(f, field, event_row["n"])
     # Any SES notification about a copy means SES accepted it.
-    for row in (
+    for accepted_row in (
         events.filter(source=EventSource.SNS)
         .values("post_id")
         .annotate(n=Count("email", distinct=True))
     ):
-        figures[row["post_id"]].accepted = row["n"]
+        figures[accepted_row["post_id"]].accepted = accepted_row["n"]
     return [figures[p.id] for p in posts]
 
 
@@ -154,12 +158,8 @@ def daily_series(ml: MailingList, days: int = 30, now: datetime | None = None) -
         .values("day")
         .annotate(**_event_counts())
     )
-    for row in events:
-        if row["day"] in series:
-            d = series[row["day"]]
-            d.hard_bounces, d.soft_bounces, d.complaints = (
-                row["hard"],
-                row["soft"],
-                row["complaints"],
-            )
+    for day, hard, soft, complaints in events.values_list("day", "hard", "soft", "complaints"):
+        if day in series:
+            d = series[day]
+            d.hard_bounces, d.soft_bounces, d.complaints = hard, soft, complaints
     return list(series.values())

@@ -1,6 +1,6 @@
 """Reading Postfix's queue with `postqueue -j`, for health checks and metrics.
 
-No Django here: the Postfix container's healthcheck runs this module directly
+No Django at import time: the Postfix container's healthcheck runs this module directly
 (`python3 -m listkeeper.lib.postqueue --write FILE`) and leaves the result in a
 small JSON status file on a volume the web container reads, because the web
 container cannot run `postqueue` against another container's queue.
@@ -104,6 +104,33 @@ def read_status(path: str | os.PathLike[str], max_age: float) -> QueueStatus:
             checked=status.checked,
         )
     return status
+
+
+# How old the Postfix container's status file may be before the queue counts as
+# unreadable: a few of its 30-second healthcheck intervals.
+STATUS_FILE_MAX_AGE = 180.0
+
+
+def queue_status() -> QueueStatus | None:
+    """Postfix's queue as the settings say to read it, or None when nothing is configured.
+
+    POSTQUEUE_COMMAND runs postqueue; POSTFIX_QUEUE_STATUS_FILE reads what the
+    Postfix container's healthcheck left; otherwise `listkeeper serve`'s
+    private Postfix under DATA_DIR, when it runs. Django is imported here, not
+    at the top, so the Postfix container can run this module without it.
+    """
+    from django.conf import settings
+
+    from listkeeper.postfix.instance import default_instance
+
+    if settings.POSTQUEUE_COMMAND:
+        return run(settings.POSTQUEUE_COMMAND)
+    if settings.POSTFIX_QUEUE_STATUS_FILE:
+        return read_status(settings.POSTFIX_QUEUE_STATUS_FILE, STATUS_FILE_MAX_AGE)
+    instance = default_instance()
+    if instance.is_running():
+        return run(f"postqueue -c {shlex.quote(str(instance.config_dir))} -j")
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -25,7 +26,8 @@ def make(purpose: str, payload: Any, *, compress: bool = True) -> str:
 
 def read(purpose: str, token: str, max_age: float | None = None) -> Any:
     try:
-        return signing.loads(token, salt=f"listkeeper.{purpose}", max_age=max_age)
+        age = None if max_age is None else timedelta(seconds=max_age)
+        return signing.loads(token, salt=f"listkeeper.{purpose}", max_age=age)
     except signing.SignatureExpired:
         raise BadToken("this link has expired") from None
     except signing.BadSignature:

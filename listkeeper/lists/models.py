@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 from django.utils import timezone
 
@@ -171,12 +173,12 @@ class Subscription(models.Model):
     def __str__(self) -> str:
         return f"{self.member} on {self.mailing_list} ({self.status})"
 
-    def save(self, *args: object, **kwargs: object) -> None:
+    def save(self, *args: Any, **kwargs: Any) -> None:
         if not self.member_key and self.member_id:
             self.member_key = (
                 Member.objects.filter(id=self.member_id).values_list("key", flat=True).first() or ""
             )
-        super().save(*args, **kwargs)  # type: ignore[arg-type]
+        super().save(*args, **kwargs)
 
 
 class Ban(models.Model):

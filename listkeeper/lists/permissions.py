@@ -20,10 +20,11 @@ def is_site_admin(user: User) -> bool:
 
 
 def _lists_with_roles(user: User, roles: list[str]) -> QuerySet[MailingList]:
-    if not user.is_authenticated or not getattr(user, "email", ""):
+    email = getattr(user, "email", "") if user.is_authenticated else ""
+    if not email:
         return MailingList.objects.none()
     return MailingList.objects.filter(
-        subscriptions__member__key=address_key(user.email),
+        subscriptions__member__key=address_key(email),
         subscriptions__role__in=roles,
         subscriptions__status__in=[Status.ACTIVE, Status.DISABLED],
     ).distinct()

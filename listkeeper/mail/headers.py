@@ -8,7 +8,7 @@ every field and body byte they do not touch leaves exactly as it came in
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from email import policy
 from email.header import Header, decode_header, make_header
 from email.headerregistry import Address as HeaderAddress
@@ -167,7 +167,7 @@ class HeaderBlock:
         self.fields = [f for f in self.fields if not self._is(f, name)]
         return before - len(self.fields)
 
-    def remove_where(self, predicate) -> int:  # type: ignore[no-untyped-def]
+    def remove_where(self, predicate: Callable[[str], bool]) -> int:
         before = len(self.fields)
         self.fields = [f for f in self.fields if not predicate(field_name(f))]
         return before - len(self.fields)

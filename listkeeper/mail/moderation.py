@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 
 from listkeeper.delivery.ledger import enqueue_post
@@ -39,11 +39,7 @@ class ModerationError(services.ServiceError):
 
 
 def moderation_url(ml: MailingList) -> str:
-    # The queue page belongs to the web app; fall back to the site when it is not there yet.
-    try:
-        return settings.SITE_URL + reverse("held-posts", kwargs={"list_id": ml.id})
-    except NoReverseMatch:
-        return settings.SITE_URL + "/"
+    return settings.SITE_URL + reverse("held_posts", kwargs={"list_id": ml.id})
 
 
 # Telling the moderators --------------------------------------------------------
@@ -124,14 +120,14 @@ def approve(post: Post, actor: str, always_allow: bool = False) -> Post:
     with transaction.atomic():
         _decide(post, PostStatus.ACCEPTED, actor, message_id=message_id)
         delivery = enqueue_post(post, message, envelope_from=ml.suffixed("bounces"))
-        allowed = always_allow and ctx.author is not None
-        if allowed:
+        allowed = ctx.author if always_allow else None
+        if allowed is not None:
             kind = (
                 SenderKind.POSTER
                 if ml.posting_policy == PostingPolicy.ANNOUNCE
                 else SenderKind.ALLOWED
             )
-            services.add_list_sender(ml, ctx.author.email, kind, actor=actor)  # type: ignore[union-attr]
+            services.add_list_sender(ml, allowed.email, kind, actor=actor)
         # Post ids, not addresses, in the log: erasing a person must not leave them here.
         services.audit(
             actor,
@@ -139,7 +135,7 @@ def approve(post: Post, actor: str, always_allow: bool = False) -> Post:
             mailing_list=ml,
             post=post.id,
             recipients=delivery.total,
-            always_allow=allowed,
+            always_allow=allowed is not None,
         )
     mail_event(
         "post_approved",

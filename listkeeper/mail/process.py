@@ -117,12 +117,25 @@ def _judge(
 
 def _follow_up(post: Post, decision: rules.Decision, message: bytes, block: h.HeaderBlock) -> None:
     ml = post.mailing_list
-    event = {"message_id": post.message_id, "mailing_list": ml, "sender": post.sender}
     if decision.status == PostStatus.ACCEPTED:
         delivery = enqueue_post(post, message, envelope_from=ml.suffixed("bounces"))
-        mail_event("post_accepted", **event, post=post.id, recipients=delivery.total)
+        mail_event(
+            "post_accepted",
+            message_id=post.message_id,
+            mailing_list=ml,
+            sender=post.sender,
+            post=post.id,
+            recipients=delivery.total,
+        )
         return
-    mail_event(f"post_{decision.status}", **event, post=post.id, reason=decision.reason)
+    mail_event(
+        f"post_{decision.status}",
+        message_id=post.message_id,
+        mailing_list=ml,
+        sender=post.sender,
+        post=post.id,
+        reason=decision.reason,
+    )
     if decision.status == PostStatus.HELD:
         notify_held(ml)
     elif decision.status == PostStatus.REJECTED:

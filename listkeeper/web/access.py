@@ -1,4 +1,6 @@
-"""Permission checks every owners' view goes through.
+"""Permission checks every owners' view goes through (lists, members, held
+posts, bans, deliverability): the one place that says which list a signed-in
+user may see and who is acting.
 
 A list or member the user may not see is a 404, never a 403: an owner of one
 list learns nothing about the others, not even that they exist.
@@ -11,6 +13,8 @@ from functools import wraps
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 
@@ -24,11 +28,29 @@ def actor(request: HttpRequest) -> str:
     return getattr(user, "email", "") or user.get_username()
 
 
-def managed_list(request: HttpRequest, list_id: int) -> MailingList:
-    ml = permissions.managed_lists(request.user).filter(id=list_id).first()
+def _one_list(lists: QuerySet[MailingList], list_id: int) -> MailingList:
+    ml = lists.filter(id=list_id).first()
     if ml is None:
         raise Http404("No such list")
     return ml
+
+
+def managed_list(request: HttpRequest, list_id: int) -> MailingList:
+    """The list if the user may change it (owner or site admin), else 404."""
+    return _one_list(permissions.managed_lists(request.user), list_id)
+
+
+def moderated_list(request: HttpRequest, list_id: int) -> MailingList:
+    """The list if the user may decide on its held posts (moderator too), else 404."""
+    return _one_list(permissions.moderated_lists(request.user), list_id)
+
+
+def signed_in(request: HttpRequest) -> User:
+    """The user of a @login_required view, typed as the account it is."""
+    user = request.user
+    if not isinstance(user, User):
+        raise PermissionDenied("Sign in first.")  # login_required let someone through
+    return user
 
 
 def managed_list_ids(request: HttpRequest) -> list[int]:
@@ -36,6 +58,7 @@ def managed_list_ids(request: HttpRequest) -> list[int]:
     ids = getattr(request, "_managed_list_ids", None)
     if ids is None:
         ids = list(permissions.managed_lists(request.user).values_list("id", flat=True))
+        # Cached on the request for its lifetime; HttpRequest has no such attribute.
         request._managed_list_ids = ids  # type: ignore[attr-defined]
     return ids
 

@@ -1,22 +1,42 @@
-"""Prometheus metrics: mail numbers read from the database at scrape time.
+"""/metrics for Prometheus: mail numbers read from the database at scrape time,
+and the request latency histogram with the middleware that fills it.
 
 Counting in the database rather than in process-local counters keeps the
 numbers right however many web, LMTP and worker processes run. The request
-latency histogram is process-local (listkeeper.web.health); under gunicorn set
-PROMETHEUS_MULTIPROC_DIR so every worker process's samples are merged.
+latency histogram is process-local; under gunicorn set PROMETHEUS_MULTIPROC_DIR
+so every worker process's samples are merged.
+
+/metrics needs `Authorization: Bearer METRICS_TOKEN`; without METRICS_TOKEN it
+answers only the loopback address (see docs/operations.md).
 """
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
+from django.conf import settings
 from django.db.models import Count, Sum
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
-from prometheus_client import REGISTRY, CollectorRegistry, multiprocess
+from django.views.decorators.cache import never_cache
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+    multiprocess,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from listkeeper.lib import postqueue
 
 # The send rate is averaged over this window: long enough to smooth the
 # worker's pacing, short enough to show a stall within a minute.
@@ -33,14 +53,13 @@ class MailCollector(Collector):
             Subscription,
             Suppression,
         )
-        from listkeeper.web.health import queue_status
 
         posts = GaugeMetricFamily(
             "listkeeper_posts", "Posts stored, by their current outcome.", labels=["status"]
         )
         counts = dict(Post.objects.order_by().values_list("status").annotate(n=Count("id")))
-        for status in PostStatus.values:
-            posts.add_metric([status], counts.get(status, 0))
+        for post_status in PostStatus.values:
+            posts.add_metric([post_status], counts.get(post_status, 0))
         yield posts
 
         totals = Delivery.objects.aggregate(sent=Sum("handed_off"), failed=Sum("failed"))
@@ -77,20 +96,20 @@ class MailCollector(Collector):
                 value=(timezone.now() - latest).total_seconds(),
             )
 
-        status = queue_status()
-        if status is not None:
+        queue_status = postqueue.queue_status()
+        if queue_status is not None:
             yield GaugeMetricFamily(
                 "listkeeper_postfix_queue_up",
                 "1 when Postfix's queue could be read.",
-                value=1 if status.ok else 0,
+                value=1 if queue_status.ok else 0,
             )
-            if status.ok:
+            if queue_status.ok:
                 queue = GaugeMetricFamily(
                     "listkeeper_postfix_queue_messages",
                     "Messages in Postfix's queue (postqueue -j), by queue.",
                     labels=["queue"],
                 )
-                for name, n in sorted(status.messages.items()):
+                for name, n in sorted(queue_status.messages.items()):
                     queue.add_metric([name], n)
                 yield queue
 
@@ -141,3 +160,66 @@ def registry() -> CollectorRegistry:
         reg.register(_ThisProcess())
     reg.register(MailCollector())
     return reg
+
+
+def _from_loopback(request: HttpRequest) -> bool:
+    try:
+        return ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")).is_loopback
+    except ValueError:
+        return False
+
+
+def metrics_allowed(request: HttpRequest) -> bool:
+    token = settings.METRICS_TOKEN
+    if not token:
+        return _from_loopback(request)
+    scheme, _, given = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), token)
+
+
+@never_cache
+def metrics(request: HttpRequest) -> HttpResponse:
+    if not metrics_allowed(request):
+        reason = (
+            "send Authorization: Bearer METRICS_TOKEN"
+            if settings.METRICS_TOKEN
+            else "set METRICS_TOKEN to scrape from another address"
+        )
+        return HttpResponse(f"Forbidden: {reason}\n", status=403, content_type="text/plain")
+    return HttpResponse(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)
+
+
+# *_created samples only add noise to every scrape.
+disable_created_metrics()
+
+REQUEST_LATENCY = Histogram(
+    "listkeeper_http_request_duration_seconds",
+    "Time to answer a web request, by view.",
+    ["method", "view", "status"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+class RequestLatencyMiddleware:
+    """Times every request; labels stay few (view name, status class)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        response = self.get_response(request)
+        match = getattr(request, "resolver_match", None)
+        if match is not None:
+            view = match.view_name or "unnamed"
+        elif request.path.startswith("/" + settings.STATIC_URL.lstrip("/")):
+            view = "static"
+        else:
+            view = "unresolved"
+        method = request.method if request.method in _METHODS else "other"
+        REQUEST_LATENCY.labels(method, view, f"{response.status_code // 100}xx").observe(
+            time.perf_counter() - started
+        )
+        return response

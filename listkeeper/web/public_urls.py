@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
 
-from listkeeper.web.public import ban_views, views
+from listkeeper.web.public import views
 
 app_name = "public"
 
@@ -17,5 +17,4 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("u/<str:token>/", views.unsubscribe, name="unsubscribe"),
     path("manage/", views.manage_request, name="manage_request"),
     path("manage/<str:token>/", views.manage, name="manage"),
-    path("lists/<int:list_id>/bans/", ban_views.list_bans, name="bans"),
 ]

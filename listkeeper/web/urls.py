@@ -1,10 +1,31 @@
-from django.urls import path
+"""The owners' interface: every page under /lists/<id>/… and the rest of the
+signed-in pages, declared here and nowhere else. Names are snake_case.
+
+The public pages (subscribe, confirm, manage) are in public_urls.py: their
+paths are built into mail and must not move.
+"""
+
+from __future__ import annotations
+
+from django.urls import URLPattern, URLResolver, path
 
 from listkeeper.web import views
-from listkeeper.web.views import audit, bulk, dashboard, export, lists, members, people, users
+from listkeeper.web.views import (
+    audit,
+    bans,
+    bulk,
+    dashboard,
+    deliverability,
+    export,
+    lists,
+    members,
+    moderation,
+    people,
+    users,
+)
 from listkeeper.web.views.auth import urlpatterns_auth
 
-urlpatterns = [
+urlpatterns: list[URLPattern | URLResolver] = [
     path("status/", views.status, name="status"),
     *urlpatterns_auth(),
     path("", dashboard.dashboard, name="dashboard"),
@@ -16,6 +37,19 @@ urlpatterns = [
     path("lists/<int:list_id>/members/add/", members.add, name="list_member_add"),
     path("lists/<int:list_id>/members/action/", members.action, name="list_member_action"),
     path("lists/<int:list_id>/export.csv", export.list_csv, name="list_export"),
+    path("lists/<int:list_id>/held/", moderation.queue, name="held_posts"),
+    path("lists/<int:list_id>/held/<int:post_id>/", moderation.held_post, name="held_post"),
+    path("lists/<int:list_id>/bans/", bans.list_bans, name="list_bans"),
+    path(
+        "lists/<int:list_id>/deliverability/",
+        deliverability.deliverability,
+        name="list_deliverability",
+    ),
+    path(
+        "lists/<int:list_id>/deliverability/re-enable/<int:subscription_id>/",
+        deliverability.re_enable,
+        name="list_deliverability_re_enable",
+    ),
     path("members/", people.index, name="members"),
     path("members/export.csv", export.all_csv, name="members_export"),
     path("members/<int:member_id>/", people.detail, name="member"),

@@ -194,7 +194,7 @@ def test_it_delivers_a_held_post_once_to_every_member_when_a_moderator_approves_
     assert copies_of(mailpath, sent["Message-ID"]) == Counter()
 
     response = moderator.post(
-        reverse("held-posts", args=[ml.id]), {"action": "approve", "post": [post.id]}
+        reverse("held_posts", args=[ml.id]), {"action": "approve", "post": [post.id]}
     )
 
     assert response.status_code == 302
@@ -203,7 +203,7 @@ def test_it_delivers_a_held_post_once_to_every_member_when_a_moderator_approves_
     everyone = set(MEMBERS) | {"owner@example.com"}
     assert wait_for_copies(mailpath, sent["Message-ID"], everyone) == Counter(everyone)
     # Approving again (a second moderator, a double click) sends nothing more.
-    moderator.post(reverse("held-posts", args=[ml.id]), {"action": "approve", "post": [post.id]})
+    moderator.post(reverse("held_posts", args=[ml.id]), {"action": "approve", "post": [post.id]})
     assert wait_for_copies(mailpath, sent["Message-ID"], everyone) == Counter(everyone)
 
 
@@ -216,7 +216,7 @@ def test_it_tells_the_sender_why_a_moderator_rejected_the_post(mailpath) -> None
     post = _held_post(ml, "Cheap watches")
 
     response = moderator.post(
-        reverse("held-posts", args=[ml.id]),
+        reverse("held_posts", args=[ml.id]),
         {"action": "reject", "post": [post.id], "reason": "Adverts are off-topic here."},
     )
 

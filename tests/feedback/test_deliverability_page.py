@@ -61,7 +61,20 @@ def test_it_lets_an_owner_re_enable_a_disabled_member(client, owner, members, bo
     assert sub.status == Status.ACTIVE and not Suppression.objects.exists()
 
 
-@pytest.mark.parametrize("who", ["anonymous", "member", "other list owner"])
+def test_it_sends_anonymous_visitors_to_sign_in(client, members, bounced) -> None:
+    sub = Subscription.objects.get(mailing_list=members, member__key="carol@example.net")
+
+    shown = page(client, members)
+    posted = client.post(f"/lists/{members.id}/deliverability/re-enable/{sub.id}/")
+
+    assert shown.status_code == 302
+    assert shown["Location"] == f"/accounts/login/?next=/lists/{members.id}/deliverability/"
+    assert posted.status_code == 302 and posted["Location"].startswith("/accounts/login/")
+    sub.refresh_from_db()
+    assert sub.status == Status.DISABLED
+
+
+@pytest.mark.parametrize("who", ["member", "other list owner"])
 def test_it_hides_the_page_from_anyone_who_cannot_manage_the_list(
     client, members, bounced, who
 ) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 from django.urls import reverse
 
 from listkeeper.delivery.models import Delivery
 from listkeeper.lists import services
-from listkeeper.lists.models import Post, PostStatus, Status
-from tests.web.pagetext import texts
+from listkeeper.lists.models import Post, PostStatus, Role, Status
+from tests.web.pagetext import text, texts
 
 
 def test_it_shows_lists_posts_progress_held_and_bounces(owner_client, alpha, beta):
@@ -52,8 +54,9 @@ def test_it_shows_lists_posts_progress_held_and_bounces(owner_client, alpha, bet
     assert '<td class="num">4</td>' in body
     assert "Picnic on Sunday" in body and "Accepted" in body
     assert "Held for moderation: non-member post" in body
-    assert '<progress max="200" value="50">' in body
-    assert f'href="/lists/{alpha.id}/held/">1 waiting' in body
+    assert re.findall(r'<progress max="(\d+)" value="(\d+)"', body) == [("200", "50")]
+    assert texts(body, "td", cls="num").count("1 waiting") == 1
+    assert f'href="/lists/{alpha.id}/held/"' in body
     assert "bouncy@example.org" in body and "5 hard bounces" in body
     assert "beta@lists.example.org" not in body and "Beta secret" not in body
 
@@ -75,3 +78,23 @@ def test_it_says_a_held_post_was_approved_not_accepted_for_its_hold_reason(admin
         "Approved by mod@example.org (held because stranger@outside.example is not a member "
         "of this members-only list)"
     )
+
+
+def test_it_lists_what_needs_attention(admin_client, alpha, beta):
+    from tests.moderation.conftest import hold
+
+    services.subscribe(alpha, "owner@example.org", actor="test", role=Role.OWNER)
+    hold(alpha)
+    hold(alpha, subject="Second")
+    body = admin_client.get(reverse("dashboard")).content.decode()
+    items = texts(body, "li", cls="warn") + texts(body, "li", cls="info")
+    assert items == [
+        "2 held posts on alpha@lists.example.org wait for a moderator Review",
+        "beta@lists.example.org has no owner: only site admins can manage it Add an owner",
+    ]
+    assert text(body, id="count-held") == "2"
+
+
+def test_it_says_when_nothing_needs_attention(owner_client, alpha):
+    body = owner_client.get(reverse("dashboard")).content.decode()
+    assert text(body, id="attention").startswith("Nothing needs you right now.")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -103,7 +105,8 @@ def test_it_shows_a_moderator_the_held_count_on_the_dashboard(moderator_client, 
         mailing_list=alpha, sender="x@example.net", subject="Hi", raw=b"", status=PostStatus.HELD
     )
     body = moderator_client.get(reverse("dashboard")).content.decode()
-    assert f'href="/lists/{alpha.id}/held/">1 waiting' in body
+    held_links = re.findall(rf'<a href="/lists/{alpha.id}/held/"><span[^>]*>([^<]+)</span>', body)
+    assert held_links == ["1 waiting"]
     # ...but no link to the members page they may not see.
     assert reverse("list_members", args=[alpha.id]) + '"' not in body
 

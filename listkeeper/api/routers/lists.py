@@ -32,6 +32,7 @@ def _data(ml: MailingList, can_manage: bool) -> dict:
     data = {f.name: getattr(ml, f.name) for f in MailingList._meta.concrete_fields}
     data.update(
         address=ml.address,
+        # Annotated by _annotated(); the stubs know only the model's own fields.
         active_members=ml.active_members,  # type: ignore[attr-defined]
         held_posts=ml.held_posts,  # type: ignore[attr-defined]
         can_manage=can_manage,

@@ -128,6 +128,20 @@ def _bulk_chunk(ml: MailingList, chunk: list[Address], source: str, result: Bulk
         )
 
 
+def _field(model: type[models.Model], name: str) -> models.Field[Any, Any]:
+    field = model._meta.get_field(name)
+    if not isinstance(field, models.Field):
+        raise TypeError(f"{model.__name__}.{name} is a reverse relation, not a column")
+    return field
+
+
+def _column(field: models.Field[Any, Any]) -> str:
+    # Only fields without a column of their own (none of these) have column None.
+    if field.column is None:
+        raise TypeError(f"{field.name} has no column")
+    return field.column
+
+
 def _insert_ignoring_conflicts(
     model: type[models.Model],
     varying: list[str],
@@ -148,7 +162,7 @@ def _insert_ignoring_conflicts(
         return []
     conn = connections[router.db_for_write(model)]
     qn = conn.ops.quote_name
-    varying_fields = [model._meta.get_field(name) for name in varying]
+    varying_fields = [_field(model, name) for name in varying]
     fixed_fields = [
         f for f in model._meta.concrete_fields if not f.primary_key and f not in varying_fields
     ]
@@ -156,13 +170,13 @@ def _insert_ignoring_conflicts(
         f.get_db_prep_save(constant.get(f.name, constant.get(f.attname, f.get_default())), conn)
         for f in fixed_fields
     ]
-    columns = ", ".join(qn(f.column) for f in [*varying_fields, *fixed_fields])
+    columns = ", ".join(qn(_column(f)) for f in [*varying_fields, *fixed_fields])
     table = qn(model._meta.db_table)
     with conn.cursor() as cursor:
         if conn.vendor == "postgresql":
             arrays = ", ".join(f"%s::{f.db_type(conn)}[]" for f in varying_fields)
             values = ", ".join(f"%s::{f.db_type(conn)}" for f in fixed_fields)
-            back = ", ".join(qn(model._meta.get_field(name).column) for name in returning)
+            back = ", ".join(qn(_column(_field(model, name))) for name in returning)
             cursor.execute(
                 f"INSERT INTO {table} ({columns}) SELECT v.*, {values} "
                 f"FROM unnest({arrays}) AS v ON CONFLICT DO NOTHING"

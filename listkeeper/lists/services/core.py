@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from listkeeper.lib.addresses import Address, InvalidAddress, address_key, parse
@@ -70,6 +71,12 @@ def audit(
 # Lists ---------------------------------------------------------------------
 
 
+def _other_lists(domain: str, exclude_id: int | None) -> QuerySet[MailingList]:
+    """The lists on DOMAIN other than the one being changed (none when creating)."""
+    lists = MailingList.objects.filter(domain=domain)
+    return lists if exclude_id is None else lists.exclude(id=exclude_id)
+
+
 def check_list_address(local_part: str, domain: str, *, exclude_id: int | None = None) -> None:
     """Raise ListAddressError unless NAME@DOMAIN can be a new list's address."""
     if not LOCAL_PART_RE.match(local_part):
@@ -84,15 +91,11 @@ def check_list_address(local_part: str, domain: str, *, exclude_id: int | None =
     for suffix in LIST_SUFFIXES:
         if local_part.endswith(f"-{suffix}"):
             base = local_part[: -len(suffix) - 1]
-            if (
-                MailingList.objects.filter(domain=domain, local_part=base)
-                .exclude(id=exclude_id)
-                .exists()
-            ):
+            if _other_lists(domain, exclude_id).filter(local_part=base).exists():
                 raise ListAddressError(
                     f"{local_part}@{domain} is the {suffix} address of the list {base}@{domain}"
                 )
-    others = MailingList.objects.filter(domain=domain).exclude(id=exclude_id)
+    others = _other_lists(domain, exclude_id)
     if others.filter(local_part=local_part).exists():
         raise ListAddressError(f"the list {local_part}@{domain} already exists")
     clashing = [f"{local_part}-{s}" for s in LIST_SUFFIXES]
@@ -140,7 +143,7 @@ def set_senders(ml: MailingList, kind: str, addresses: Iterable[str], *, actor: 
         raise ServiceError(
             f"{kind!r} is not a sender kind; choose one of {', '.join(SenderKind.values)}"
         )
-    wanted = {}
+    wanted: dict[str, str] = {}
     for raw in addresses:
         addr = parse(raw) if isinstance(raw, str) else raw
         wanted.setdefault(addr.key, addr.email)

@@ -36,7 +36,7 @@ def link_max_age() -> int:
 
 
 def mail_context(ml: MailingList, email: str, member: Member | None = None) -> dict[str, object]:
-    """The names every template in templates/emails/ can rely on."""
+    """The names every template in listkeeper/mail/templates/emails/ can rely on."""
     ctx: dict[str, object] = {
         "list": ml,
         "address": email,

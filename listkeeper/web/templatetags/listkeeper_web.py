@@ -70,3 +70,38 @@ def outcome(post: Any) -> str:
         return str(text)
     status = str(post.get_status_display())
     return f"{status}: {post.reason}" if post.reason else status
+
+
+LIST_TABS = [
+    ("members", "Members", "list_members"),
+    ("settings", "Settings", "list_edit"),
+    ("held", "Held posts", "held_posts"),
+    ("deliverability", "Deliverability", "list_deliverability"),
+    ("bans", "Bans", "list_bans"),
+    ("audit", "Audit log", None),
+    ("bulk", "Bulk add", None),
+    ("export", "Export CSV", "list_export"),
+]
+
+
+@register.inclusion_tag("web/lists/_tabs.html", takes_context=True)
+def list_tabs(context: template.Context, ml: Any, current: str = "") -> dict[str, Any]:
+    """A list's heading and its pages as tabs; a moderator sees only the held posts."""
+    from django.urls import reverse
+
+    from listkeeper.web.access import managed_list_ids
+
+    request = context.get("request")
+    manage = request is not None and ml.id in managed_list_ids(request)
+    tabs = []
+    for key, label, name in LIST_TABS:
+        if not manage and key != "held":
+            continue
+        if key == "audit":
+            url = f"{reverse('audit')}?list={ml.id}"
+        elif key == "bulk":
+            url = f"{reverse('bulk_new')}?list={ml.id}"
+        else:
+            url = reverse(name, args=[ml.id])
+        tabs.append({"key": key, "label": label, "url": url, "current": key == current})
+    return {"ml": ml, "tabs": tabs}

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from listkeeper.lists import permissions
 from listkeeper.lists.models import MailingList
 from listkeeper.web import bulk
-from listkeeper.web.access import actor
+from listkeeper.web.access import actor, signed_in
 from listkeeper.web.models import BulkImport, ImportState, ProblemKind
 from listkeeper.web.paging import paginate
 
@@ -45,12 +45,14 @@ class BulkForm(forms.Form):
         "without a header row the column holding the address is used.",
     )
 
-    def __init__(self, *args: object, lists: QuerySet[MailingList], **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.fields["lists"].queryset = lists
+    def __init__(self, *args: Any, lists: QuerySet[MailingList], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["lists"]
+        assert isinstance(field, forms.ModelMultipleChoiceField)
+        field.queryset = lists
 
-    def clean(self) -> dict:
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
         upload = data.get("file")
         text = data.get("text", "").strip()
         if upload and text:
@@ -82,7 +84,7 @@ def new(request: HttpRequest) -> HttpResponse:
     form = BulkForm(request.POST or None, request.FILES or None, lists=lists, initial=initial)
     if request.method == "POST" and form.is_valid():
         job = BulkImport.objects.create(
-            created_by=request.user,
+            created_by=signed_in(request),
             actor=actor(request),
             source_name=form.cleaned_data["source_name"],
             pasted=form.cleaned_data.get("pasted", False),
@@ -91,7 +93,7 @@ def new(request: HttpRequest) -> HttpResponse:
         job.lists.set(form.cleaned_data["lists"])
         bulk.resume(job)
         return redirect("bulk", job.id)
-    recent = BulkImport.objects.filter(created_by=request.user).defer("text", "addresses")[:5]
+    recent = BulkImport.objects.filter(created_by=signed_in(request)).defer("text", "addresses")[:5]
     return render(
         request,
         "web/bulk/new.html",

@@ -167,7 +167,7 @@ def action(request: HttpRequest, list_id: int) -> HttpResponse:
     if not form.is_valid():
         for errors in form.errors.values():
             for error in errors:
-                messages.error(request, error)
+                messages.error(request, str(error))
         return _back(request, ml)
     data = form.cleaned_data
     # Only this list's subscriptions: ids of another list's members are ignored.

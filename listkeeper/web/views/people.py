@@ -178,7 +178,7 @@ def change_address(request: HttpRequest, member_id: int) -> HttpResponse:
     form = ChangeAddressForm(request.POST)
     if not form.is_valid():
         for error in form.errors.get("address", []):
-            messages.error(request, error)
+            messages.error(request, str(error))
         return redirect("member", member.id)
     new = form.cleaned_data["address"]
     old = member.email

@@ -7,21 +7,19 @@ import secrets
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import PasswordResetForm
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from listkeeper.lib.addresses import address_key
+from listkeeper.lib.addresses import Address, address_key
 from listkeeper.lists import services
 from listkeeper.lists.models import MailingList, Role, Status
 from listkeeper.lists.services import audit
 from listkeeper.web.access import actor, site_admin_required
 from listkeeper.web.forms import AddressField
-
-User = get_user_model()
 
 
 class UserForm(forms.Form):
@@ -35,22 +33,23 @@ class UserForm(forms.Form):
         help_text="Makes the address an owner-member of these lists.",
     )
 
-    def clean_email(self):  # noqa: ANN201
+    def clean_email(self) -> Address:
         addr = self.cleaned_data["email"]
         if User.objects.filter(username=addr.key).exists():
             raise forms.ValidationError(f"{addr.email} already has an account.")
         return addr
 
 
-def send_password_link(request: HttpRequest, user: object, *, new_account: bool) -> None:
-    form = PasswordResetForm({"email": user.email})  # type: ignore[attr-defined]
+def send_password_link(request: HttpRequest, user: User, *, new_account: bool) -> None:
+    form = PasswordResetForm({"email": user.email})
     if form.is_valid():
         form.save(
             request=request,
             email_template_name="emails/password_reset.txt",
             subject_template_name="emails/password_reset.subject.txt",
             html_email_template_name="emails/password_reset.html",
-            extra_email_context={"site_url": settings.SITE_URL, "new_account": new_account},
+            # django-stubs says dict[str, str]; Django hands it to the template as it is.
+            extra_email_context={"site_url": settings.SITE_URL, "new_account": new_account},  # type: ignore[dict-item]
         )
 
 
@@ -99,7 +98,7 @@ def create(request: HttpRequest) -> HttpResponse:
     return render(request, "web/users/create.html", {"form": form})
 
 
-def _user(user_id: int) -> object:
+def _user(user_id: int) -> User:
     user = User.objects.filter(id=user_id).first()
     if user is None:
         raise Http404("No such user")

@@ -1,25 +1,24 @@
+"""A list's deliverability: sent, bounced and complained figures, and the
+subscriptions bounces disabled (with a button to enable each again)."""
+
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from listkeeper.feedback import chart, figures
 from listkeeper.lists import services
-from listkeeper.lists.models import MailingList, PostStatus, Status, Subscription
-from listkeeper.lists.permissions import can_manage
+from listkeeper.lists.models import PostStatus, Status, Subscription
+from listkeeper.web.access import actor, managed_list
 
 
-def _managed_list(request: HttpRequest, list_id: int) -> MailingList:
-    ml = get_object_or_404(MailingList, id=list_id)
-    if not can_manage(request.user, ml):
-        raise Http404("no such list")  # do not reveal lists to people who cannot manage them
-    return ml
-
-
+@login_required
+@require_GET
 def deliverability(request: HttpRequest, list_id: int) -> HttpResponse:
-    ml = _managed_list(request, list_id)
+    ml = managed_list(request, list_id)
     series = figures.daily_series(ml, 30)
     posts = list(ml.posts.filter(status=PostStatus.ACCEPTED).order_by("-received", "-id")[:20])
     disabled = (
@@ -45,15 +44,14 @@ def deliverability(request: HttpRequest, list_id: int) -> HttpResponse:
     )
 
 
+@login_required
 @require_POST
 def re_enable(request: HttpRequest, list_id: int, subscription_id: int) -> HttpResponse:
-    ml = _managed_list(request, list_id)
+    ml = managed_list(request, list_id)
     sub = get_object_or_404(
         Subscription.objects.select_related("member"), id=subscription_id, mailing_list=ml
     )
     if sub.status == Status.DISABLED:
-        services.set_status(
-            sub, Status.ACTIVE, actor=request.user.email or request.user.get_username()
-        )
+        services.set_status(sub, Status.ACTIVE, actor=actor(request))
         messages.success(request, f"Delivery to {sub.member.email} is enabled again.")
-    return redirect("deliverability", list_id=ml.id)
+    return redirect("list_deliverability", list_id=ml.id)

@@ -6,12 +6,13 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from listkeeper.lists import bans, permissions, services
 from listkeeper.lists.models import Ban, MailingList
+from listkeeper.web.access import actor, managed_list
 
 
 class BanForm(forms.Form):
@@ -31,24 +32,22 @@ class BanForm(forms.Form):
 @login_required
 @require_http_methods(["GET", "POST"])
 def list_bans(request: HttpRequest, list_id: int) -> HttpResponse:
-    ml = get_object_or_404(MailingList, id=list_id)
-    if not permissions.can_manage(request.user, ml):
-        raise Http404("No such list")  # do not confirm that it exists
+    ml = managed_list(request, list_id)
     site_admin = permissions.is_site_admin(request.user)
-    actor = getattr(request.user, "email", "") or request.user.get_username()
+    who = actor(request)
     form = BanForm(request.POST if request.method == "POST" else None)
     if not site_admin:
         del form.fields["site_wide"]
     if request.method == "POST":
         if "remove" in request.POST:
-            _remove(request, ml, request.POST["remove"], actor, site_admin)
+            _remove(request, ml, request.POST["remove"], who, site_admin)
             return redirect(request.path)
         if form.is_valid():
             site_wide = form.cleaned_data.get("site_wide", False)
             ban = services.add_ban(
                 None if site_wide else ml,
                 form.cleaned_data["pattern"],
-                actor=actor,
+                actor=who,
                 reason=form.cleaned_data["reason"],
             )
             messages.success(request, f"Banned {ban.pattern}.")
@@ -61,7 +60,7 @@ def list_bans(request: HttpRequest, list_id: int) -> HttpResponse:
         ),
         "site_admin": site_admin,
     }
-    return render(request, "public/bans.html", ctx, status=400 if form.errors else 200)
+    return render(request, "web/lists/bans.html", ctx, status=400 if form.errors else 200)
 
 
 def _remove(

@@ -18,6 +18,7 @@ from listkeeper.lists.models import MailingList, Post, PostStatus
 from listkeeper.mail import process
 from listkeeper.mail.moderation import ModerationError
 from listkeeper.mail.preview import preview
+from listkeeper.web.access import actor, moderated_list
 
 ACTIONS = {
     "approve": "approved",
@@ -35,18 +36,6 @@ PREVIEW_CSP = (
 )
 
 
-def _actor(request: HttpRequest) -> str:
-    return getattr(request.user, "email", "") or request.user.get_username()
-
-
-def _moderated_list(request: HttpRequest, list_id: int) -> MailingList:
-    # 404 rather than 403: nobody learns which lists exist.
-    ml = permissions.moderated_lists(request.user).filter(id=list_id).first()
-    if ml is None:
-        raise Http404("No such list")
-    return ml
-
-
 def _held(ml: MailingList) -> QuerySet[Post]:
     return Post.objects.filter(mailing_list=ml, status=PostStatus.HELD).defer("raw")
 
@@ -54,10 +43,10 @@ def _held(ml: MailingList) -> QuerySet[Post]:
 @login_required
 @require_http_methods(["GET", "POST"])
 def queue(request: HttpRequest, list_id: int) -> HttpResponse:
-    ml = _moderated_list(request, list_id)
+    ml = moderated_list(request, list_id)
     if request.method == "POST":
-        _act(request, ml)
-        return HttpResponseRedirect(reverse("held-posts", args=[ml.id]))
+        _decide_selected(request, ml)
+        return HttpResponseRedirect(reverse("held_posts", args=[ml.id]))
     posts = _held(ml).order_by("received", "id")
     return render(
         request,
@@ -69,7 +58,7 @@ def queue(request: HttpRequest, list_id: int) -> HttpResponse:
 @login_required
 @require_http_methods(["GET"])
 def held_post(request: HttpRequest, list_id: int, post_id: int) -> HttpResponse:
-    ml = _moderated_list(request, list_id)
+    ml = moderated_list(request, list_id)
     post = Post.objects.filter(mailing_list=ml, id=post_id).first()
     if post is None:
         raise Http404("No such post")
@@ -87,7 +76,7 @@ def held_post(request: HttpRequest, list_id: int, post_id: int) -> HttpResponse:
     return response
 
 
-def _act(request: HttpRequest, ml: MailingList) -> None:
+def _decide_selected(request: HttpRequest, ml: MailingList) -> None:
     action = request.POST.get("action", "")
     if action not in ACTIONS:
         messages.error(request, "Choose approve, reject or discard.")
@@ -97,7 +86,7 @@ def _act(request: HttpRequest, ml: MailingList) -> None:
         messages.error(request, "Select at least one post first.")
         return
     reason = request.POST.get("reason", "").strip()[:1000]
-    actor = _actor(request)
+    who = actor(request)
     done: list[str] = []
     gone = 0
     for post in Post.objects.filter(mailing_list=ml, id__in=ids).order_by("received", "id"):
@@ -106,13 +95,13 @@ def _act(request: HttpRequest, ml: MailingList) -> None:
             continue
         try:
             if action == "approve":
-                process.approve(post, actor)
+                process.approve(post, who)
             elif action == "approve_always":
-                process.approve(post, actor, always_allow=True)
+                process.approve(post, who, always_allow=True)
             elif action == "reject":
-                process.reject(post, actor, reason=reason)
+                process.reject(post, who, reason=reason)
             else:
-                process.discard(post, actor)
+                process.discard(post, who)
         except ModerationError as exc:
             messages.error(request, f"“{post.subject or '(no subject)'}”: {exc}")
             continue
