@@ -96,9 +96,46 @@ class ListSettingsForm(forms.ModelForm):
             "nonmember_action": "Posts from non-members",
         }
         help_texts = {
+            "display_name": "What members see, e.g. in “Alice via Community”.",
+            "description": "Shown on the list's public page.",
+            "subject_tag": "Put before every subject, e.g. [Community]; empty for none.",
+            "reply_to": "Where a member's reply goes.",
+            "max_message_size": "Bigger posts are refused; the sender is told the limit.",
             "held_expiry_days": "A post no moderator approved in time is rejected and its sender "
             "is told so. 0 keeps held posts until a moderator decides.",
+            "bounce_score_threshold": "Each day a member's address fails adds 1; a permanent "
+            "failure stops delivery at once. Delivery also stops at this score.",
         }
+
+    # The settings page shows the form in these sections, in this order.
+    sections = [
+        ("About the list", "How the list presents itself.", ["display_name", "description"]),
+        (
+            "Who may post",
+            "Posts from anyone else are held for a moderator or refused.",
+            ["posting_policy", "nonmember_action", "posters", "allowed"],
+        ),
+        (
+            "What members receive",
+            "How each post looks when it reaches the members.",
+            ["subject_tag", "reply_to", "personalised", "footer", "max_message_size"],
+        ),
+        (
+            "Joining and leaving",
+            "Who can find the list, and the mail Listkeeper sends when people join or leave.",
+            ["public", "send_welcome", "send_goodbye"],
+        ),
+        (
+            "Moderation and bounces",
+            "What happens to posts nobody decides on, and to addresses that stop working.",
+            ["held_expiry_days", "bounce_score_threshold"],
+        ),
+    ]
+
+    def section_fields(self) -> list[tuple[str, str, list[forms.BoundField]]]:
+        return [
+            (title, help, [self[name] for name in names]) for title, help, names in self.sections
+        ]
 
     def _addresses(self, name: str) -> list[str]:
         out, bad = [], []

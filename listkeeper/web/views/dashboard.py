@@ -31,7 +31,7 @@ def attention(
         items.append(
             {
                 "kind": "warn",
-                "text": f"{n} held post{'s' if n != 1 else ''} on {ml.address} wait for a moderator",
+                "text": f"{n} held post{'s wait' if n != 1 else ' waits'} on {ml.address} for a moderator",
                 "url": held_url(ml.id),
                 "action": "Review",
             }
