@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from listkeeper.lib.serveurl import serve_url
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -103,7 +105,13 @@ SECRET_KEY = _secret_key()
 DEBUG = env_bool("DEBUG", False)
 
 LISTKEEPER_DOMAIN = env("LISTKEEPER_DOMAIN", "lists.example.org").lower()
-SITE_URL = env("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Where `listkeeper serve` runs the web app.
+SERVE = env_hostport("SERVE", "127.0.0.1:8000")
+
+
+# Links in mail and the sign-in URL `serve` prints. Unset, it follows SERVE, so a
+# newcomer who moves the web app (SERVE=127.0.0.1:8080) gets links that work.
+SITE_URL = (env("SITE_URL") or serve_url(*SERVE)).rstrip("/")
 _site = urlsplit(SITE_URL)
 if _site.scheme not in ("http", "https") or not _site.hostname:
     raise ImproperlyConfigured(f"SITE_URL={SITE_URL!r} must be an http or https URL")
@@ -147,8 +155,6 @@ if "." not in POSTFIX_HOSTNAME:
     raise ImproperlyConfigured(
         f"POSTFIX_HOSTNAME={POSTFIX_HOSTNAME!r} must be a fully qualified name"
     )
-# Where `listkeeper serve` runs the web app.
-SERVE = env_hostport("SERVE", "127.0.0.1:8000")
 MAX_MESSAGE_SIZE = env_int("MAX_MESSAGE_SIZE", 10 * 1024 * 1024, minimum=1024)
 WORKER_CONNECTIONS = env_int("WORKER_CONNECTIONS", 4, minimum=1)
 # A worker whose heartbeat is older than this is dead; its claims go back to pending.

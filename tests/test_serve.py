@@ -50,7 +50,8 @@ def read_until(proc: subprocess.Popen[str], marker: str) -> str:
     os.geteuid() != 0 or shutil.which("postfix") is None, reason="needs Postfix and root"
 )
 def test_it_serves_the_status_page_and_postfix_and_stops_on_sigterm(transactional_db) -> None:
-    services.create_list("community", "lists.example.org", actor="test")
+    ml = services.create_list("community", "lists.example.org", actor="test")
+    services.subscribe(ml, "member@example.org", actor="test")
     data = Path(tempfile.mkdtemp(prefix="listkeeper-serve-"))
     data.chmod(0o755)
     web, smtp, reinject = free_port(), free_port(), free_port()
@@ -73,7 +74,12 @@ def test_it_serves_the_status_page_and_postfix_and_stops_on_sigterm(transactiona
     )
     try:
         banner = read_until(proc, "Press Ctrl-C")
-        assert f"http://127.0.0.1:{web}/status/" in banner
+        assert f"sign in at http://127.0.0.1:{web}/accounts/login/" in banner
+        assert "links in mail use SITE_URL" not in banner  # SITE_URL followed SERVE
+        assert (
+            f"swaks --server 127.0.0.1:{smtp} --from member@example.org "
+            "--to community@lists.example.org"
+        ) in banner
         assert f"SMTP on 127.0.0.1:{smtp}" in banner
 
         # The status page is for site admins: anonymous visitors land on sign-in.
@@ -97,3 +103,25 @@ def test_it_serves_the_status_page_and_postfix_and_stops_on_sigterm(transactiona
             proc.wait()
         PostfixInstance(data / "postfix").stop()
         shutil.rmtree(data, ignore_errors=True)
+
+
+def test_site_url_follows_serve_unless_set(tmp_path) -> None:
+    code = "import django; django.setup(); from django.conf import settings as s; print(s.SITE_URL)"
+
+    def site_url(**env: str) -> str:
+        child = {k: v for k, v in os.environ.items() if k not in ("SITE_URL", "SERVE")} | {
+            "DJANGO_SETTINGS_MODULE": "listkeeper.settings",
+            "LISTKEEPER_DATA_DIR": str(tmp_path),
+        }
+        out = subprocess.run(
+            [sys.executable, "-c", code], env={**child, **env}, capture_output=True, text=True
+        )
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip()
+
+    assert site_url() == "http://127.0.0.1:8000"
+    assert site_url(SERVE="127.0.0.1:8080") == "http://127.0.0.1:8080"
+    assert site_url(SERVE="0.0.0.0:8080") == "http://127.0.0.1:8080"
+    assert site_url(SERVE="127.0.0.1:8080", SITE_URL="https://lists.example.org/") == (
+        "https://lists.example.org"
+    )
