@@ -187,6 +187,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -209,6 +210,7 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "listkeeper.web.context.interface",
@@ -296,7 +298,14 @@ PASSWORD_RESET_TIMEOUT = 3 * 24 * 3600
 # them inline inside the test's transaction.
 BULK_IMPORT_THREADS = True
 
-LANGUAGE_CODE = "en-gb"
+LANGUAGE_CODE = "en"
+# The languages of the pages and of the mail Listkeeper writes. Public pages
+# follow the browser (Accept-Language); the footer's switch sets a cookie;
+# notices to a member use the member's preferred language.
+LANGUAGES = [("en", "English"), ("de", "Deutsch")]
+# Catalogues: the .po files are committed, the .mo files are compiled by
+# `make install` (listkeeper compilemessages) and the image build.
+LOCALE_PATHS = [PACKAGE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

@@ -11,6 +11,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("django-admin/", admin.site.urls),
     # Browsers ask for /favicon.ico whatever the pages' <link rel="icon"> says.
     path("favicon.ico", RedirectView.as_view(url=static("listkeeper/favicon.svg"), permanent=True)),
+    # The language switch in the footer (Django's set_language view).
+    path("i18n/", include("django.conf.urls.i18n")),
     path("api/", include("listkeeper.api.urls")),
     path("hooks/", include("listkeeper.feedback.urls")),
     path("", include("listkeeper.web.public_urls")),

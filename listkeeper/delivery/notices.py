@@ -8,8 +8,10 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
+from django.utils import translation
 
-from listkeeper.lists.models import MailingList
+from listkeeper.lib.addresses import address_key
+from listkeeper.lists.models import MailingList, Member
 
 
 def render_email(name: str, context: dict[str, Any]) -> tuple[str, str, str]:
@@ -19,6 +21,22 @@ def render_email(name: str, context: dict[str, Any]) -> tuple[str, str, str]:
     return subject, text, html
 
 
+def language_for(to: Sequence[str]) -> str:
+    """The language to write to these recipients in.
+
+    One recipient who is a member with a preferred language gets that; anyone
+    else the language active now (the page they used, under LocaleMiddleware),
+    which outside a request is the site's LANGUAGE_CODE.
+    """
+    if len(to) == 1:
+        preferred = (
+            Member.objects.filter(key=address_key(to[0])).values_list("language", flat=True).first()
+        )
+        if preferred:
+            return preferred
+    return translation.get_language() or settings.LANGUAGE_CODE
+
+
 def send_template(
     name: str,
     to: Sequence[str],
@@ -26,8 +44,11 @@ def send_template(
     *,
     mailing_list: MailingList | None = None,
     headers: dict[str, str] | None = None,
+    language: str | None = None,
 ) -> None:
     """Render emails/NAME.* with the list's name and links, queue it for delivery.
+
+    In `language`, else the recipient's preferred language (language_for).
 
     From and the envelope sender are the list's -owner / -bounces addresses (or
     DEFAULT_FROM_EMAIL without a list), so SES sees a verified identity and a
@@ -41,7 +62,8 @@ def send_template(
     else:
         from_email = settings.DEFAULT_FROM_EMAIL
         envelope = settings.DEFAULT_FROM_EMAIL
-    subject, text, html = render_email(name, ctx)
+    with translation.override(language or language_for(to)):
+        subject, text, html = render_email(name, ctx)
     msg = EmailMultiAlternatives(
         subject,
         text,
