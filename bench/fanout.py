@@ -6,6 +6,8 @@ Run as root (Postfix's master needs it) from the repository root:
     .venv/bin/python bench/fanout.py                 # 10,000 members
     .venv/bin/python bench/fanout.py --large         # 100,000 members
     .venv/bin/python bench/fanout.py --database-url postgres://postgres@127.0.0.1/lk_bench
+    .venv/bin/python bench/fanout.py --tls           # relay over STARTTLS + AUTH, like SES
+    .venv/bin/python bench/fanout.py --workers 2 --database-url postgres://...
 
 See bench/README.md for what is measured and how to read it.
 """
@@ -24,9 +26,11 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 DOMAIN = "lists.example.org"
 
@@ -50,6 +54,18 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--paced-members", type=int, default=1000, help="list size of each paced run")
     p.add_argument("--rate", type=float, default=50.0, help="SES_MAX_SEND_RATE of the paced run")
     p.add_argument("--skip-paced", action="store_true")
+    p.add_argument(
+        "--tls",
+        action="store_true",
+        help="relay to a STARTTLS + AUTH sink (as SES), smtp_tls_connection_reuse on",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="also fan out with this many workers (PostgreSQL), through Postfix and direct",
+    )
+    p.add_argument("--sink-procs", type=int, default=2, help="processes of the Python sink")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = p.parse_args()
     if args.large:
@@ -133,6 +149,32 @@ def smtp_sink(port: int, messages: int) -> subprocess.Popen[bytes]:
     )
     wait_listening(port)
     return proc
+
+
+def load() -> str:
+    """The load average, printed with every figure: the machine may be shared."""
+    one, five, _ = os.getloadavg()
+    return f"load {one:.1f}/{five:.1f}"
+
+
+class SmtpSink:
+    """Postfix's smtp-sink (plain SMTP, C, fast), with the interface of bench/sink.py's Sink."""
+
+    def __init__(self, port: int, messages: int) -> None:
+        self.proc = smtp_sink(port, messages)
+
+    def wait(self, n: int, timeout: float, alive: object = None) -> bool:
+        deadline = time.monotonic() + timeout
+        while self.proc.poll() is None:
+            if time.monotonic() > deadline or (alive is not None and not alive()):  # type: ignore[operator]
+                return False
+            time.sleep(0.01)
+        return True
+
+    def stop(self) -> tuple[int | None, float | None]:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        return None, None
 
 
 def lmtp_post(port: int, to: str, message: bytes) -> float:
@@ -224,6 +266,8 @@ def main() -> None:
     for tool in ("postfix", "smtp-sink", "smtp-source"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is missing: apt-get install postfix")
+    if args.workers > 1 and not args.database_url.startswith("postgres"):
+        raise SystemExit("--workers needs PostgreSQL (--database-url postgres://...)")
     tmp = Path(tempfile.mkdtemp(prefix="listkeeper-bench-"))
     tmp.chmod(0o755)
     env = configure(args, tmp)
@@ -233,6 +277,7 @@ def main() -> None:
     django.setup()
     from django.conf import settings
     from django.core.management import call_command
+    from sink import PASSWORD, USER, Sink
 
     from listkeeper.delivery import personalise
     from listkeeper.delivery.models import Delivery
@@ -240,26 +285,57 @@ def main() -> None:
     from listkeeper.lists import services
     from listkeeper.postfix.instance import PostfixInstance
     from listkeeper.postfix.render import Options
+    from tests.sesstub import TestCA
 
     call_command("migrate", verbosity=0)
     n = args.members
-    print(
-        f"Setting up a list of {n:,} members in {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[1]} ...",
-        flush=True,
-    )
+    engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[1]
+    print(f"Setting up a list of {n:,} members in {engine} ...", flush=True)
     ml = services.create_list(
         "bench", DOMAIN, actor="bench", posting_policy="open", display_name="Bench"
     )
     services.bulk_subscribe(ml, (parse(f"member{i}@example.net") for i in range(n)), actor="bench")
 
-    postfix = PostfixInstance(tmp / "postfix", Options())
-    lmtpd = worker = None
+    sink_port = settings.RELAY_HOST[1]
+    tls_files: tuple[str, str] | None = None
+    options = Options()
+    if args.tls:
+        ca = TestCA(tmp / "ca")
+        ca.ca_file.parent.chmod(0o755)
+        ca.ca_file.chmod(0o644)
+        tls_files = (str(ca.cert_file), str(ca.key_file))
+        options = Options(
+            relay=("localhost", sink_port),
+            relay_tls="secure",
+            relay_ca_file=str(ca.ca_file),
+            ses_user=USER,
+            ses_pass=PASSWORD,
+        )
+    python_sink = args.tls or args.workers > 1
+    sink_name = f"TLS+AUTH sink x{args.sink_procs}" if args.tls else "smtp-sink"
+    if python_sink and not args.tls:
+        sink_name = f"sink x{args.sink_procs}"
+
+    def new_sink(port: int = sink_port, count: int = n, tls: bool = args.tls) -> Any:
+        if python_sink or port != sink_port:
+            return Sink(port, args.sink_procs, tmp, tls=tls_files if tls else None)
+        return SmtpSink(port, count)
+
+    def report_sink(sink: Any) -> str:
+        repeats, cpu = sink.stop()
+        if repeats is None:
+            return ""
+        return f"; {repeats} copies twice at the sink, sink CPU {cpu:.1f} s"
+
+    postfix = PostfixInstance(tmp / "postfix", options)
+    lmtpd = None
+    workers: list[subprocess.Popen[bytes]] = []
     try:
         postfix.start()
         lmtpd = start_command(env, tmp / "lmtpd.log", "lmtpd")
         wait_listening(settings.LMTP_LISTEN[1])
-        sink_port = settings.RELAY_HOST[1]
         reinject = settings.REINJECT_HOST
+        print(f"relay leg: {sink_name}; {load()}", flush=True)
 
         # 1. Raw Postfix: the same number of single-recipient messages, the same
         # size as one personalised copy, over the same number of persistent connections.
@@ -268,7 +344,7 @@ def main() -> None:
         )
         sample_file = tmp / "sample.eml"
         sample_file.write_bytes(sample.replace(b"\r\n", b"\n"))
-        sink = smtp_sink(sink_port, n)
+        sink = new_sink()
         started = time.monotonic()
         subprocess.run(
             [
@@ -291,50 +367,112 @@ def main() -> None:
             ],
             check=True,
         )
-        sink.wait()
+        if not sink.wait(n, timeout=n / 10 + 120):
+            raise SystemExit(f"raw Postfix: the sink got only part of {n}; see {tmp}")
         raw_rate = n / (time.monotonic() - started)
+        sink.stop()
         print(
-            f"raw Postfix (smtp-source -> Postfix -> smtp-sink): {raw_rate:8.1f} recipients/s",
+            f"raw Postfix (smtp-source -> Postfix -> {sink_name}): {raw_rate:8.1f} recipients/s  ({load()})",
             flush=True,
         )
 
         # 2. Listkeeper: LMTP accept, ledger, worker, Postfix, the same sink.
-        worker = start_command(env, tmp / "worker.log", "worker")
-        time.sleep(1.0)  # let it start and send its first heartbeat
-        idle_rss = rss_kib(worker.pid, "VmRSS")
-        sink = smtp_sink(sink_port, n)
-        accept = lmtp_post(settings.LMTP_LISTEN[1], ml.address, make_post("Benchmark post"))
-        started = time.monotonic()
-        while sink.poll() is None:
-            if worker.poll() is not None:
-                raise SystemExit(f"the worker died; see {tmp / 'worker.log'}")
-            time.sleep(0.01)
-        elapsed = time.monotonic() - started
-        ours = n / elapsed
-        peak = rss_kib(worker.pid, "VmHWM")
-        delivery = Delivery.objects.latest("id")
+        def fan_out(
+            mailing_list: Any, count: int, label: str, extra: dict[str, str], sink: Any
+        ) -> float:
+            nonlocal workers
+            workers = [
+                start_command(
+                    env,
+                    tmp / f"worker-{label}-{w}.log",
+                    "worker",
+                    "--name",
+                    f"{label}-{w}",
+                    **extra,
+                )
+                for w in range(count)
+            ]
+            time.sleep(2.5)  # started, heartbeats sent, each knows the others
+            idle_rss = [rss_kib(w.pid, "VmRSS") for w in workers]
+            accept = lmtp_post(settings.LMTP_LISTEN[1], mailing_list.address, make_post(label))
+            started = time.monotonic()
+            if not sink.wait(
+                n, timeout=n / 10 + 300, alive=lambda: all(w.poll() is None for w in workers)
+            ):
+                raise SystemExit(f"{label}: a worker died or the sink got too little; see {tmp}")
+            elapsed = time.monotonic() - started
+            peak = [rss_kib(w.pid, "VmHWM") for w in workers]
+            for w in workers:
+                stop(w)
+            workers = []
+            rate = n / elapsed
+            print(
+                f"  {label:32}: {rate:8.1f} recipients/s, LMTP accept {accept * 1000:.0f} ms, "
+                f"worker RSS idle/peak {max(idle_rss) / 1024:.0f}/{max(peak) / 1024:.0f} MiB"
+                f"{report_sink(sink)}  ({load()})",
+                flush=True,
+            )
+            return rate
+
+        ours = fan_out(ml, 1, "Listkeeper, 1 worker", {}, new_sink())
+        delivery = Delivery.objects.filter(post__mailing_list=ml).latest("id")
         deadline = time.monotonic() + 10  # the last results are written within RECORD_EVERY
         while delivery.state != "done" and time.monotonic() < deadline:
             time.sleep(0.1)
             delivery.refresh_from_db()
-        print(f"Listkeeper (LMTP accept -> sink has every copy):   {ours:8.1f} recipients/s")
         print(
-            f"ratio:                                            {ours / raw_rate:8.2f}  (target >= 0.9)"
-        )
-        print(
-            f"LMTP accept time of the post:                     {accept * 1000:8.1f} ms  (target < 100 ms)"
-        )
-        print(f"worker RSS: idle {idle_rss / 1024:.1f} MiB, peak {peak / 1024:.1f} MiB")
-        print(
-            f"ledger: {delivery.handed_off}/{delivery.total} handed off, {delivery.failed} failed",
+            f"ratio Listkeeper / raw Postfix:     {ours / raw_rate:8.2f}  (target >= 0.9); "
+            f"ledger {delivery.handed_off}/{delivery.total} handed off, {delivery.failed} failed",
             flush=True,
         )
-        stop(worker)
 
-        # 3. Paced at SES_MAX_SEND_RATE: measured once where the worker hands
+        # 3. Several workers: through Postfix, and straight to a sink (Postfix out
+        # of the path, so the workers' own scaling shows).
+        if args.workers > 1:
+
+            def another_list(name: str) -> Any:
+                other = services.create_list(name, DOMAIN, actor="bench", posting_policy="open")
+                services.bulk_subscribe(
+                    other, (parse(f"{name}{i}@example.net") for i in range(n)), actor="bench"
+                )
+                return other
+
+            many = fan_out(
+                another_list("many"),
+                args.workers,
+                f"Listkeeper, {args.workers} workers",
+                {},
+                new_sink(),
+            )
+            print(
+                f"ratio {args.workers} workers / 1 through Postfix: {many / ours:.2f}", flush=True
+            )
+            direct_port = free_port()
+            direct = {"REINJECT_HOST": f"127.0.0.1:{direct_port}"}
+            one = fan_out(
+                another_list("direct1"),
+                1,
+                "1 worker -> sink, no Postfix",
+                direct,
+                new_sink(direct_port, tls=False),
+            )
+            several = fan_out(
+                another_list("directn"),
+                args.workers,
+                f"{args.workers} workers -> sink, no Postfix",
+                direct,
+                new_sink(direct_port, tls=False),
+            )
+            print(
+                f"ratio {args.workers} workers / 1 without Postfix: {several / one:.2f} "
+                f"(target >= 1.6 for 2)",
+                flush=True,
+            )
+
+        # 4. Paced at SES_MAX_SEND_RATE: measured once where the worker hands
         # copies over (a timing sink in place of Postfix's reinjection
         # listener) and once where Postfix hands them to the relay (what SES sees).
-        if not args.skip_paced:
+        if not args.skip_paced and not args.tls:
             m = args.paced_members
             for label, through_postfix in (("worker hand-off", False), ("through Postfix", True)):
                 name = "paced-postfix" if through_postfix else "paced-direct"
@@ -353,6 +491,7 @@ def main() -> None:
                     if through_postfix
                     else f"127.0.0.1:{timing_port}",
                 )
+                workers = [worker]
                 time.sleep(1.0)
                 lmtp_post(settings.LMTP_LISTEN[1], paced.address, make_post("Paced post"))
                 deadline = time.monotonic() + m / args.rate * 2 + 60
@@ -367,11 +506,12 @@ def main() -> None:
                 rate = (len(times) - 1) / (times[-1] - times[0])
                 print(
                     f"paced at {args.rate:g}/s, {label:15}: {len(times)} copies, {rate:6.2f}/s "
-                    f"({(rate / args.rate - 1) * 100:+.1f}%), busiest one-second window: {worst_window(times)}",
+                    f"({(rate / args.rate - 1) * 100:+.1f}%), busiest one-second window: "
+                    f"{worst_window(times)}  ({load()})",
                     flush=True,
                 )
     finally:
-        for proc in (worker, lmtpd):
+        for proc in [*workers, lmtpd]:
             if proc is not None:
                 stop(proc)
         postfix.stop()

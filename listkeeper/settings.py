@@ -129,6 +129,14 @@ SES_PASS = env_secret("SES_PASS")
 RELAY_HOST = env_hostport("RELAY_HOST", f"email-smtp.{SES_REGION}.amazonaws.com:587")
 RELAY_TLS_CA_FILE = env("RELAY_TLS_CA_FILE", "/etc/ssl/certs/ca-certificates.crt")
 SES_MAX_SEND_RATE = env_float("SES_MAX_SEND_RATE", 14.0)
+# The worker paces at this fraction of its share of the rate, so that the
+# jitter Postfix adds between hand-off and SES stays inside the quota
+# (docs/postfix.md, "Pacing where SES counts").
+SES_RATE_HEADROOM = env_float("SES_RATE_HEADROOM", 0.96, minimum=0.5)
+if SES_RATE_HEADROOM > 1:
+    raise ImproperlyConfigured(f"SES_RATE_HEADROOM={SES_RATE_HEADROOM} must be at most 1")
+# Postfix's connections to the relay at once (the `ses` transport's concurrency).
+RELAY_CONCURRENCY = env_int("RELAY_CONCURRENCY", 20, minimum=1)
 if SES_USER and not SES_PASS:
     raise ImproperlyConfigured(
         "SES_USER is set but SES_PASS (or SES_PASS_FILE) is empty; set both or neither"
@@ -157,6 +165,32 @@ if "." not in POSTFIX_HOSTNAME:
     )
 MAX_MESSAGE_SIZE = env_int("MAX_MESSAGE_SIZE", 10 * 1024 * 1024, minimum=1024)
 WORKER_CONNECTIONS = env_int("WORKER_CONNECTIONS", 4, minimum=1)
+
+
+def _nameservers(name: str, value: str) -> list[tuple[str, int]]:
+    """`host[:port]` items, comma-separated (IPv6 in brackets: `[::1]:53`)."""
+    servers = []
+    for item in value.replace(" ", ",").split(","):
+        if not item:
+            continue
+        if item.startswith("[") or item.count(":") == 1:
+            host, _, port = item.rpartition(":") if not item.endswith("]") else (item, "", "53")
+        else:
+            host, port = item, "53"
+        host = host.strip("[]")
+        if not host or not port.isdigit():
+            raise ImproperlyConfigured(
+                f"{name}={value!r} must list host or host:port items, e.g. 127.0.0.1:53"
+            )
+        servers.append((host, int(port)))
+    return servers
+
+
+# Post authentication (DKIM, SPF, DMARC): the resolver to ask (empty: the
+# system's, /etc/resolv.conf) and how long one lookup may take, in seconds.
+DNS_NAMESERVERS = _nameservers("DNS_NAMESERVERS", env("DNS_NAMESERVERS"))
+DNS_TIMEOUT = env_float("DNS_TIMEOUT", 2.0, minimum=0.1)
+
 # A worker whose heartbeat is older than this is dead; its claims go back to pending.
 WORKER_STALE_AFTER = env_float("WORKER_STALE_AFTER", 60.0, minimum=1.0)
 WORKER_NAME = env("WORKER_NAME")

@@ -3,13 +3,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from django.db import connections
+from django.test import override_settings
 
 from listkeeper.lists import services
+from tests.support.dns import TestDNS
 
 
 @pytest.fixture
@@ -50,3 +52,31 @@ def cli(transactional_db) -> Callable[..., subprocess.CompletedProcess[str]]:
 
 # Real mail servers (the SES stand-in, a private Postfix): see tests/mailfixtures.py.
 from tests.mailfixtures import _postfix_instance, _ses_server, postfix, ses, test_ca  # noqa: E402,F401
+
+
+# A real DNS server for post authentication (tests/support/dns.py). Every test,
+# and every child process a test starts, resolves through it, so no lookup
+# ever leaves this machine; names nobody published are NXDOMAIN.
+@pytest.fixture(scope="session", autouse=True)
+def _test_dns() -> Iterator[TestDNS]:
+    server = TestDNS().start()
+    nameserver = f"127.0.0.1:{server.port}"
+    previous = os.environ.get("DNS_NAMESERVERS")
+    os.environ["DNS_NAMESERVERS"] = nameserver
+    overrides = override_settings(DNS_NAMESERVERS=[server.address])
+    overrides.enable()
+    yield server
+    overrides.disable()
+    if previous is None:
+        os.environ.pop("DNS_NAMESERVERS", None)
+    else:
+        os.environ["DNS_NAMESERVERS"] = previous
+    server.stop()
+
+
+@pytest.fixture
+def dns(_test_dns: TestDNS) -> Iterator[TestDNS]:
+    """The test DNS server, empty; publish records with dns.txt(name, text)."""
+    _test_dns.clear()
+    yield _test_dns
+    _test_dns.clear()

@@ -9,7 +9,11 @@ Behaves like SES where it shapes Listkeeper:
 - 554 for more than `max_recipients` (50) recipients in one message.
 - 454 "Throttling failure: Maximum sending rate exceeded." when a message
   would take the recipients accepted in the last `rate_window` seconds (1)
-  over `max_rate` (0 = no limit).
+  over `max_rate` (0 = no limit, the default). SES counts recipients, at the
+  moment it accepts a message, over a sliding second; so does this.
+- `arrivals` records, per recipient of every accepted copy, the moment it was
+  accepted (time.monotonic()), so a test can measure the rate SES saw and its
+  busiest second (`busiest_window`, `arrival_rate`).
 - 550 at RCPT for addresses in `reject_recipients` (permanent failures).
 Accepted messages are kept in `messages` with their envelope. stop() and
 start() again serve on the same port (a relay that goes away and comes back).
@@ -22,7 +26,7 @@ import socket
 import ssl
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -143,6 +147,8 @@ class SESStub:
     reject_recipients: set[str] = field(default_factory=set)
     messages: list[Received] = field(default_factory=list)
     replies: list[str] = field(default_factory=list)  # every non-250 reply after DATA
+    arrivals: list[tuple[float, str]] = field(default_factory=list)  # (monotonic, recipient)
+    throttled_at: list[float] = field(default_factory=list)  # when each 454 was given
     _controller: Controller | None = None
     _sent: deque[float] = field(default_factory=deque)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -180,6 +186,8 @@ class SESStub:
         with self._lock:
             self.messages.clear()
             self.replies.clear()
+            self.arrivals.clear()
+            self.throttled_at.clear()
             self._sent.clear()
 
     def wait_for(self, count: int, timeout: float = 30) -> list[Received]:
@@ -188,6 +196,34 @@ class SESStub:
         while len(self.messages) < count and time.monotonic() < deadline:
             time.sleep(0.05)
         return list(self.messages)
+
+    @property
+    def throttled(self) -> int:
+        """How many transactions were refused with 454 for the send rate."""
+        return len(self.throttled_at)
+
+    def per_second(self) -> str:
+        """Accepted/throttled per second since the first arrival, for a failing test's message."""
+        if not self.arrivals:
+            return "nothing arrived"
+        start = min(t for t, _ in self.arrivals)
+        accepted = Counter(int(t - start) for t, _ in self.arrivals)
+        refused = Counter(int(t - start) for t in self.throttled_at)
+        return " ".join(
+            f"{s}:{accepted[s]}" + (f"/454x{refused[s]}" if refused[s] else "")
+            for s in range(max(accepted | refused) + 1)
+        )
+
+    def busiest_window(self, seconds: float = 1.0) -> int:
+        """The most recipients accepted in any window [t, t + seconds)."""
+        return busiest_window([t for t, _ in self.arrivals], seconds)
+
+    def arrival_rate(self) -> float:
+        """Recipients per second from the first accepted copy to the last."""
+        times = sorted(t for t, _ in self.arrivals)
+        if len(times) < 2 or times[-1] == times[0]:
+            return 0.0
+        return (len(times) - 1) / (times[-1] - times[0])
 
     def _authenticate(
         self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
@@ -215,14 +251,16 @@ class SESStub:
         bad = [i or "<>" for i in identities if not self._verified(i)]
         if bad:
             return NOT_VERIFIED.format(", ".join(bad))
-        if self.max_rate:
-            with self._lock:
-                now = time.monotonic()
+        with self._lock:
+            now = time.monotonic()
+            if self.max_rate:
                 while self._sent and now - self._sent[0] >= self.rate_window:
                     self._sent.popleft()
                 if len(self._sent) + len(envelope.rcpt_tos) > self.max_rate:
+                    self.throttled_at.append(now)
                     return THROTTLED
                 self._sent.extend([now] * len(envelope.rcpt_tos))
+            self.arrivals.extend((now, rcpt) for rcpt in envelope.rcpt_tos)
         return None
 
 
@@ -253,6 +291,17 @@ class _Handler:
             )
         )
         return "250 Ok 0102018c-stub-message-id"
+
+
+def busiest_window(times: Iterable[float], seconds: float = 1.0) -> int:
+    """The most events in any half-open window [t, t + seconds)."""
+    ordered = sorted(times)
+    worst, j = 0, 0
+    for i, t in enumerate(ordered):
+        while t - ordered[j] >= seconds:
+            j += 1
+        worst = max(worst, i - j + 1)
+    return worst
 
 
 def free_port(host: str = "127.0.0.1") -> int:

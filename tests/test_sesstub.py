@@ -7,7 +7,7 @@ import ssl
 
 import pytest
 
-from tests.sesstub import SESStub
+from tests.sesstub import SESStub, busiest_window
 
 FROM = "Community <community@lists.example.org>"
 
@@ -107,6 +107,38 @@ def test_it_throttles_over_the_send_rate_with_454(ses) -> None:
         code, text = client.data(message())
     assert codes == [250, 250, 250] and code == 454
     assert b"Maximum sending rate exceeded" in text
+
+
+def test_it_counts_recipients_in_a_sliding_window_not_per_calendar_second(ses) -> None:
+    ses.max_rate, ses.rate_window = 2, 3600
+    with connect(ses) as client:
+        client.mail("community-bounces@lists.example.org")
+        client.rcpt("a@example.com")
+        client.rcpt("b@example.com")
+        assert client.data(message())[0] == 250
+        client.mail("community-bounces@lists.example.org")
+        client.rcpt("c@example.com")
+        assert client.data(message())[0] == 454
+    # The throttled copy is not counted: SES did not take it.
+    assert [r for _, r in ses.arrivals] == ["a@example.com", "b@example.com"]
+    assert ses.throttled == 1
+    assert ses.busiest_window() == 2
+
+
+def test_it_records_when_each_recipient_arrived(ses) -> None:
+    with connect(ses) as client:
+        for i in range(3):
+            client.sendmail("community-bounces@lists.example.org", [f"m{i}@example.com"], message())
+    times = [t for t, _ in ses.arrivals]
+    assert [r for _, r in ses.arrivals] == [f"m{i}@example.com" for i in range(3)]
+    assert times == sorted(times) and ses.busiest_window(3600) == 3
+    assert ses.arrival_rate() > 0
+
+
+def test_busiest_window_counts_half_open_windows() -> None:
+    assert busiest_window([0.0, 0.5, 0.999, 1.0, 1.6]) == 3
+    assert busiest_window([0.0, 1.0, 2.0]) == 1
+    assert busiest_window([]) == 0
 
 
 def test_it_refuses_configured_recipients_at_rcpt_with_550(ses) -> None:

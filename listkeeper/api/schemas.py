@@ -16,6 +16,7 @@ from listkeeper.lists.models import (
     Role,
     Source,
     Status,
+    UnauthenticatedAction,
 )
 
 # Literals (not the Django enums) so a wrong value is answered with the allowed
@@ -24,6 +25,7 @@ from listkeeper.lists.models import (
 if TYPE_CHECKING:
     PostingPolicyValue = str
     NonMemberActionValue = str
+    UnauthenticatedActionValue = str
     ReplyToValue = str
     RoleValue = str
     StatusValue = str
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 else:
     PostingPolicyValue = Literal[tuple(PostingPolicy.values)]
     NonMemberActionValue = Literal[tuple(NonMemberAction.values)]
+    UnauthenticatedActionValue = Literal[tuple(UnauthenticatedAction.values)]
     ReplyToValue = Literal[tuple(ReplyTo.values)]
     RoleValue = Literal[tuple(Role.values)]
     StatusValue = Literal[tuple(Status.values)]
@@ -55,6 +58,7 @@ class ListSettings(Schema):
     description: str | None = None
     posting_policy: PostingPolicyValue | None = None
     nonmember_action: NonMemberActionValue | None = None
+    unauthenticated_action: UnauthenticatedActionValue | None = None
     subject_tag: str | None = Field(None, max_length=60)
     personalised: bool | None = None
     max_message_size: int | None = Field(None, ge=1024)
@@ -86,6 +90,7 @@ class ListOut(Schema):
     description: str
     posting_policy: PostingPolicyValue
     nonmember_action: NonMemberActionValue
+    unauthenticated_action: UnauthenticatedActionValue
     subject_tag: str
     personalised: bool
     max_message_size: int

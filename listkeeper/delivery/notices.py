@@ -3,22 +3,58 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from email import policy
+from email.utils import formataddr, make_msgid
 from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.template.loader import render_to_string
+from django.template import Context
+from django.template.loader import get_template, render_to_string
 from django.utils import translation
 
 from listkeeper.lib.addresses import address_key
 from listkeeper.lists.models import MailingList, Member
 
+# Every notice's Message-ID carries this word, so a reply to one of our own
+# notices (a vacation responder's, say) can be recognised and dropped.
+NOTICE_ID_MARK = "listkeeper-notice"
+
+
+def _render_text(template_name: str, context: dict[str, Any]) -> str:
+    # Subjects and text parts are plain text: HTML escaping would turn
+    # "St John's Friends & Family" into "St John&#x27;s Friends &amp; Family".
+    template = get_template(template_name).template  # type: ignore[attr-defined]
+    return str(template.render(Context(context, autoescape=False)))
+
 
 def render_email(name: str, context: dict[str, Any]) -> tuple[str, str, str]:
-    subject = render_to_string(f"emails/{name}.subject.txt", context).strip().replace("\n", " ")
-    text = render_to_string(f"emails/{name}.txt", context)
+    subject = " ".join(_render_text(f"emails/{name}.subject.txt", context).split())
+    text = _render_text(f"emails/{name}.txt", context)
     html = render_to_string(f"emails/{name}.html", context)
     return subject, text, html
+
+
+def _encoded_subject(subject: str) -> str:
+    """The Subject as RFC 2047 words where it needs them (email.headerregistry's folding).
+
+    Django would encode a non-ASCII subject itself, but starts its folded
+    field with an empty line, which readers show as a leading space.
+    """
+    if all(ord(c) < 128 for c in subject):
+        return subject
+    folded = policy.SMTP.header_factory("Subject", subject).fold(policy=policy.SMTP)
+    return " ".join(folded.split(":", 1)[1].split())
+
+
+def list_sender(mailing_list: MailingList) -> str:
+    """`"List name" <list-owner@domain>`, quoted (or RFC 2047-encoded) as the name needs."""
+    return formataddr((mailing_list.name, mailing_list.suffixed("owner")))
+
+
+def is_reply_to_notice(references: str) -> bool:
+    """Whether In-Reply-To/References name a notice we sent (see NOTICE_ID_MARK)."""
+    return f".{NOTICE_ID_MARK}@" in references
 
 
 def language_for(to: Sequence[str]) -> str:
@@ -57,19 +93,25 @@ def send_template(
     ctx: dict[str, Any] = {"site_url": settings.SITE_URL, **(context or {})}
     if mailing_list is not None:
         ctx.setdefault("list", mailing_list)
-        from_email = f'"{mailing_list.name}" <{mailing_list.suffixed("owner")}>'
+        from_email = list_sender(mailing_list)
         envelope = mailing_list.suffixed("bounces")
+        domain = mailing_list.domain
     else:
         from_email = settings.DEFAULT_FROM_EMAIL
         envelope = settings.DEFAULT_FROM_EMAIL
+        domain = settings.LISTKEEPER_DOMAIN
     with translation.override(language or language_for(to)):
         subject, text, html = render_email(name, ctx)
     msg = EmailMultiAlternatives(
-        subject,
+        _encoded_subject(subject),
         text,
         from_email,
         list(to),
-        headers={"Auto-Submitted": "auto-generated", **(headers or {})},
+        headers={
+            "Auto-Submitted": "auto-generated",
+            "Message-ID": make_msgid(idstring=NOTICE_ID_MARK, domain=domain),
+            **(headers or {}),
+        },
     )
     msg.attach_alternative(html, "text/html")
     # The backend reads from_email for the envelope; set it explicitly to -bounces.

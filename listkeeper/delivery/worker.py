@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.db import DatabaseError, connection
 
 from listkeeper.delivery import claims, personalise
@@ -49,6 +50,9 @@ PIPELINE_BYTES = 4 * 1024 * 1024
 # Results are written at most this often. A copy handed off but not yet recorded
 # is the only kind a crash can repeat, so this also bounds repeats after SIGKILL.
 RECORD_EVERY = 0.05
+# Every live worker recounts the live workers (and so its share of the SES
+# rate) this often; a worker that joins waits this long before its first send.
+RECOUNT_EVERY = 1.0
 # A connection unused for this long is reopened (Postfix's smtpd times out at 300 s).
 IDLE_RECONNECT = 60.0
 
@@ -119,6 +123,7 @@ class Worker:
         account_rate: float,
         stale_after: float,
         claim_size: int = CLAIM_SIZE,
+        headroom: float | None = None,
     ) -> None:
         self.name = name
         self.host, self.port = host, port
@@ -126,7 +131,10 @@ class Worker:
         self.account_rate = account_rate
         self.stale_after = stale_after
         self.claim_size = claim_size
-        self.pacer = Pacer(share_of_rate(account_rate, 1))
+        self.pacer = Pacer(
+            share_of_rate(account_rate, 1),
+            headroom=settings.SES_RATE_HEADROOM if headroom is None else headroom,
+        )
         self.stopping = asyncio.Event()
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="worker-db")
         self._jobs: asyncio.Queue[Job | None] = asyncio.Queue(maxsize=2 * claim_size)
@@ -186,24 +194,37 @@ class Worker:
         return time.monotonic() < self._alive_until
 
     async def _heartbeat(self) -> None:
-        interval = max(0.2, self.stale_after / 4)
+        release_every = max(RECOUNT_EVERY, self.stale_after / 4)
+        last_release = float("-inf")
+        joined = False
         while not self.stopping.is_set():
             try:
                 started = time.monotonic()
                 live = await self._call(claims.heartbeat, self.name, self.stale_after)
+                self.pacer.set_rate(share_of_rate(self.account_rate, live))
+                if not joined and live > 1 and self.account_rate > 0:
+                    # The others still pace at their old share until their next
+                    # recount; sending now would put more than the account's
+                    # rate on SES for up to RECOUNT_EVERY.
+                    await asyncio.sleep(RECOUNT_EVERY * 1.5)
+                    started = time.monotonic()
+                joined = True
                 # Our claims are ours while our heartbeat is fresh; stop sending
                 # well before another worker could count us dead.
                 self._alive_until = started + self.stale_after / 2
-                self.pacer.set_rate(share_of_rate(self.account_rate, live))
-                released = await self._call(claims.release_stale, self.stale_after)
-                if released:
-                    log.warning(
-                        "took back %d recipients claimed by a worker that stopped", released
-                    )
+                if started - last_release >= release_every:
+                    last_release = started
+                    released = await self._call(claims.release_stale, self.stale_after)
+                    if released:
+                        log.warning(
+                            "took back %d recipients claimed by a worker that stopped", released
+                        )
             except DatabaseError as exc:
                 log.warning("heartbeat failed, database unavailable: %s", exc)
             try:
-                await asyncio.wait_for(self.stopping.wait(), interval)
+                await asyncio.wait_for(
+                    self.stopping.wait(), min(RECOUNT_EVERY, self.stale_after / 4)
+                )
             except TimeoutError:
                 pass
 

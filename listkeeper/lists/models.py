@@ -45,6 +45,12 @@ class NonMemberAction(models.TextChoices):
     REJECT = "reject", "Reject"
 
 
+class UnauthenticatedAction(models.TextChoices):
+    HOLD = "hold", "Hold for moderation"
+    REJECT = "reject", "Reject"
+    ACCEPT = "accept", "Accept (trust the From address)"
+
+
 class MailingList(models.Model):
     local_part = models.CharField(max_length=64)
     domain = models.CharField(max_length=253)
@@ -55,6 +61,11 @@ class MailingList(models.Model):
     )
     nonmember_action = models.CharField(
         max_length=8, choices=NonMemberAction.choices, default=NonMemberAction.HOLD
+    )
+    # A post whose From is a member but fails the From domain's DMARC
+    # p=quarantine/reject (mail/authentication.py, rules.authentication).
+    unauthenticated_action = models.CharField(
+        max_length=8, choices=UnauthenticatedAction.choices, default=UnauthenticatedAction.HOLD
     )
     subject_tag = models.CharField(max_length=60, blank=True)
     personalised = models.BooleanField(default=True)
@@ -252,6 +263,9 @@ class Post(models.Model):
     reason = models.CharField(max_length=500, blank=True)
     decided = models.DateTimeField(null=True, blank=True)
     decided_by = models.CharField(max_length=200, blank=True)
+    # What our authentication check found (the Authentication-Results value
+    # without the authserv-id, also on top of `raw`); empty: not checked.
+    authentication = models.CharField(max_length=1000, blank=True)
 
     class Meta:
         ordering = ["-received", "-id"]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
+
 from listkeeper.lists.models import LIST_SUFFIXES, MailingList
 
 POST = "post"
@@ -41,3 +43,18 @@ def resolve(address: str) -> Route | None:
                 return None
             return Route(found[name], kind, token)
     return None
+
+
+def serves_domain(domain: str) -> bool:
+    """Whether mail for `domain` comes to us: LISTKEEPER_DOMAIN or a domain with a list.
+
+    Our Postfix accepts only list addresses there, so a person's mailbox in
+    such a domain (admin@LISTKEEPER_DOMAIN) never receives anything.
+    """
+    domain = domain.strip().rstrip(".").lower()
+    if not domain:
+        return False
+    return (
+        domain == str(settings.LISTKEEPER_DOMAIN).lower()
+        or MailingList.objects.filter(domain=domain).exists()
+    )

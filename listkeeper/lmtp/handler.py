@@ -7,8 +7,14 @@ serving other connections while the database works.
 
 The rule for every reply: 250 only once what we were given is committed to the
 database (the post, its decision and its delivery ledger in one transaction);
-4xx whenever we could not store it, so Postfix keeps the message and retries;
-5xx only for mail that must not be retried (no such list, too big).
+4xx whenever we could not store it, so Postfix keeps the message and retries.
+Never 5xx after DATA: Postfix already said 250 to the poster, and a refusal
+now would become Postfix's own null-sender bounce, which SES will not carry.
+A post that is too big, looped, banned, refused by policy, or addressed to a
+list deleted meanwhile gets 250 and ends held or refused with a notice we send
+ourselves (mail/process.py). RCPT is answered 250 for any address in a domain
+we serve, for the same reason: Postfix checked the recipient when the poster
+was still connected.
 """
 
 from __future__ import annotations
@@ -22,11 +28,10 @@ from types import ModuleType
 from typing import Any
 
 from django.db import DatabaseError, close_old_connections, connection, transaction
-from django.utils import timezone
 
 from listkeeper.lib.log import mail_event, message_id_of
-from listkeeper.lists.models import InboundKind, InboundMessage, MailingList
-from listkeeper.lists.routing import POST, Route, resolve
+from listkeeper.lists.models import InboundKind, InboundMessage
+from listkeeper.lists.routing import POST, Route, resolve, serves_domain
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +43,8 @@ def no_such_list(address: str) -> str:
     return f"550 5.1.1 <{address}>: no such list or list address here"
 
 
-def too_big(size: int, ml: MailingList) -> str:
-    return f"552 5.3.4 Message is {size} bytes; {ml.address} accepts at most {ml.max_message_size}"
+def _served_domain(address: str) -> bool:
+    return serves_domain(address.strip().strip("<>").rpartition("@")[2])
 
 
 def _process() -> ModuleType:
@@ -54,10 +59,13 @@ def check_recipient(address: str) -> str:
     """The reply to RCPT TO:<address>."""
     try:
         route = resolve(address)
+        served = route is not None or _served_domain(address)
     except DatabaseError as exc:
         log.warning("RCPT %s: database unavailable: %s", address, exc)
         return "451 4.3.0 Cannot look up the recipient right now; please try again later"
-    return RCPT_OK if route is not None else no_such_list(address)
+    # An address in our domains that names no list (any more) is taken too and
+    # answered with a notice after DATA: Postfix accepted it while the list existed.
+    return RCPT_OK if served else no_such_list(address)
 
 
 def receive_bounce(route: Route, raw: bytes, sender: str, recipient: str) -> None:
@@ -83,18 +91,20 @@ def _process_bounce(inbound: InboundMessage) -> None:
         log.exception("delivery report %s stored but not processed", inbound.id)
 
 
-def deliver_one(raw: bytes, sender: str, recipient: str) -> str:
-    """Handle the message for one recipient; the LMTP reply for that recipient."""
+def deliver_one(raw: bytes, sender: str, recipient: str, verdict: Any = None) -> str:
+    """Handle the message for one recipient; the LMTP reply for that recipient.
+
+    `verdict`: the post's authentication, checked once per message by `deliver`.
+    """
     try:
         with transaction.atomic():
             route = resolve(recipient)
-            if route is None:
-                return no_such_list(recipient)  # the list went away after RCPT
+            if route is None:  # the list went away after Postfix accepted the mail
+                _process().answer_unknown_recipient(recipient, raw, sender)
+                return f"250 2.0.0 <{recipient}> answered: no such list"
             ml = route.mailing_list
-            if route.kind != "bounces" and len(raw) > ml.max_message_size:
-                return too_big(len(raw), ml)
             if route.kind == POST:
-                post = _process().handle_post(ml, raw, sender)
+                post = _process().handle_post(ml, raw, sender, verdict)
                 mail_event(
                     "lmtp_stored",
                     message_id=post.message_id,
@@ -106,19 +116,11 @@ def deliver_one(raw: bytes, sender: str, recipient: str) -> str:
                 )
             elif route.kind in ("request", "owner"):
                 process = _process()
+                # Both store the message as an InboundMessage themselves (one writer).
                 act = (
                     process.handle_request if route.kind == "request" else process.forward_to_owners
                 )
-                result = act(ml, raw, sender)
-                InboundMessage.objects.create(
-                    mailing_list=ml,
-                    kind=InboundKind.REQUEST if route.kind == "request" else InboundKind.OWNER,
-                    recipient=recipient,
-                    sender=sender,
-                    raw=raw,
-                    processed=timezone.now(),
-                    result=str(result or "")[:300],
-                )
+                act(ml, raw, sender)
             else:
                 receive_bounce(route, raw, sender, recipient)
     except DatabaseError as exc:
@@ -147,9 +149,20 @@ def deliver_one(raw: bytes, sender: str, recipient: str) -> str:
     return f"250 2.0.0 <{recipient}> accepted"
 
 
+def _verdict(raw: bytes, sender: str, recipients: list[str]) -> Any:
+    """The authentication of a post, checked once and outside any transaction (DNS)."""
+    try:
+        if not any(r is not None and r.kind == POST for r in map(resolve, recipients)):
+            return None
+    except DatabaseError:
+        return None  # deliver_one answers 451 anyway
+    return _process().authenticate(raw, sender)
+
+
 def deliver(raw: bytes, sender: str, recipients: list[str]) -> list[str]:
     """One reply per recipient, in RCPT order (RFC 2033 section 4.2)."""
-    return [deliver_one(raw, sender, rcpt) for rcpt in recipients]
+    verdict = _verdict(raw, sender, recipients)
+    return [deliver_one(raw, sender, rcpt, verdict) for rcpt in recipients]
 
 
 def _in_thread(fn: Any, *args: Any) -> Any:

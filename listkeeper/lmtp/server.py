@@ -15,12 +15,15 @@ log = logging.getLogger(__name__)
 
 def protocol(handler: LMTPHandler) -> LMTP:
     # Postfix enforces its own message_size_limit before we see a byte; ours is
-    # a backstop against memory exhaustion, not the list's limit (that is a
-    # per-recipient 552 in the handler).
+    # a backstop against memory exhaustion, not the list's limit (that is the
+    # size rule, which refuses with our own notice). It is above anything
+    # Postfix's queue can hold (MAX_MESSAGE_SIZE plus the 1 MiB headroom in
+    # listkeeper/postfix/render.py), so LMTP never refuses what the public
+    # smtpd accepted.
     return LMTP(
         handler,
         hostname="listkeeper-lmtp",
-        data_size_limit=2 * settings.MAX_MESSAGE_SIZE,
+        data_size_limit=2 * settings.MAX_MESSAGE_SIZE + 2 * 1024 * 1024,
         enable_SMTPUTF8=True,
         decode_data=False,
         ident="Listkeeper LMTP",

@@ -18,6 +18,7 @@ from functools import cached_property
 from listkeeper.lib.addresses import Address, InvalidAddress, parse
 from listkeeper.lists.models import MailingList
 from listkeeper.mail import headers as h
+from listkeeper.mail.authentication import Verdict, postfix_trace
 from listkeeper.mail.errors import Hold
 
 
@@ -30,10 +31,28 @@ class InFlight:
     body: bytes
     author: Address | None = None
     notes: list[str] = field(default_factory=list)  # what handlers did, for logs
+    auth: Verdict | None = None  # None: not checked (a moderator's approval, a test)
 
     @property
     def size(self) -> int:
-        return len(self.raw)
+        """The post's size as the poster sent it: without what our own Postfix added on top.
+
+        The public smtpd counts the bytes the poster sent; its Received field
+        (and our Authentication-Results) come after that count, so a post it
+        accepted at MAX_MESSAGE_SIZE must not be refused here for them.
+        """
+        added = 0
+        fields = self.headers_in.fields
+        for i, fld in enumerate(fields[:2]):
+            name = h.field_name(fld).lower()
+            if name == "authentication-results" and i == 0:
+                added += len(fld)
+            elif name == "received" and postfix_trace(h.HeaderBlock(fields[i:])) is not None:
+                added += len(fld)
+                break
+            else:
+                break
+        return len(self.raw) - added
 
     @property
     def subject(self) -> str:

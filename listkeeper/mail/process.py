@@ -22,12 +22,13 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from listkeeper.delivery.ledger import enqueue_message, enqueue_post
+from listkeeper.delivery.notices import is_reply_to_notice
 from listkeeper.lib.addresses import address_key
 from listkeeper.lib.log import mail_event
 from listkeeper.lists.bans import is_banned
 from listkeeper.lists.models import InboundKind, MailingList, Post, PostStatus, Role
+from listkeeper.mail import authentication, pipeline, rules
 from listkeeper.mail import headers as h
-from listkeeper.mail import pipeline, rules
 from listkeeper.mail.commands import handle_request, record_inbound
 from listkeeper.mail.context import InFlight, parse_message, read_author, wire_form
 from listkeeper.mail.errors import Stop
@@ -40,7 +41,7 @@ from listkeeper.mail.moderation import (
     notify_held,
     reject,
 )
-from listkeeper.mail.replies import reply, staff_of
+from listkeeper.mail.replies import reply, staff_of, why_automatic
 
 __all__ = [
     "approve",
@@ -56,17 +57,56 @@ __all__ = [
 log = logging.getLogger("listkeeper.mail")
 
 
-def handle_post(ml: MailingList, raw: bytes, envelope_sender: str) -> Post:
+def authenticate(raw: bytes, envelope_sender: str) -> authentication.Verdict:
+    """DKIM, SPF and DMARC for a post as it arrived (DNS lookups: call outside transactions)."""
+    return authentication.authenticate(raw, (envelope_sender or "").strip().strip("<>"))
+
+
+def with_results(raw: bytes, verdict: authentication.Verdict) -> bytes:
+    """The post as we store it: our Authentication-Results on top (RFC 8601).
+
+    Fields that claim to be ours already came from the sender and are dropped
+    (RFC 8601 section 5); every other byte stays as it arrived.
+    """
+    ours = authentication.authserv_id().lower()
+    block, body = h.split(wire_form(raw))
+    if not block.fields:
+        return raw
+
+    def forged(field: bytes) -> bool:
+        if h.field_name(field).lower() != "authentication-results":
+            return False
+        return h.field_value(field).split(";", 1)[0].strip().lower() == ours
+
+    kept = [f for f in block.fields if not forged(f)]
+    if len(kept) == len(block.fields):
+        # Only the new field: the message's own bytes stay exactly as they came.
+        original = wire_form(raw) if raw.startswith(b"From ") else raw
+        return verdict.header(authentication.authserv_id()) + original
+    return verdict.header(authentication.authserv_id()) + b"".join(kept) + h.CRLF + body
+
+
+def handle_post(
+    ml: MailingList,
+    raw: bytes,
+    envelope_sender: str,
+    verdict: authentication.Verdict | None = None,
+) -> Post:
+    """Judge and store one post. `verdict`: from authenticate(), else checked here."""
     sender = (envelope_sender or "").strip().strip("<>")
-    ctx, decision, message = _judge(ml, raw, sender)
+    if verdict is None:
+        verdict = authenticate(raw, sender)
+    raw = with_results(raw, verdict)
+    ctx, decision, message = _judge(ml, raw, sender, verdict)
     block = ctx.headers_in if ctx is not None else h.split(wire_form(raw))[0]
     message_id = (ctx.headers.get("Message-ID") if ctx and message else None) or block.get(
         "Message-ID"
     )
     stored = raw
+    size = ctx.size if ctx is not None else len(raw)
     if (
         decision.status in (PostStatus.REJECTED, PostStatus.DISCARDED)
-        and len(raw) > ml.max_message_size
+        and size > ml.max_message_size
     ):
         stored = block.as_bytes()  # keep the headers of an oversized post, not its megabytes
     decided = decision.status != PostStatus.HELD
@@ -78,23 +118,25 @@ def handle_post(ml: MailingList, raw: bytes, envelope_sender: str) -> Post:
             author=_text(ctx.author.email if ctx is not None and ctx.author else "", 254),
             subject=_text(block.get_text("Subject"), 998),
             raw=stored,
-            size=len(raw),
+            size=size,
             status=decision.status,
             reason=_text(decision.reason, 500),
             decided=timezone.now() if decided else None,
             decided_by="rules" if decided else "",
+            authentication=_text(verdict.header_value("").lstrip("; "), 1000),
         )
         _follow_up(post, decision, message, block)
     return post
 
 
 def _judge(
-    ml: MailingList, raw: bytes, sender: str
+    ml: MailingList, raw: bytes, sender: str, verdict: authentication.Verdict | None = None
 ) -> tuple[InFlight | None, rules.Decision, bytes]:
     """Parse, decide and (if accepted) transform; the message's faults become a decision."""
     ctx: InFlight | None = None
     try:
         ctx = parse_message(ml, raw, sender)
+        ctx.auth = verdict
         decision = rules.decide(ctx)
         message = pipeline.run(ctx) if decision.status == PostStatus.ACCEPTED else b""
         return ctx, decision, message
@@ -143,6 +185,27 @@ def _follow_up(post: Post, decision: rules.Decision, message: bytes, block: h.He
         reply("post-rejected", post.sender, context, mailing_list=ml, original=block)
 
 
+def answer_unknown_recipient(recipient: str, raw: bytes, sender: str) -> str:
+    """Mail for a list address that was gone by the time Postfix delivered it.
+
+    Postfix already said 250 to the poster, so a refusal now would become a
+    null-sender bounce that has to leave through SES. We tell the poster
+    ourselves instead (unless they are a robot) and return what happened.
+    """
+    block = h.split(wire_form(raw))[0]
+    context = {"address": recipient, "subject": block.get_text("Subject") or ""}
+    told = reply("no-such-list", sender, context, mailing_list=None, original=block)
+    result = "poster told" if told else "dropped: the sender is automatic, nobody told"
+    mail_event(
+        "post_no_such_list",
+        message_id=block.get("Message-ID"),
+        mailing_list=recipient,
+        sender=sender,
+        result=result,
+    )
+    return result
+
+
 def _text(value: str | None, limit: int) -> str:
     # PostgreSQL refuses NUL in text columns; a header may carry one.
     return (value or "").replace("\x00", "")[:limit]
@@ -167,6 +230,11 @@ def _forward_to_owners(ml: MailingList, raw: bytes, sender: str) -> str:
     block, body = h.split(wire_form(raw))
     if any(owner.lower() in v.lower() for v in block.get_all("X-Loop")):
         return "dropped: it already went through this list's owner address (X-Loop)"
+    references = " ".join(block.get_all("In-Reply-To") + block.get_all("References"))
+    automatic = why_automatic(block, sender)
+    if automatic and is_reply_to_notice(references):
+        # A vacation responder answering one of our notices: nobody needs it.
+        return f"dropped: {automatic}, in answer to one of the list's own notices"
     author = read_author(block)
     who = author.email if author else sender.strip().strip("<>")
     if who and is_banned(ml, who):

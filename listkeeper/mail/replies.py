@@ -50,14 +50,24 @@ def why_not_reply_to(address: str) -> str:
     return ""
 
 
-def why_not_answer(block: HeaderBlock) -> str:
-    """Empty when the message is one a person sent; else why answering could loop."""
+def why_automatic(block: HeaderBlock, envelope_sender: str | None = None) -> str:
+    """Empty unless RFC 3834 says the message is automatic (or it comes from `<>`)."""
+    if envelope_sender is not None and not envelope_sender.strip().strip("<>"):
+        return "the message comes from the null sender (<>), as automatic mail does"
     auto = (block.get("Auto-Submitted") or "no").strip().lower()
-    if not auto.startswith("no"):
+    if auto.split(";", 1)[0].strip() != "no":
         return f"the message is automatic (Auto-Submitted: {auto})"
     precedence = (block.get("Precedence") or "").strip().lower()
     if precedence in ("bulk", "junk", "list"):
         return f"the message is bulk mail (Precedence: {precedence})"
+    return ""
+
+
+def why_not_answer(block: HeaderBlock) -> str:
+    """Empty when the message is one a person sent; else why answering could loop."""
+    why = why_automatic(block)
+    if why:
+        return why
     if block.get("List-Id") is not None:
         return "the message came through a mailing list (List-Id)"
     return ""
@@ -68,13 +78,17 @@ def reply(
     to: str,
     context: dict[str, Any],
     *,
-    mailing_list: MailingList,
+    mailing_list: MailingList | None,
     original: HeaderBlock | None = None,
 ) -> bool:
-    """Send template NAME to `to` if that is safe; True when it was queued."""
+    """Send template NAME to `to` if that is safe; True when it was queued.
+
+    Without a list the notice comes from DEFAULT_FROM_EMAIL.
+    """
     why = why_not_reply_to(to) or (why_not_answer(original) if original is not None else "")
     if why:
-        log.info("no %s notice for list %s: %s", name, mailing_list.address, why)
+        where = mailing_list.address if mailing_list is not None else "(no list)"
+        log.info("no %s notice for list %s: %s", name, where, why)
         return False
     headers = {"Auto-Submitted": "auto-replied"}
     if original is not None and original.get("Message-ID"):

@@ -44,6 +44,7 @@ class Options:
     relay_ca_file: str = field(default_factory=lambda: settings.RELAY_TLS_CA_FILE)
     ses_user: str = field(default_factory=lambda: settings.SES_USER)
     ses_pass: str = field(default_factory=lambda: settings.SES_PASS)
+    relay_concurrency: int = field(default_factory=lambda: settings.RELAY_CONCURRENCY)
 
 
 def database_context() -> dict[str, Any]:
@@ -114,6 +115,7 @@ def context(config_directory: Path, options: Options) -> dict[str, Any]:
         relay_port=options.relay[1],
         relay_tls=options.relay_tls,
         relay_ca_file=options.relay_ca_file,
+        relay_concurrency=options.relay_concurrency,
         sasl=sasl,
     )
     return ctx

@@ -30,6 +30,7 @@ LIST_SETTINGS = [
     "description",
     "posting_policy",
     "nonmember_action",
+    "unauthenticated_action",
     "subject_tag",
     "reply_to",
     "personalised",
@@ -94,6 +95,13 @@ class ListSettingsForm(forms.ModelForm):
             "held_expiry_days": "Reject held posts after (days)",
             "bounce_score_threshold": "Stop delivery after a bounce score of",
             "nonmember_action": "Posts from non-members",
+            "unauthenticated_action": "Members' posts that fail their domain's DMARC policy",
+        }
+        help_texts = {
+            "unauthenticated_action": (
+                "For a post whose From is a member but whose domain publishes DMARC "
+                "p=quarantine or p=reject and the post fails it (likely forged)."
+            ),
         }
         help_texts = {
             "display_name": "What members see, e.g. in “Alice via Community”.",

@@ -72,7 +72,7 @@ def test_it_runs_lmtpd_until_sigterm(community, tmp_path) -> None:
         wait_for(up, what="lmtpd to listen")
         client = LMTPClient("127.0.0.1", port)
         client.command("MAIL FROM:<a@example.com>")
-        assert client.command("RCPT TO:<nosuch@lists.example.org>").startswith("550 5.1.1")
+        assert client.command("RCPT TO:<nosuch@elsewhere.example>").startswith("550 5.1.1")
         client.close()
         lmtpd.send_signal(signal.SIGTERM)
         assert lmtpd.wait(30) == 0, (tmp_path / "lmtpd.log").read_text()

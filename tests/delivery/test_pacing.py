@@ -28,7 +28,7 @@ def _worst_window(sent: list[tuple[float, int]]) -> int:
 
 def test_it_spaces_single_recipients_evenly_at_the_rate() -> None:
     clock = FakeClock()
-    sent = _send_times(Pacer(14, clock, headroom=1.0), clock, [1] * 140)
+    sent = _send_times(Pacer(14, clock, headroom=1.0, ramp=0), clock, [1] * 140)
 
     gaps = {round(b[0] - a[0], 6) for a, b in zip(sent, sent[1:], strict=False)}
     assert gaps == {round(1 / 14, 6)}
@@ -37,7 +37,7 @@ def test_it_spaces_single_recipients_evenly_at_the_rate() -> None:
 
 def test_it_leaves_room_for_a_little_delay_downstream() -> None:
     clock = FakeClock()
-    sent = _send_times(Pacer(50, clock), clock, [1] * 500)
+    sent = _send_times(Pacer(50, clock, ramp=0), clock, [1] * 500)
     # Some copies arrive 9 ms late: the worst case is a late one followed, a second
     # later, by one on time.
     jittered = [(t + (0.009 if i % 50 == 0 else 0.0), n) for i, (t, n) in enumerate(sent)]
@@ -52,7 +52,7 @@ def test_it_never_lets_a_one_second_window_exceed_the_rate_with_larger_transacti
     size: int,
 ) -> None:
     clock = FakeClock()
-    sent = _send_times(Pacer(14, clock), clock, [size] * 60)
+    sent = _send_times(Pacer(14, clock, ramp=0), clock, [size] * 60)
 
     assert _worst_window(sent) <= 14
     total_time = sent[-1][0] - sent[0][0]
@@ -61,7 +61,7 @@ def test_it_never_lets_a_one_second_window_exceed_the_rate_with_larger_transacti
 
 def test_it_does_not_burst_after_being_idle() -> None:
     clock = FakeClock()
-    pacer = Pacer(50, clock)
+    pacer = Pacer(50, clock, ramp=0)
     _send_times(pacer, clock, [1] * 10)
     clock.now += 30
     sent = _send_times(pacer, clock, [1] * 100)
@@ -102,3 +102,18 @@ def test_it_holds_back_the_next_send_when_an_earlier_one_went_late() -> None:
         sent.append((clock.now, 1))
 
     assert _worst_window(sent) <= 10
+
+
+def test_it_starts_slowly_after_a_pause_so_postfix_can_open_its_connections() -> None:
+    clock = FakeClock()
+    pacer = Pacer(20, clock, headroom=1.0)
+    first = _send_times(pacer, clock, [1] * 100)
+    clock.now += 30  # idle: Postfix has closed its cached connections to SES
+    again = _send_times(pacer, clock, [1] * 100)
+
+    for sent in (first, again):
+        start = sent[0][0]
+        in_first_second = sum(1 for t, _ in sent if t < start + 1.0)
+        steady = sum(1 for t, _ in sent if start + 3.0 <= t < start + 4.0)
+        assert in_first_second <= 10
+        assert steady == 20

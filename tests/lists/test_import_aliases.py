@@ -250,3 +250,33 @@ def test_it_exits_non_zero_from_the_command_line_when_something_was_skipped(cli,
     assert f"{path}:1: 'nobody' is a local name" in result.stderr
     assert "subscriptions created: 1, already there: 0, skipped: 1" in result.stdout
     assert memberships() == {("community", "a@example.org")}
+
+
+def test_it_gives_every_imported_list_without_an_owner_the_owner_named(db, tmp_path) -> None:
+    owned = services.create_list("owned", "lists.example.org", actor="test")
+    services.subscribe(owned, "boss@example.org", actor="test", role="owner")
+    path = write(
+        tmp_path,
+        "community@lists.example.org alice@example.org, chair@example.net\n"
+        "owned@lists.example.org alice@example.org\n",
+    )
+
+    code, out, err = run_import(path, "--owner", "chair@example.net")
+
+    assert code == 0, err
+    owners = set(
+        Subscription.objects.filter(role="owner").values_list(
+            "mailing_list__local_part", "member__email"
+        )
+    )
+    assert owners == {("community", "chair@example.net"), ("owned", "boss@example.org")}
+    assert "owner added to: 1" in out
+
+
+def test_it_refuses_an_owner_address_in_a_list_domain(db, tmp_path) -> None:
+    path = write(tmp_path, "community@lists.example.org alice@example.org\n")
+
+    code, _, err = run_import(path, "--owner", "admin@lists.example.org")
+
+    assert code != 0 and "domain Listkeeper serves" in err
+    assert not MailingList.objects.exists()

@@ -19,7 +19,14 @@ class FakeProcess:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, bytes, str]] = []
 
-    def handle_post(self, ml, raw, sender):  # type: ignore[no-untyped-def]
+    def authenticate(self, raw, sender):  # type: ignore[no-untyped-def]
+        return None
+
+    def answer_unknown_recipient(self, recipient, raw, sender):  # type: ignore[no-untyped-def]
+        self.calls.append(("unknown", recipient, raw, sender))
+        return "poster told"
+
+    def handle_post(self, ml, raw, sender, verdict=None):  # type: ignore[no-untyped-def]
         self.calls.append(("post", ml.address, raw, sender))
         post = Post.objects.create(
             mailing_list=ml, sender=sender, raw=raw, status=PostStatus.ACCEPTED

@@ -68,3 +68,17 @@ def test_it_keeps_the_owner_mail_and_what_came_of_it(ml) -> None:
     kept = InboundMessage.objects.get()
     assert (kept.kind, kept.recipient) == ("owner", "community-owner@lists.example.org")
     assert kept.result == "dropped: the list has no owners, moderators or site admins"
+
+
+def test_it_drops_a_robots_answer_to_one_of_our_notices_and_keeps_it_once(ml) -> None:
+    services.subscribe(ml, "owner@example.org", actor="test", role=Role.OWNER)
+    raw = (
+        b"Auto-Submitted: auto-replied\n"
+        b"In-Reply-To: <1.2.3.listkeeper-notice@lists.example.org>\n" + load("dkim-gmail.eml")
+    )
+
+    result = process.forward_to_owners(ml, raw, "bob.sender@gmail.com")
+
+    assert result.startswith("dropped: the message is automatic")
+    assert outbox() == []
+    assert [m.result for m in InboundMessage.objects.all()] == [result]

@@ -3,23 +3,23 @@ from __future__ import annotations
 import pytest
 
 from listkeeper.mail import rules
-from listkeeper.mail.errors import Discard
+from listkeeper.mail.errors import Hold
 from tests.mail.conftest import load, make_ctx, run_pipeline
 
 
-def test_it_discards_a_post_that_carries_our_own_list_id(ml) -> None:
+def test_it_holds_a_post_that_carries_our_own_list_id(ml) -> None:
     ctx = make_ctx(ml, run_pipeline(ml, "plain.eml"))
 
-    with pytest.raises(Discard) as stop:
+    with pytest.raises(Hold) as stop:
         rules.loop(ctx)
 
     assert "List-Id <community.lists.example.org>" in stop.value.reason
 
 
-def test_it_discards_a_post_with_our_x_loop(ml) -> None:
+def test_it_holds_a_post_with_our_x_loop(ml) -> None:
     raw = b"X-Loop: Community@Lists.Example.org\n" + load("plain.eml")
 
-    with pytest.raises(Discard, match="X-Loop"):
+    with pytest.raises(Hold, match="X-Loop"):
         rules.loop(make_ctx(ml, raw))
 
 

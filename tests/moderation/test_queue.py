@@ -123,3 +123,38 @@ def test_the_held_notice_links_to_this_queue(community):
     from listkeeper.mail.moderation import moderation_url
 
     assert moderation_url(community) == f"{settings.SITE_URL}/lists/{community.id}/held/"
+
+
+def test_the_queue_and_the_post_page_show_how_the_post_authenticated(
+    community, moderator, client
+) -> None:
+    from html.parser import HTMLParser
+
+    from listkeeper.mail import process
+
+    post = process.handle_post(community, make_message(), "stranger@outside.example")
+    assert post.status == PostStatus.HELD
+    assert post.authentication == "dkim=none; spf=none; dmarc=none header.from=outside.example"
+
+    class Cells(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.depth, self.texts = 0, []
+
+        def handle_starttag(self, tag, attrs):  # type: ignore[no-untyped-def]
+            if ("class", "post-authentication") in attrs:
+                self.depth = 1
+                self.texts.append("")
+
+        def handle_endtag(self, tag):  # type: ignore[no-untyped-def]
+            self.depth = 0
+
+        def handle_data(self, data):  # type: ignore[no-untyped-def]
+            if self.depth:
+                self.texts[-1] += data
+
+    client.force_login(moderator)
+    for url in (f"/lists/{community.id}/held/", f"/lists/{community.id}/held/{post.id}/"):
+        page = Cells()
+        page.feed(client.get(url).content.decode())
+        assert page.texts == ["dkim=none; spf=none; dmarc=none header.from=outside.example"], url

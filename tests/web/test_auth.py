@@ -138,7 +138,7 @@ def test_it_generates_a_different_password_each_time(db, capsys):
 
 
 def test_it_creates_the_first_admin_only_once_with_if_none(db, capsys):
-    call_command("createadmin", if_none=True)
+    call_command("createadmin", "boss@example.org", if_none=True)
     first = capsys.readouterr().out
     assert "Password:" in first and "/accounts/login/" in first
     call_command("createadmin", if_none=True)
@@ -188,3 +188,25 @@ def test_it_takes_the_client_address_behind_a_trusted_proxy(db, settings):
     # The locked client stays locked whatever it puts in front of the proxy's entry.
     again = Client(REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR="203.0.113.9, 192.0.2.10")
     assert sign_in(again, "alice@example.org", PASSWORD).status_code == 429
+
+
+def test_it_refuses_an_admin_address_in_a_list_domain_that_no_one_could_read(db):
+    from django.core.management.base import CommandError
+
+    # Our own Postfix takes only list addresses there: held-post notices would be lost.
+    with pytest.raises(CommandError, match="domain Listkeeper serves"):
+        call_command("createadmin", "admin@lists.example.org")
+    with pytest.raises(CommandError, match="a mailbox you read"):
+        call_command("createadmin", if_none=True)
+    assert not get_user_model().objects.exists()
+
+
+def test_it_asks_for_the_admin_address_on_a_terminal(db, capsys, monkeypatch):
+    from listkeeper.web.management.commands import createadmin
+
+    monkeypatch.setattr(createadmin, "_interactive", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda prompt: "chair@example.net")
+
+    call_command("createadmin", if_none=True)
+
+    assert get_user_model().objects.get().email == "chair@example.net"

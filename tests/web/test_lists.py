@@ -61,6 +61,7 @@ def test_it_saves_every_list_setting(owner_client, alpha):
         description="Talk about alpha",
         posting_policy="announce",
         nonmember_action="reject",
+        unauthenticated_action="accept",
         subject_tag="[alpha]",
         reply_to="author",
         personalised=False,
@@ -82,6 +83,7 @@ def test_it_saves_every_list_setting(owner_client, alpha):
         "announce",
         "reject",
     )
+    assert alpha.unauthenticated_action == "accept"
     assert (alpha.subject_tag, alpha.reply_to, alpha.personalised, alpha.footer) == (
         "[alpha]",
         "author",

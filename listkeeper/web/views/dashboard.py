@@ -23,7 +23,10 @@ def held_url(list_id: int) -> str:
 def attention(
     user: object, lists: list[MailingList], held: dict[int, int], managed_ids: set[int]
 ) -> list[dict[str, object]]:
-    """What needs someone now, most urgent first: held posts, rate warnings, ownerless lists."""
+    """What needs someone now, most urgent first: held posts, then bounce-rate warnings.
+
+    Lists without an owner are listed beside these (the template's `ownerless`).
+    """
     items: list[dict[str, object]] = []
     by_id = {ml.id: ml for ml in lists}
     for list_id, n in sorted(held.items(), key=lambda kv: -kv[1]):
@@ -54,22 +57,6 @@ def attention(
                     "action": "See deliverability",
                 }
             )
-    if permissions.is_site_admin(user):  # type: ignore[arg-type]
-        owned = set(
-            Subscription.objects.filter(
-                role=Role.OWNER, status=Status.ACTIVE, mailing_list_id__in=by_id
-            ).values_list("mailing_list_id", flat=True)
-        )
-        for ml in lists:
-            if ml.id not in owned:
-                items.append(
-                    {
-                        "kind": "info",
-                        "text": f"{ml.address} has no owner: only site admins can manage it",
-                        "url": reverse("list_members", args=[ml.id]),
-                        "action": "Add an owner",
-                    }
-                )
     return items
 
 
@@ -116,6 +103,13 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         .defer("message", "post__raw")
         .order_by("id")[:20]
     )
+    # Held-post notices for these go to the site admins: say so, and how to fix it.
+    owned = set(
+        Subscription.objects.filter(mailing_list_id__in=ids, role=Role.OWNER)
+        .exclude(status=Status.UNSUBSCRIBED)
+        .values_list("mailing_list_id", flat=True)
+    )
+    ownerless = [ml for ml in lists if ml.id not in owned and ml.id in managed_ids]
     bounced = (
         Subscription.objects.filter(mailing_list_id__in=managed_ids, status=Status.DISABLED)
         .select_related("member", "mailing_list")
@@ -132,6 +126,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "posts": posts,
             "fanouts": fanouts,
             "bounced": bounced,
+            "ownerless": ownerless,
             "is_admin": permissions.is_site_admin(user),
         },
     )

@@ -1,4 +1,9 @@
-"""`listkeeper import-aliases FILE`: lists and members from a Postfix virtual(5) file."""
+"""`listkeeper import-aliases FILE`: lists and members from a Postfix virtual(5) file.
+
+An alias file names no owners; `--owner ADDRESS` makes ADDRESS the owner of
+every imported list that has none, so held posts and -owner mail reach a
+person (without it they go to the site admins, and the dashboard warns).
+"""
 
 from __future__ import annotations
 
@@ -11,9 +16,11 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from listkeeper.lib.addresses import Address, InvalidAddress, parse
 from listkeeper.lists import services
 from listkeeper.lists.aliases import AliasFile, Entry, Problem, parse_aliases
-from listkeeper.lists.models import MailingList, Source, Subscription
+from listkeeper.lists.models import MailingList, Role, Source, Status, Subscription
+from listkeeper.lists.routing import serves_domain
 
 ACTOR = "command:import-aliases"
 CHUNK = 2000
@@ -27,13 +34,15 @@ class Totals:
     subscriptions_created: int = 0
     kept: int = 0  # already subscribed (in any status): left as they are
     skipped: int = 0
+    owners_set: int = 0
 
     def summary(self) -> str:
         return (
             f"lists: {self.lists} ({self.lists_created} created), "
             f"members created: {self.members_created}, "
             f"subscriptions created: {self.subscriptions_created}, "
-            f"already there: {self.kept}, skipped: {self.skipped}"
+            f"already there: {self.kept}, skipped: {self.skipped}, "
+            f"owner added to: {self.owners_set}"
         )
 
 
@@ -49,6 +58,11 @@ class Command(BaseCommand):
             "--dry-run", action="store_true", help="report what would change, write nothing"
         )
         parser.add_argument(
+            "--owner",
+            metavar="ADDRESS",
+            help="make ADDRESS (a real mailbox) the owner of every imported list without one",
+        )
+        parser.add_argument(
             "--if-empty",
             action="store_true",
             help="do nothing when the database already holds a list",
@@ -62,6 +76,7 @@ class Command(BaseCommand):
                 f"The database already holds {count} list(s); {path} not imported (--if-empty)."
             )
             return
+        owner = self._owner(opts.get("owner") or "")
         try:
             data = path.read_bytes()
         except OSError as exc:
@@ -71,7 +86,7 @@ class Command(BaseCommand):
         problems = list(parsed.problems)
         with transaction.atomic():
             for entry in parsed.entries:
-                self._import_entry(entry, totals, problems)
+                self._import_entry(entry, totals, problems, owner)
             if opts["dry_run"]:
                 transaction.set_rollback(True)
         totals.skipped = sum(1 for p in problems if p.skipped)
@@ -87,7 +102,38 @@ class Command(BaseCommand):
                 returncode=1,
             )
 
-    def _import_entry(self, entry: Entry, totals: Totals, problems: list[Problem]) -> None:
+    def _owner(self, raw: str) -> Address | None:
+        if not raw:
+            return None
+        try:
+            addr = parse(raw)
+        except InvalidAddress as exc:
+            raise CommandError(f"--owner: {exc}. Give an address like you@example.org.") from None
+        if serves_domain(addr.domain):
+            raise CommandError(
+                f"--owner {addr.email} is in a domain Listkeeper serves; mail to it would never "
+                "reach a person. Give an address at your own mail provider."
+            )
+        return addr
+
+    def _set_owner(self, ml: MailingList, owner: Address, totals: Totals) -> None:
+        has_owner = (
+            Subscription.objects.filter(mailing_list=ml, role=Role.OWNER)
+            .exclude(status=Status.UNSUBSCRIBED)
+            .exists()
+        )
+        if has_owner:
+            return
+        sub = services.subscribe(
+            ml, owner, actor=ACTOR, source=Source.IMPORT, role=Role.OWNER
+        ).subscription
+        if sub.role != Role.OWNER:  # was a member already
+            services.set_role(sub, Role.OWNER, actor=ACTOR)
+        totals.owners_set += 1
+
+    def _import_entry(
+        self, entry: Entry, totals: Totals, problems: list[Problem], owner: Address | None = None
+    ) -> None:
         addr = entry.address
         ml = MailingList.objects.filter(local_part=addr.local_part, domain=addr.domain).first()
         if ml is None:
@@ -116,6 +162,8 @@ class Command(BaseCommand):
             result = services.bulk_subscribe(ml, new, actor=ACTOR, source=Source.IMPORT)
             totals.members_created += result.members_created
             totals.subscriptions_created += len(result.added)
+        if owner is not None:
+            self._set_owner(ml, owner, totals)
 
     def _note_domains(self, parsed: AliasFile) -> None:
         others = sorted({e.address.domain for e in parsed.entries} - {settings.LISTKEEPER_DOMAIN})

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("lists", "0002_subscription_member_key"),
+        ("lists", "0003_post_authentication"),
     ]
 
     operations = [

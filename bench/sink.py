@@ -1,0 +1,142 @@
+"""A multi-process SMTP sink for the benchmarks: plain, or STARTTLS + AUTH like SES.
+
+Postfix's smtp-sink speaks no TLS. This one runs `procs` aiosmtpd servers on
+one port (SO_REUSEPORT: the kernel spreads connections over them, so no one
+Python process and its GIL caps the rate), counts recipients in shared
+memory and, at the end, says which recipients arrived more than once.
+Each process's CPU time is reported so a run can tell whether the sink was
+the bottleneck.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import multiprocessing
+import os
+import resource
+import ssl
+import time
+from pathlib import Path
+from typing import Any
+
+USER, PASSWORD = "AKIABENCHEXAMPLE", "bench-password"
+
+
+def _serve(
+    port: int,
+    tls: tuple[str, str] | None,
+    counter: Any,
+    stop: Any,
+    out: str,
+) -> None:
+    from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+
+    seen: collections.Counter[str] = collections.Counter()
+
+    class Handler:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            for rcpt in envelope.rcpt_tos:
+                seen[rcpt] += 1
+            with counter.get_lock():
+                counter.value += len(envelope.rcpt_tos)
+            return "250 2.0.0 Ok"
+
+    def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
+        ok = isinstance(data, LoginPassword) and data.login.decode() == USER
+        if ok and data.password.decode() == PASSWORD:
+            return AuthResult(success=True)
+        return AuthResult(success=False, handled=False)
+
+    ctx = None
+    if tls is not None:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(*tls)
+
+    def factory() -> SMTP:
+        if ctx is None:
+            return SMTP(Handler())
+        return SMTP(
+            Handler(),
+            tls_context=ctx,
+            require_starttls=True,
+            auth_required=True,
+            auth_require_tls=True,
+            authenticator=authenticate,
+        )
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(factory, "127.0.0.1", port, reuse_port=True)
+        while not stop.is_set():
+            await asyncio.sleep(0.1)
+        server.close()
+
+    import logging
+
+    logging.getLogger("mail.log").setLevel(logging.ERROR)
+    asyncio.run(main())
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    with open(out, "w") as fh:
+        fh.write(f"cpu {usage.ru_utime + usage.ru_stime}\n")
+        for rcpt, n in seen.items():
+            fh.write(f"{rcpt} {n}\n")
+
+
+class Sink:
+    """`Sink(port, procs, tls=(cert, key))`; `.count`, `.wait(n)`, `.stop()` -> (repeats, cpu s)."""
+
+    def __init__(
+        self, port: int, procs: int, directory: Path, tls: tuple[str, str] | None = None
+    ) -> None:
+        ctx = multiprocessing.get_context("fork")
+        self.counter = ctx.Value("q", 0)
+        self._stop = ctx.Event()
+        self._outs = [str(directory / f"sink-{port}-{i}.txt") for i in range(procs)]
+        self._procs = [
+            ctx.Process(target=_serve, args=(port, tls, self.counter, self._stop, out), daemon=True)
+            for out in self._outs
+        ]
+        for p in self._procs:
+            p.start()
+        self.started = time.monotonic()
+        deadline = time.monotonic() + 30
+        import socket
+
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+
+    @property
+    def count(self) -> int:
+        return int(self.counter.value)
+
+    def wait(self, n: int, timeout: float, alive: Any = None) -> bool:
+        deadline = time.monotonic() + timeout
+        while self.count < n:
+            if time.monotonic() > deadline or (alive is not None and not alive()):
+                return False
+            time.sleep(0.01)
+        return True
+
+    def stop(self) -> tuple[int, float]:
+        """Stop the processes; (copies that arrived more than once, CPU seconds used)."""
+        self._stop.set()
+        for p in self._procs:
+            p.join(30)
+        # A repeat may arrive at another process (another connection): merge first.
+        seen: collections.Counter[str] = collections.Counter()
+        cpu = 0.0
+        for out in self._outs:
+            if not os.path.exists(out):
+                continue
+            for line in Path(out).read_text().splitlines():
+                key, value = line.split()
+                if key == "cpu":
+                    cpu += float(value)
+                else:
+                    seen[key] += int(value)
+        return sum(n - 1 for n in seen.values()), cpu
