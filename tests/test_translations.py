@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 import subprocess
+from email.header import decode_header, make_header
 from pathlib import Path
 
 import pytest
@@ -132,7 +133,8 @@ def test_a_member_gets_notices_in_their_language(db, mailoutbox):
         {"address": "bob@example.org", "list_url": "u", "manage_url": "m", "unsubscribe_url": "x"},
         mailing_list=ml,
     )
-    assert [m.subject for m in mailoutbox] == ["Willkommen bei Community", "Welcome to Community"]
+    subjects = [str(make_header(decode_header(m.subject))) for m in mailoutbox]
+    assert subjects == ["Willkommen bei Community", "Welcome to Community"]
     assert "ist jetzt bei community@lists.example.org angemeldet" in mailoutbox[0].body
 
 
@@ -147,5 +149,6 @@ def test_subscribing_on_a_german_page_makes_german_the_members_language(db, mail
     )
     assert services.find_member("anna@example.org").language == "de"
     (mail,) = mailoutbox
-    assert mail.subject == "Bestätigen Sie Ihre Anmeldung bei Community"
+    subject = str(make_header(decode_header(mail.subject)))
+    assert subject == "Bestätigen Sie Ihre Anmeldung bei Community"
     assert ml.address in mail.body
