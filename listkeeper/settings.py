@@ -209,6 +209,7 @@ INSTALLED_APPS = [
     "listkeeper",
     "listkeeper.lists",
     "listkeeper.delivery",
+    "listkeeper.archive",
     "listkeeper.mail",
     "listkeeper.lmtp",
     "listkeeper.postfix",

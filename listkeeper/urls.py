@@ -15,6 +15,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/", include("listkeeper.api.urls")),
     path("hooks/", include("listkeeper.feedback.urls")),
+    path("archive/", include("listkeeper.archive.urls")),
     path("", include("listkeeper.web.public_urls")),
     path("", include("listkeeper.web.urls")),
     path("healthz", health.healthz, name="healthz"),

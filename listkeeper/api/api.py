@@ -7,7 +7,7 @@ from ninja import NinjaAPI
 from ninja.parser import Parser
 
 from listkeeper.api.auth import TokenAuth
-from listkeeper.api.routers import held, lists, members
+from listkeeper.api.routers import archive, held, lists, members
 from listkeeper.lib.addresses import InvalidAddress
 from listkeeper.lists.services import ServiceError
 from listkeeper.mail.moderation import ModerationError
@@ -26,7 +26,7 @@ api = NinjaAPI(
     title="Listkeeper API",
     version="1",
     description=(
-        "Lists, members and held posts. Authenticate with `Authorization: Bearer <token>`; "
+        "Lists, members, held posts and the web archive. Authenticate with `Authorization: Bearer <token>`; "
         "create a token with `listkeeper api-token create EMAIL`. A token acts as its user: "
         "it sees the lists that user owns or moderates."
     ),
@@ -37,6 +37,7 @@ api = NinjaAPI(
 api.add_router("/lists", lists.router)
 api.add_router("", members.router)
 api.add_router("", held.router)
+api.add_router("", archive.router)
 
 
 @api.exception_handler(InvalidAddress)

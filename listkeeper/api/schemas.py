@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Literal
 from ninja import Field, Schema
 
 from listkeeper.lists.models import (
+    ArchiveVisibility,
     DeliveryMode,
     NonMemberAction,
     PostingPolicy,
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     DeliveryValue = str
     SourceValue = str
     PostStatusValue = str
+    ArchiveVisibilityValue = str
 else:
     PostingPolicyValue = Literal[tuple(PostingPolicy.values)]
     NonMemberActionValue = Literal[tuple(NonMemberAction.values)]
@@ -42,6 +44,7 @@ else:
     DeliveryValue = Literal[tuple(DeliveryMode.values)]
     SourceValue = Literal[tuple(Source.values)]
     PostStatusValue = Literal[tuple(PostStatus.values)]
+    ArchiveVisibilityValue = Literal[tuple(ArchiveVisibility.values)]
 
 
 class Error(Schema):
@@ -69,6 +72,7 @@ class ListSettings(Schema):
     send_goodbye: bool | None = None
     held_expiry_days: int | None = Field(None, ge=1, le=365)
     bounce_score_threshold: float | None = Field(None, gt=0)
+    archive_visibility: ArchiveVisibilityValue | None = None
 
 
 class ListCreate(ListSettings):
@@ -101,6 +105,7 @@ class ListOut(Schema):
     send_goodbye: bool
     held_expiry_days: int
     bounce_score_threshold: float
+    archive_visibility: ArchiveVisibilityValue
     created: datetime
     active_members: int
     held_posts: int

@@ -21,3 +21,13 @@ def manage_url(email: str) -> str:
 
 def list_page_url(local_part: str, domain: str) -> str:
     return f"{settings.SITE_URL}/l/{local_part}@{domain}/"
+
+
+# Archive URLs name a list by its RFC 2919 List-Id (NAME.DOMAIN), never by its
+# address: an "@" in a URL gets mangled by mail filters and link rewriters.
+def archive_url(list_id: str) -> str:
+    return f"{settings.SITE_URL}/archive/{list_id}/"
+
+
+def archive_message_url(list_id: str, slug: str) -> str:
+    return f"{settings.SITE_URL}/archive/{list_id}/m/{slug}/"

@@ -45,6 +45,13 @@ class NonMemberAction(models.TextChoices):
     REJECT = "reject", "Reject"
 
 
+class ArchiveVisibility(models.TextChoices):
+    PUBLIC = "public", "Public: anyone may read it"
+    MEMBERS = "members", "Members only: subscribers who sign in"
+    PRIVATE = "private", "Private: owners and moderators"
+    OFF = "off", "Off: posts are not archived"
+
+
 class UnauthenticatedAction(models.TextChoices):
     HOLD = "hold", "Hold for moderation"
     REJECT = "reject", "Reject"
@@ -77,6 +84,11 @@ class MailingList(models.Model):
     send_goodbye = models.BooleanField(default=False)
     held_expiry_days = models.PositiveIntegerField(default=14)
     bounce_score_threshold = models.FloatField(default=5.0)
+    # Who may read the web archive; "off" archives nothing. Changing it applies
+    # to every archived message at once (it is read on every page).
+    archive_visibility = models.CharField(
+        max_length=8, choices=ArchiveVisibility.choices, default=ArchiveVisibility.MEMBERS
+    )
     created = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -16,6 +16,7 @@ from django.db.models import Max
 from django.urls import reverse
 from django.utils import timezone
 
+from listkeeper.archive.store import archive_post
 from listkeeper.delivery.ledger import enqueue_post
 from listkeeper.delivery.notices import send_template
 from listkeeper.lib.log import mail_event
@@ -120,6 +121,7 @@ def approve(post: Post, actor: str, always_allow: bool = False) -> Post:
     with transaction.atomic():
         _decide(post, PostStatus.ACCEPTED, actor, message_id=message_id)
         delivery = enqueue_post(post, message, envelope_from=ml.suffixed("bounces"))
+        archive_post(post)
         allowed = ctx.author if always_allow else None
         if allowed is not None:
             kind = (

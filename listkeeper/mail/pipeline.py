@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from listkeeper.mail.context import InFlight
 from listkeeper.mail.handlers import (
+    archive_headers,
     clean_headers,
     footer,
     from_header,
@@ -25,6 +26,7 @@ PIPELINE: list[Callable[[InFlight], None]] = [
     subject_tag.handle,  # [tag], once
     list_headers.handle,  # List-Id, List-Post, List-Help, ..., X-Loop, Precedence
     message_id.handle,  # keep threading fields; add Message-ID/Date if missing
+    archive_headers.handle,  # Archived-At permalink, List-Archive (unless the archive is off)
     footer.handle,  # unsubscribe footer, placeholder for delivery
 ]
 

@@ -21,6 +21,7 @@ from email.utils import make_msgid
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
+from listkeeper.archive.store import archive_post
 from listkeeper.delivery.ledger import enqueue_message, enqueue_post
 from listkeeper.delivery.notices import is_reply_to_notice
 from listkeeper.lib.addresses import address_key
@@ -161,6 +162,7 @@ def _follow_up(post: Post, decision: rules.Decision, message: bytes, block: h.He
     ml = post.mailing_list
     if decision.status == PostStatus.ACCEPTED:
         delivery = enqueue_post(post, message, envelope_from=ml.suffixed("bounces"))
+        archive_post(post)  # same transaction: archived exactly when it is sent
         mail_event(
             "post_accepted",
             message_id=post.message_id,

@@ -41,6 +41,7 @@ LIST_SETTINGS = [
     "max_message_size",
     "held_expiry_days",
     "bounce_score_threshold",
+    "archive_visibility",
 ]
 
 
@@ -95,6 +96,7 @@ class ListSettingsForm(forms.ModelForm):
             "held_expiry_days": "Reject held posts after (days)",
             "bounce_score_threshold": "Stop delivery after a bounce score of",
             "nonmember_action": "Posts from non-members",
+            "archive_visibility": "Web archive: who may read it",
             "unauthenticated_action": "Members' posts that fail their domain's DMARC policy",
         }
         help_texts = {

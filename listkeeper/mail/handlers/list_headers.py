@@ -5,7 +5,8 @@ personalised list the pipeline writes none, and delivery adds a per-member
 one-click URL (RFC 8058) to each copy. For a non-personalised list every copy
 is the same, so it points at the list's public page plus a mailto, without
 List-Unsubscribe-Post (one click there would not know who clicked). There is
-no List-Archive: Listkeeper keeps no archive.
+List-Archive is written by archive_headers, with Archived-At, when the list
+keeps an archive.
 """
 
 from __future__ import annotations

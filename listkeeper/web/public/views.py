@@ -11,6 +11,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from listkeeper.archive.access import remember_member
 from listkeeper.lists import services
 from listkeeper.lists.models import MailingList, Status
 from listkeeper.web.public import flows, throttle
@@ -106,6 +107,8 @@ def manage(request: HttpRequest, token: str) -> HttpResponse:
         email = flows.read_manage(token)
     except flows.LinkError as exc:
         return _bad_link(request, str(exc))
+    # The link proves the address: it also opens the archives of this person's lists.
+    remember_member(request, email)
     if request.method == "POST":
         form = ManageActionForm(request.POST)
         if not form.is_valid():

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from listkeeper.archive import store as archive_store
 from listkeeper.lists import permissions, services
 from listkeeper.lists.models import Role, Status, Subscription
 from listkeeper.web.access import (
@@ -196,12 +198,25 @@ def erase(request: HttpRequest, member_id: int) -> HttpResponse:
     member, ok = _editable_member(request, member_id)
     if not ok:
         return redirect("member", member.id)
+    # Their archived posts go too if asked, on the lists this user manages.
+    archive_lists = None if permissions.is_site_admin(request.user) else managed_list_ids(request)
     if request.method == "POST":
         email = member.email
-        services.erase_member(member, actor=actor(request))
+        with transaction.atomic():
+            removed = (
+                archive_store.delete_by_author(email, archive_lists, actor=actor(request))
+                if request.POST.get("archive") == "remove"
+                else 0
+            )
+            services.erase_member(member, actor=actor(request))
         messages.success(
-            request, f"Erased {email}: they are on no list and the log no longer names them."
+            request,
+            f"Erased {email}: they are on no list and the log no longer names them."
+            + (f" {removed} archived message(s) removed." if removed else ""),
         )
         return redirect("members")
     subs = member.subscriptions.select_related("mailing_list")
-    return render(request, "web/members/erase.html", {"member": member, "subs": subs})
+    archived = archive_store.count_by_author(member.email, archive_lists)
+    return render(
+        request, "web/members/erase.html", {"member": member, "subs": subs, "archived": archived}
+    )

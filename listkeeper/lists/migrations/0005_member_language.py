@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("lists", "0003_post_authentication"),
+        ("lists", "0004_archive_visibility"),
     ]
 
     operations = [
