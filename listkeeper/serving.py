@@ -246,7 +246,8 @@ class FanOutWorker(Part):
 
 
 class Housekeeping(Part):
-    """Every minute: expire held posts past their limit, send postponed held-post notices."""
+    """Every minute: expire held posts past their limit, send postponed held-post notices,
+    close bounce probes that waited long enough without bouncing."""
 
     name = "housekeeping"
     every = 60.0
@@ -258,12 +259,14 @@ class Housekeeping(Part):
     def start(self) -> None:
         from django.db import close_old_connections
 
+        from listkeeper.feedback import probes
         from listkeeper.mail.moderation import housekeeping
 
         def run() -> None:
             while not self._stop.wait(self.every):
                 try:
                     housekeeping()
+                    probes.expire()
                 except Exception:  # noqa: BLE001 - a database hiccup must not end the loop
                     logger.exception("housekeeping failed; trying again in %ss", self.every)
                 finally:
@@ -278,7 +281,10 @@ class Housekeeping(Part):
             self._thread.join(10)
 
     def describe(self) -> str:
-        return f"expires held posts and sends postponed moderator notices every {self.every:g} s"
+        return (
+            "expires held posts and bounce probes, sends postponed moderator notices"
+            f" every {self.every:g} s"
+        )
 
 
 class CatchingPostfix(PrivatePostfix):

@@ -80,6 +80,7 @@ def send_template(
     *,
     mailing_list: MailingList | None = None,
     headers: dict[str, str] | None = None,
+    envelope_from: str | None = None,
     language: str | None = None,
 ) -> None:
     """Render emails/NAME.* with the list's name and links, queue it for delivery.
@@ -88,7 +89,8 @@ def send_template(
 
     From and the envelope sender are the list's -owner / -bounces addresses (or
     DEFAULT_FROM_EMAIL without a list), so SES sees a verified identity and a
-    reply never reaches the list itself.
+    reply never reaches the list itself. `envelope_from` replaces the envelope
+    sender (a bounce probe's VERP address).
     """
     ctx: dict[str, Any] = {"site_url": settings.SITE_URL, **(context or {})}
     if mailing_list is not None:
@@ -100,6 +102,8 @@ def send_template(
         from_email = settings.DEFAULT_FROM_EMAIL
         envelope = settings.DEFAULT_FROM_EMAIL
         domain = settings.LISTKEEPER_DOMAIN
+    if envelope_from is not None:
+        envelope = envelope_from
     with translation.override(language or language_for(to)):
         subject, text, html = render_email(name, ctx)
     msg = EmailMultiAlternatives(

@@ -5,7 +5,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from listkeeper.delivery.models import Recipient
-from listkeeper.lists.models import MailingList, Member, Post
+from listkeeper.lists.models import MailingList, Member, Post, Subscription
 
 
 class EventKind(models.TextChoices):
@@ -83,3 +83,32 @@ class SnsMessage(models.Model):
     def __str__(self) -> str:
         state = "ok" if self.verified else f"refused: {self.reason}"
         return f"{self.type} {self.message_id} {state}"
+
+
+class ProbeState(models.TextChoices):
+    PENDING = "pending", "Waiting for a bounce"
+    BOUNCED = "bounced", "Bounced: delivery disabled"
+    EXPIRED = "expired", "Did not bounce: score reset"
+
+
+class BounceProbe(models.Model):
+    """A notice sent before disabling a member for their bounce score (as GNU Mailman does).
+
+    It goes to the member from a VERP address whose token names this row; if
+    it bounces too, delivery is disabled, and if nothing comes back before
+    `expires`, the score starts again from zero.
+    """
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="+")
+    email = models.CharField(max_length=254)  # the address the probe was sent to
+    state = models.CharField(max_length=8, choices=ProbeState.choices, default=ProbeState.PENDING)
+    sent = models.DateTimeField(default=timezone.now)
+    expires = models.DateTimeField(db_index=True)
+    resolved = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-sent", "-id"]
+        indexes = [models.Index(fields=["state", "expires"])]
+
+    def __str__(self) -> str:
+        return f"probe to {self.email} ({self.state})"

@@ -15,8 +15,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils.dateparse import parse_datetime
 
-from listkeeper.delivery.models import Recipient
-from listkeeper.feedback import outcomes, sns
+from listkeeper.feedback import outcomes, sns, verp
 from listkeeper.feedback.models import EventKind, EventSource, SnsMessage
 from listkeeper.lists.models import MailingList
 from listkeeper.lists.routing import resolve
@@ -149,8 +148,13 @@ def _apply(
 ) -> str:
     if "@" not in address:
         return f"{kind}: no recipient address"
-    ledger, ml = _origin(mail)
-    target = outcomes.find_target(address, recipient=ledger, mailing_list=ml)
+    proof, ml = _origin(mail)
+    if proof is not None and proof.names(address):
+        target = outcomes.target_of(proof)
+    else:
+        if proof is not None and ml is None:
+            ml = proof.mailing_list
+        target = outcomes.find_target(address, mailing_list=ml)
     return outcomes.apply(
         kind,
         target,
@@ -162,11 +166,12 @@ def _apply(
     )
 
 
-def _origin(mail: dict[str, Any]) -> tuple[Recipient | None, MailingList | None]:
-    """The ledger row and list a copy came from: its envelope sender is our VERP address.
+def _origin(mail: dict[str, Any]) -> tuple[verp.Proof | None, MailingList | None]:
+    """The copy (or probe) and list a message came from: its envelope sender is our VERP address.
 
     `mail.source` is the envelope sender; with headers included, Return-Path
-    and List-Id say the same.
+    and List-Id say the same. The notification itself is signed by SNS, so
+    the token only has to tell which copy it was.
     """
     candidates = [str(mail.get("source", ""))]
     list_id = ""
@@ -177,9 +182,9 @@ def _origin(mail: dict[str, Any]) -> tuple[Recipient | None, MailingList | None]
         elif name == "list-id":
             list_id = str(header.get("value", ""))
     for address in candidates:
-        ledger = outcomes.recipient_from_verp(address)
-        if ledger is not None:
-            return ledger, None
+        proof = verp.read(address)
+        if proof.ok:
+            return proof, None
     for address in candidates:
         route = resolve(address) if "@" in address else None
         if route is not None and route.kind == "bounces":

@@ -92,3 +92,34 @@ def read_verp_token(token: str) -> int:
     if not hmac.compare_digest(raw[8:], _verp_mac(recipient_id)):
         raise BadToken(f"{token!r} has a bad signature")
     return recipient_id
+
+
+# Bounce probes: list-bounces+probe-TOKEN@domain names one BounceProbe row,
+# with its own MAC domain so a copy's token can never pass for a probe's.
+PROBE_PREFIX = "probe-"
+
+
+def _probe_mac(probe_id: int) -> bytes:
+    key = settings.SECRET_KEY.encode()
+    return hmac.new(key, b"probe:%d" % probe_id, hashlib.sha256).digest()[:6]
+
+
+def probe_token(probe_id: int) -> str:
+    raw = probe_id.to_bytes(8, "big") + _probe_mac(probe_id)
+    return PROBE_PREFIX + base64.b32encode(raw).decode().rstrip("=").lower()
+
+
+def read_probe_token(token: str) -> int:
+    if not token.lower().startswith(PROBE_PREFIX):
+        raise BadToken(f"{token!r} is not a probe token")
+    body = token[len(PROBE_PREFIX) :]
+    try:
+        raw = base64.b32decode(body.upper() + "=" * (-len(body) % 8))
+    except (ValueError, TypeError):
+        raise BadToken(f"{token!r} is not a probe token") from None
+    if len(raw) != 14:
+        raise BadToken(f"{token!r} is not a probe token")
+    probe_id = int.from_bytes(raw[:8], "big")
+    if not hmac.compare_digest(raw[8:], _probe_mac(probe_id)):
+        raise BadToken(f"{token!r} has a bad signature")
+    return probe_id

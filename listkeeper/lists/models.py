@@ -71,8 +71,12 @@ class MailingList(models.Model):
     )
     # A post whose From is a member but fails the From domain's DMARC
     # p=quarantine/reject (mail/authentication.py, rules.authentication).
+    # db_default too: rows written by SQL outside Django (deploy checks) get it.
     unauthenticated_action = models.CharField(
-        max_length=8, choices=UnauthenticatedAction.choices, default=UnauthenticatedAction.HOLD
+        max_length=8,
+        choices=UnauthenticatedAction.choices,
+        default=UnauthenticatedAction.HOLD,
+        db_default=UnauthenticatedAction.HOLD,
     )
     subject_tag = models.CharField(max_length=60, blank=True)
     personalised = models.BooleanField(default=True)
@@ -277,7 +281,7 @@ class Post(models.Model):
     decided_by = models.CharField(max_length=200, blank=True)
     # What our authentication check found (the Authentication-Results value
     # without the authserv-id, also on top of `raw`); empty: not checked.
-    authentication = models.CharField(max_length=1000, blank=True)
+    authentication = models.CharField(max_length=1000, blank=True, db_default="")
 
     class Meta:
         ordering = ["-received", "-id"]
@@ -305,4 +309,10 @@ class InboundMessage(models.Model):
     raw = models.BinaryField()
     received = models.DateTimeField(default=timezone.now)
     processed = models.DateTimeField(null=True, blank=True)
-    result = models.CharField(max_length=300, blank=True)
+    # What was done, whole: a report may name many addresses, and a cut list
+    # would hide who was (or was not) acted on.
+    result = models.TextField(blank=True)
+    # Delivery reports only: why this report changed nothing although it names
+    # failed recipients (no VERP token, a token that does not verify, or a
+    # token made for someone else). Empty for reports that proved themselves.
+    unproven = models.CharField(max_length=300, blank=True)

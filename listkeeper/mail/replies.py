@@ -18,7 +18,7 @@ from django.contrib.auth import get_user_model
 from listkeeper.delivery.notices import send_template
 from listkeeper.lib.addresses import InvalidAddress, address_key, parse
 from listkeeper.lists.models import LIST_SUFFIXES, MailingList, Role, Status, Subscription
-from listkeeper.lists.routing import resolve
+from listkeeper.lists.routing import resolve, serves_domain
 from listkeeper.mail.headers import HeaderBlock
 
 log = logging.getLogger("listkeeper.mail")
@@ -102,17 +102,30 @@ def reply(
 def staff_of(
     ml: MailingList, roles: Sequence[str] = (Role.OWNER, Role.MODERATOR), *, admins: bool = True
 ) -> list[str]:
-    """Addresses of the list's owners/moderators; the site admins when it has none."""
+    """Addresses of the list's owners/moderators; the site admins when it has none.
+
+    An admin address in a domain we serve (admin@LISTKEEPER_DOMAIN) is left
+    out and logged: our own Postfix refuses it, so the notice would be lost.
+    """
     emails = set(
         Subscription.objects.filter(mailing_list=ml, role__in=roles)
         .exclude(status=Status.UNSUBSCRIBED)
         .values_list("member__email", flat=True)
     )
     if not emails and admins:
-        emails = set(
+        for email in (
             get_user_model()
             .objects.filter(is_superuser=True, is_active=True)
             .exclude(email="")
             .values_list("email", flat=True)
-        )
+        ):
+            if serves_domain(email.rpartition("@")[2]):
+                log.warning(
+                    "site admin %s cannot receive notices for %s: the address is in a domain "
+                    "Listkeeper serves; give the admin a real mailbox or the list an owner",
+                    email,
+                    ml.address,
+                )
+            else:
+                emails.add(email)
     return sorted(emails)

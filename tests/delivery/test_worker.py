@@ -187,3 +187,19 @@ def test_it_skips_members_who_left_after_the_post_was_accepted(community, sink) 
         Recipient.objects.get(delivery=delivery, email="m3@example.net").state
         == RecipientState.SKIPPED
     )
+
+
+def test_it_takes_its_share_of_the_rate_while_another_worker_is_alive_and_all_of_it_after(
+    sink,
+) -> None:
+    _, server = sink
+    WorkerHeartbeat.objects.create(name="other-host:1")
+    worker = WorkerThread(server.port, rate=10, stale_after=30).start()
+    try:
+        wait_for(lambda: worker.worker.pacer.rate == 5, what="the worker to take half the rate")
+        # The other one stops cleanly (release_own deletes its heartbeat): the
+        # next recount, a second later, gives this one the whole rate.
+        claims.release_own("other-host:1")
+        wait_for(lambda: worker.worker.pacer.rate == 10, timeout=10, what="the whole rate")
+    finally:
+        worker.stop()

@@ -120,8 +120,9 @@ def test_it_builds_the_database_url_and_grants_postfix_a_read_only_role(app_env,
             "INSERT INTO lists_mailinglist (local_part, domain, display_name, description,"
             " posting_policy, nonmember_action, subject_tag, personalised, max_message_size,"
             " reply_to, public, footer, send_welcome, send_goodbye, held_expiry_days,"
-            " bounce_score_threshold, created) VALUES ('community', 'lists.example.org', '', '',"
-            " 'members', 'hold', '', true, 1000, 'list', true, true, true, false, 14, 5.0, now())"
+            " bounce_score_threshold, archive_visibility, created) VALUES ('community',"
+            " 'lists.example.org', '', '', 'members', 'hold', '', true, 1000, 'list', true, true,"
+            " true, false, 14, 5.0, 'members', now())"
         )
         as_app.close()
 

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
 from collections import Counter
 
 import pytest
 from django.conf import settings
 from django.db import connection
 
-from listkeeper.delivery.models import Delivery, JobState, Recipient, RecipientState
+from listkeeper.delivery.models import (
+    Delivery,
+    JobState,
+    Recipient,
+    RecipientState,
+    WorkerHeartbeat,
+)
 from tests.support import proc
 from tests.support.mailpath import lmtpd, mailpath  # noqa: F401 (fixtures)
+from tests.support.worker import wait_for
 
 pytestmark = [
     pytest.mark.e2e,
@@ -44,10 +50,14 @@ def test_two_worker_hosts_hand_each_copy_over_exactly_once(mailpath, tmp_path) -
             )
         )
     try:
-        time.sleep(2)  # both have sent a heartbeat
+        wait_for(
+            lambda: WorkerHeartbeat.objects.filter(name__in=["host-a", "host-b"]).count() == 2,
+            timeout=60,
+            what="both workers to start",
+        )
         mailpath.post(ml.address, subject="Two hosts")
-        mailpath.wait_delivered(ml, timeout=120)
-        got = mailpath.ses.wait_for(members, timeout=120)
+        mailpath.wait_delivered(ml, timeout=300)
+        got = mailpath.ses.wait_for(members, timeout=300)
     finally:
         for w in workers:
             w.send_signal(signal.SIGTERM)

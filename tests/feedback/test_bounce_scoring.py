@@ -21,6 +21,10 @@ def bounce(sub: Subscription, when: datetime) -> Subscription:
     return sub
 
 
+def reached(sub: Subscription, when: datetime) -> bool:
+    return services.record_soft_bounce(sub, actor="test", reason="4.2.2 mailbox full", now=when)
+
+
 def test_it_counts_at_most_one_soft_bounce_a_day(community) -> None:
     sub = carol(community)
     for hour in range(0, 12, 3):
@@ -39,14 +43,27 @@ def test_it_forgets_a_score_left_alone_for_a_week(community) -> None:
     assert sub.bounce_score == 1.0
 
 
-def test_it_disables_delivery_when_the_score_reaches_the_lists_threshold(community) -> None:
+def test_it_says_when_the_score_reaches_the_lists_threshold_without_disabling(community) -> None:
     sub = carol(community)
-    for day in range(4):
+    answers = [reached(sub, MONDAY + timedelta(days=day)) for day in range(6)]
+
+    # The fifth day reaches the default threshold of 5; the probe decides what follows.
+    assert answers == [False, False, False, False, True, True]
+    sub.refresh_from_db()
+    assert (sub.status, sub.bounce_score) == (Status.ACTIVE, 6.0)
+    assert not Suppression.objects.exists()
+
+
+def test_it_disables_delivery_only_after_the_probe_bounced(community) -> None:
+    sub = carol(community)
+    for day in range(5):
         sub = bounce(sub, MONDAY + timedelta(days=day))
-    assert sub.status == Status.ACTIVE
-    sub = bounce(sub, MONDAY + timedelta(days=4))
+
+    assert services.disable_after_probe(sub, actor="system", reason="5.1.1 user unknown")
+
+    sub.refresh_from_db()
     assert sub.status == Status.DISABLED
-    assert "bounce score 5 reached 5" in sub.disabled_reason
+    assert "bounce score 5 reached 5 and the confirmation probe bounced" in sub.disabled_reason
     # Temporary failures disable, they do not suppress: other lists still deliver.
     assert not Suppression.objects.exists()
 
@@ -54,9 +71,8 @@ def test_it_disables_delivery_when_the_score_reaches_the_lists_threshold(communi
 def test_it_uses_a_lower_threshold_set_on_the_list(community) -> None:
     services.update_list(community, actor="test", bounce_score_threshold=2.0)
     sub = carol(community)
-    sub = bounce(sub, MONDAY)
-    sub = bounce(sub, MONDAY + timedelta(days=1))
-    assert sub.status == Status.DISABLED
+    assert not reached(sub, MONDAY)
+    assert reached(sub, MONDAY + timedelta(days=1))
 
 
 def test_it_lets_an_owner_re_enable_a_bounced_member(community) -> None:

@@ -82,3 +82,15 @@ def test_it_drops_a_robots_answer_to_one_of_our_notices_and_keeps_it_once(ml) ->
     assert result.startswith("dropped: the message is automatic")
     assert outbox() == []
     assert [m.result for m in InboundMessage.objects.all()] == [result]
+
+
+def test_it_skips_a_site_admin_whose_address_nobody_can_read(ml, caplog) -> None:
+    User = get_user_model()
+    User.objects.create_superuser("old", "admin@lists.example.org", "pw")
+    User.objects.create_superuser("chair", "chair@example.net", "pw")
+
+    result = process.forward_to_owners(ml, load("dkim-gmail.eml"), "bob.sender@gmail.com")
+
+    assert result == "forwarded to 1 owner(s)"
+    assert [m.to for m in outbox()] == [["chair@example.net"]]
+    assert "admin@lists.example.org cannot receive notices" in caplog.text

@@ -11,8 +11,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from listkeeper.feedback import chart, figures
 from listkeeper.lists import services
-from listkeeper.lists.models import PostStatus, Status, Subscription
+from listkeeper.lists.models import InboundKind, InboundMessage, PostStatus, Status, Subscription
 from listkeeper.web.access import actor, managed_list
+
+UNPROVEN_SHOWN = 50
 
 
 @login_required
@@ -25,6 +27,14 @@ def deliverability(request: HttpRequest, list_id: int) -> HttpResponse:
         Subscription.objects.filter(mailing_list=ml, status=Status.DISABLED)
         .select_related("member")
         .order_by("-updated")[:200]
+    )
+    # Reports that named failed recipients but did not prove themselves: an
+    # owner sees them (a forged one is worth knowing about), nothing acts on them.
+    unproven = (
+        InboundMessage.objects.filter(mailing_list=ml, kind=InboundKind.BOUNCE)
+        .exclude(unproven="")
+        .only("id", "received", "sender", "recipient", "unproven", "result")
+        .order_by("-received", "-id")[:UNPROVEN_SHOWN]
     )
     return render(
         request,
@@ -40,6 +50,8 @@ def deliverability(request: HttpRequest, list_id: int) -> HttpResponse:
             "series": series,
             "posts": figures.post_figures(posts),
             "disabled": disabled,
+            "unproven": unproven,
+            "unproven_shown": UNPROVEN_SHOWN,
         },
     )
 

@@ -1,4 +1,5 @@
-"""`listkeeper process-bounces`: act on delivery reports LMTP stored but did not process."""
+"""`listkeeper process-bounces`: act on delivery reports LMTP stored but did not process,
+and close the bounce probes that waited long enough without bouncing."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from listkeeper.feedback import dsn
+from listkeeper.feedback import dsn, probes
 
 
 class Command(BaseCommand):
@@ -22,3 +23,6 @@ class Command(BaseCommand):
             if not quiet:
                 self.stdout.write(f"{inbound.id} {inbound.recipient}: {result}")
         self.stdout.write(f"{len(pending)} delivery report(s) processed")
+        expired = probes.expire()
+        if expired:
+            self.stdout.write(f"{expired} bounce probe(s) expired without bouncing: scores reset")

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("lists", "0004_archive_visibility"),
+        ("lists", "0006_inbound_unproven_result_text"),
     ]
 
     operations = [
