@@ -3,7 +3,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-sqlite test-postgres lint clean
+.PHONY: install run test test-compose test-sqlite test-postgres lint clean
 
 # Translations: the .po files are committed, the .mo files compiled here (needs gettext's msgfmt).
 PO     := $(wildcard listkeeper/locale/*/LC_MESSAGES/django.po)
@@ -40,6 +40,11 @@ test-sqlite: install
 
 test-postgres: install
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} $(BIN)/pytest $(PYTEST_ARGS)
+
+# The compose deployment built and run in Docker (tests/compose/): needs root
+# or a running engine, docker-compose and debootstrap.
+test-compose: install
+	$(BIN)/pytest -m compose tests/compose $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) var

@@ -62,14 +62,16 @@ def thread_sizes(messages: int, threads: int, rng: random.Random) -> list[int]:
     total = sum(weights)
     sizes = [max(1, int(rest * w / total)) for w in weights]
     sizes = [min(s, 180) for s in sizes]
+    deficit = rest - sum(sizes)  # rounding: spread what is missing (or too much) one by one
     i = 0
-    while sum(sizes) < rest:
-        if sizes[i % len(sizes)] < 180:
-            sizes[i % len(sizes)] += 1
-        i += 1
-    while sum(sizes) > rest:
-        if sizes[i % len(sizes)] > 1:
-            sizes[i % len(sizes)] -= 1
+    while deficit:
+        k = i % len(sizes)
+        if deficit > 0 and sizes[k] < 180:
+            sizes[k] += 1
+            deficit -= 1
+        elif deficit < 0 and sizes[k] > 1:
+            sizes[k] -= 1
+            deficit += 1
         i += 1
     return [200, *sizes]
 

@@ -8,12 +8,13 @@
 #   lmtpd    the LMTP server Postfix delivers list mail to (LMTP_LISTEN)
 #   worker   the delivery worker handing copies to Postfix (REINJECT_HOST)
 #   housekeeping  periodic jobs every HOUSEKEEPING_EVERY seconds (default 300):
-#            held-post expiry, postponed held notices, unprocessed bounces
+#            held-post expiry, postponed held notices, unprocessed bounces,
+#            digests that are due
 #   anything else runs as a command, e.g. `listkeeper createadmin EMAIL`.
 #
-# The database password comes from a secret file (DATABASE_PASSWORD_FILE) and
-# is put together with DATABASE_HOST/PORT/NAME/USER into DATABASE_URL here, so
-# no password appears in compose.yaml or `docker inspect`.
+# The settings find the database themselves (DATABASE_HOST/PORT/NAME/USER and
+# the password in DATABASE_PASSWORD_FILE), so `docker compose exec web
+# listkeeper ...` reaches the same database as the roles started here.
 # Paths default to the container's and follow the environment, so the tests
 # run this script on the host with a temporary root.
 set -eu
@@ -25,18 +26,6 @@ die() {
 
 role="${1:-web}"
 [ $# -gt 0 ] && shift
-
-if [ -z "${DATABASE_URL:-}" ] && [ -n "${DATABASE_PASSWORD_FILE:-}" ]; then
-    [ -r "$DATABASE_PASSWORD_FILE" ] || die "DATABASE_PASSWORD_FILE=$DATABASE_PASSWORD_FILE cannot be read"
-    password=$(cat "$DATABASE_PASSWORD_FILE")
-    case "$password" in
-        "" | *[!A-Za-z0-9._~-]*)
-            die "the password in $DATABASE_PASSWORD_FILE must be non-empty and URL-safe (letters, digits, . _ ~ -); make one with: openssl rand -hex 32" ;;
-    esac
-    DATABASE_URL="postgres://${DATABASE_USER:-listkeeper}:${password}@${DATABASE_HOST:-db}:${DATABASE_PORT:-5432}/${DATABASE_NAME:-listkeeper}"
-    export DATABASE_URL
-    unset password
-fi
 
 # Tokens in mail (unsubscribe links, VERP addresses) are signed in one container
 # and checked in another: every container needs the same key.
@@ -81,6 +70,8 @@ case "$role" in
             listkeeper mail-housekeeping || echo "entrypoint: mail-housekeeping failed; again in ${every}s" >&2
             # Delivery reports LMTP stored but could not process (normally none).
             listkeeper process-bounces --quiet || echo "entrypoint: process-bounces failed; again in ${every}s" >&2
+            # Digests go out at their list's hour: up to HOUSEKEEPING_EVERY late.
+            listkeeper digests send --quiet || echo "entrypoint: digests send failed; again in ${every}s" >&2
             sleep "$every" &
             wait $!
         done

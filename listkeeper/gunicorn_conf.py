@@ -27,6 +27,9 @@ accesslog = "-"
 errorlog = "-"
 # /dev/shm: the heartbeat file must not sit on an overlay filesystem.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+# gunicorn's runtime control socket (gunicornc) goes under $HOME, which is on
+# the container's read-only filesystem; nothing here uses it.
+control_socket_disable = True
 
 
 class RedactingLogger(Logger):

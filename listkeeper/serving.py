@@ -247,7 +247,8 @@ class FanOutWorker(Part):
 
 class Housekeeping(Part):
     """Every minute: expire held posts past their limit, send postponed held-post notices,
-    close bounce probes that waited long enough without bouncing."""
+    close bounce probes that waited long enough without bouncing, send the digests
+    that are due."""
 
     name = "housekeeping"
     every = 60.0
@@ -259,6 +260,7 @@ class Housekeeping(Part):
     def start(self) -> None:
         from django.db import close_old_connections
 
+        from listkeeper.delivery import digests
         from listkeeper.feedback import probes
         from listkeeper.mail.moderation import housekeeping
 
@@ -267,6 +269,7 @@ class Housekeeping(Part):
                 try:
                     housekeeping()
                     probes.expire()
+                    digests.send_due()
                 except Exception:  # noqa: BLE001 - a database hiccup must not end the loop
                     logger.exception("housekeeping failed; trying again in %ss", self.every)
                 finally:
@@ -283,7 +286,7 @@ class Housekeeping(Part):
     def describe(self) -> str:
         return (
             "expires held posts and bounce probes, sends postponed moderator notices"
-            f" every {self.every:g} s"
+            f" and due digests every {self.every:g} s"
         )
 
 

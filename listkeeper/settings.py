@@ -254,11 +254,37 @@ TEMPLATES = [
     },
 ]
 
-_db_url = env("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'listkeeper.sqlite3'}"
-try:
-    DATABASES = {"default": dj_database_url.parse(_db_url, conn_max_age=60)}
-except Exception as exc:  # dj_database_url raises several kinds
-    raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {exc}") from None
+
+def _database() -> dj_database_url.DBConfig:
+    """DATABASE_URL; or, under compose, DATABASE_HOST/PORT/NAME/USER and a password file.
+
+    Compose keeps the password in a secret file, so no URL holding it exists
+    anywhere (not in `docker inspect`, not in a process environment), and every
+    process in the container, `docker compose exec web listkeeper ...` included,
+    finds the same database as the entrypoint's.
+    """
+    url = env("DATABASE_URL")
+    if not url and env("DATABASE_HOST"):
+        host, port = env("DATABASE_HOST"), env("DATABASE_PORT", "5432")
+        if not port.isdigit():
+            raise ImproperlyConfigured(f"DATABASE_PORT={port!r} is not a port number")
+        # Parsed without credentials, then given them as they are: the password
+        # needs no URL quoting and may hold any character.
+        database = dj_database_url.parse(
+            f"postgres://{host}:{port}/{env('DATABASE_NAME', 'listkeeper')}", conn_max_age=60
+        )
+        database["USER"] = env("DATABASE_USER", "listkeeper")
+        database["PASSWORD"] = env_secret("DATABASE_PASSWORD")
+        return database
+    try:
+        return dj_database_url.parse(
+            url or f"sqlite:///{DATA_DIR / 'listkeeper.sqlite3'}", conn_max_age=60
+        )
+    except Exception as exc:  # dj_database_url raises several kinds
+        raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {exc}") from None
+
+
+DATABASES = {"default": _database()}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     # WAL lets the web, LMTP and worker threads read while one writes.

@@ -27,18 +27,8 @@ export LISTKEEPER_DATA_DIR="${LISTKEEPER_DATA_DIR:-$ROOT/var/lib/listkeeper}"
 [ "$(id -u)" = 0 ] || die "Postfix's master must start as root (it drops privileges itself)"
 
 # The list-address lookup reads the database as the read-only role that the
-# app's `migrate` step grants (docker/entrypoint.sh, db-readonly-role).
-if [ -z "${DATABASE_URL:-}" ] && [ -n "${DATABASE_PASSWORD_FILE:-}" ]; then
-    [ -r "$DATABASE_PASSWORD_FILE" ] || die "DATABASE_PASSWORD_FILE=$DATABASE_PASSWORD_FILE cannot be read"
-    password=$(cat "$DATABASE_PASSWORD_FILE")
-    case "$password" in
-        "" | *[!A-Za-z0-9._~-]*)
-            die "the password in $DATABASE_PASSWORD_FILE must be non-empty and URL-safe (letters, digits, . _ ~ -); make one with: openssl rand -hex 32" ;;
-    esac
-    DATABASE_URL="postgres://${DATABASE_USER:-listkeeper_postfix}:${password}@${DATABASE_HOST:-db}:${DATABASE_PORT:-5432}/${DATABASE_NAME:-listkeeper}"
-    export DATABASE_URL
-    unset password
-fi
+# app's `migrate` step grants (docker/entrypoint.sh, db-readonly-role); the
+# settings take it from DATABASE_HOST/NAME/USER and DATABASE_PASSWORD_FILE.
 
 # Without credentials SES refuses every message; fail now, loudly, rather
 # than queue mail that can never leave.

@@ -72,6 +72,14 @@ class ListSettings(Schema):
     send_goodbye: bool | None = None
     held_expiry_days: int | None = Field(None, ge=1, le=365)
     bounce_score_threshold: float | None = Field(None, gt=0)
+    time_zone: str | None = Field(None, max_length=64, examples=["Europe/Berlin"])
+    digests_enabled: bool | None = None
+    digest_frequency: Literal["daily", "weekly"] | None = None
+    digest_weekday: int | None = Field(None, ge=0, le=6, description="0 is Monday")
+    digest_hour: int | None = Field(None, ge=0, le=23, description="In the list's time zone")
+    digest_size_kb: int | None = Field(None, ge=1, description="Send early past this size")
+    digest_header: str | None = None
+    digest_footer: str | None = None
     archive_visibility: ArchiveVisibilityValue | None = None
 
 
@@ -105,6 +113,14 @@ class ListOut(Schema):
     send_goodbye: bool
     held_expiry_days: int
     bounce_score_threshold: float
+    time_zone: str
+    digests_enabled: bool
+    digest_frequency: Literal["daily", "weekly"]
+    digest_weekday: int
+    digest_hour: int
+    digest_size_kb: int
+    digest_header: str
+    digest_footer: str
     archive_visibility: ArchiveVisibilityValue
     created: datetime
     active_members: int
@@ -123,6 +139,11 @@ class SubscriptionOut(Schema):
     status: StatusValue
     role: RoleValue
     delivery: DeliveryValue
+    delivery_next: DeliveryValue | Literal[""] = Field(
+        "",
+        description="A switch between regular and digest waiting for the next digest issue "
+        "(it then becomes `delivery`); empty when none is waiting.",
+    )
     moderated: bool
     source: SourceValue
     created: datetime

@@ -122,17 +122,20 @@ def _sqlite(list_id: int, query: str, limit: int, offset: int) -> tuple[list, in
         return [], 0
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT count(*) FROM archive_fts JOIN {_TABLE} m ON m.id = archive_fts.rowid "
+            f"SELECT count(*) FROM archive_fts CROSS JOIN {_TABLE} m ON m.id = archive_fts.rowid "
             "WHERE archive_fts MATCH %s AND m.mailing_list_id = %s",
             [expression, list_id],
         )
         total = cursor.fetchone()[0]
+        # CROSS JOIN makes SQLite read the full-text matches first and look each
+        # up by id; left to itself it may walk the list's messages and run the
+        # MATCH once per message (seconds on a big archive).
         # Rank first, then mark up only the page: highlight() and snippet() in
         # the ranking query would run for every match, not just the 20 shown.
         cursor.execute(
             f"""
             SELECT m.id, bm25(archive_fts, 10.0, 5.0, 1.0) AS rank
-            FROM archive_fts JOIN {_TABLE} m ON m.id = archive_fts.rowid
+            FROM archive_fts CROSS JOIN {_TABLE} m ON m.id = archive_fts.rowid
             WHERE archive_fts MATCH %s AND m.mailing_list_id = %s
             ORDER BY rank, m.date DESC, m.id DESC
             LIMIT %s OFFSET %s

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import connection, transaction
-from django.db.models import Exists, F, Q
+from django.db.models import Case, Exists, F, Q, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from listkeeper.delivery import ledger
@@ -52,12 +53,13 @@ def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
 
 def _open_deliveries() -> list[tuple[int, bool]]:
     """(id, still being recorded) of deliveries with work left, in the order to serve them."""
-    # Our own notices (no post) first: a confirmation should not wait behind a
-    # 100,000-member fan-out.
+    # Our own notices (no post, no digest) first: a confirmation should not
+    # wait behind a 100,000-member fan-out.
+    notice = Case(When(post__isnull=True, digest__isnull=True, then=0), default=1)
     return [
         (id_, after is not None)
         for id_, after in Delivery.objects.filter(state__in=[JobState.PENDING, JobState.RUNNING])
-        .order_by(F("post_id").asc(nulls_first=True), "id")
+        .order_by(notice, "id")
         .values_list("id", "expand_after")[:50]
     ]
 
@@ -116,7 +118,7 @@ def _drop_departed(
     """
     list_id = (
         Delivery.objects.filter(id=delivery_id)
-        .values_list("post__mailing_list_id", flat=True)
+        .values_list(Coalesce("post__mailing_list_id", "digest__mailing_list_id"), flat=True)
         .first()
     )
     member_ids = {m for _, _, m in rows if m is not None}
@@ -124,7 +126,7 @@ def _drop_departed(
         return list(rows)
     receiving = set(
         Subscription.objects.filter(
-            ledger.recipients_of(list_id), member_id__in=member_ids
+            ledger.receiving(list_id), member_id__in=member_ids
         ).values_list("member_id", flat=True)
     )
     departed = [r[0] for r in rows if r[2] is not None and r[2] not in receiving]

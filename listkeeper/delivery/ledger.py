@@ -11,17 +11,41 @@ from collections.abc import Sequence
 from django.db import connection, transaction
 from django.db.models import F, Q
 
-from listkeeper.delivery.models import Delivery, Recipient, RecipientState
-from listkeeper.lists.models import DeliveryMode, Post, Status, Subscription, Suppression
+from listkeeper.delivery.models import Delivery, DigestEntry, Recipient, RecipientState
+from listkeeper.lib import links
+from listkeeper.lists.models import (
+    DIGEST_MODES,
+    DeliveryMode,
+    Post,
+    Status,
+    Subscription,
+    Suppression,
+)
+
+PLACEHOLDER = b"@@UNSUBSCRIBE_URL@@"
 
 
-def recipients_of(list_id: int) -> Q:
-    """Subscriptions that receive a post right now."""
+def recipients_of(list_id: int, mode: str = DeliveryMode.REGULAR) -> Q:
+    """Subscriptions that receive a post (or, with a digest mode, a digest) right now."""
     return Q(
         mailing_list_id=list_id,
         status=Status.ACTIVE,
-        delivery=DeliveryMode.REGULAR,
+        delivery=mode,
     ) & ~Q(member__key__in=Suppression.objects.values("key"))
+
+
+def receiving(list_id: int) -> Q:
+    """Subscriptions still getting the list's mail in any form.
+
+    A copy already in the ledger is sent unless its member left, was disabled,
+    suppressed or chose no mail since: a switch between each post and the
+    digest does not stop it (that switch is timed so nothing is sent twice).
+    """
+    return (
+        Q(mailing_list_id=list_id, status=Status.ACTIVE)
+        & ~Q(delivery=DeliveryMode.NOMAIL)
+        & ~Q(member__key__in=Suppression.objects.values("key"))
+    )
 
 
 # Recipients recorded while Postfix waits for the LMTP reply; the rest of a big
@@ -34,13 +58,19 @@ WORKER_CHUNK = 5000
 
 
 @transaction.atomic
-def enqueue_post(post: Post, message: bytes, envelope_from: str) -> Delivery:
-    """Queue an accepted post and record its recipients as they are now.
+def enqueue_post(
+    post: Post, message: bytes, envelope_from: str, *, digest_form: bytes | None = None
+) -> Delivery:
+    """Queue an accepted post, record its recipients as they are now, and add
+    it to the list's pending digest content.
 
     A list of up to INLINE_CHUNK recipients is recorded completely here; for a
     bigger one the first INLINE_CHUNK are, and `Delivery.expand_after` tells the
     worker where to go on (`record_more`), so the LMTP reply stays fast whatever
     the list size. Recipients are recorded in subscription order.
+
+    `digest_form` is the post as distributed but without the footer; without
+    it the digest carries `message` with the list page in the footer.
     """
     ml = post.mailing_list
     delivery = Delivery.objects.create(
@@ -50,8 +80,24 @@ def enqueue_post(post: Post, message: bytes, envelope_from: str) -> Delivery:
         personalised=ml.personalised,
         expand_after=0,
     )
-    _record_chunk(delivery, ml.id, INLINE_CHUNK)
+    _record_chunk(delivery, recipients_of(ml.id), INLINE_CHUNK)
+    if _keeps_digest(ml.id, ml.digests_enabled):
+        if digest_form is None:
+            page = links.list_page_url(ml.local_part, ml.domain).encode()
+            digest_form = message.replace(PLACEHOLDER, page)
+        DigestEntry.objects.create(
+            post=post, mailing_list=ml, message=digest_form, size=len(digest_form)
+        )
     return delivery
+
+
+def _keeps_digest(list_id: int, enabled: bool) -> bool:
+    # A list that allows no digests still collects posts while someone is
+    # (or is about to be) on one: they get the last issue before moving on.
+    if enabled:
+        return True
+    on_digest = Q(delivery__in=DIGEST_MODES) | Q(delivery_next__in=DIGEST_MODES)
+    return Subscription.objects.filter(on_digest, mailing_list_id=list_id).exists()
 
 
 def record_more(delivery_id: int, limit: int = WORKER_CHUNK) -> int:
@@ -67,14 +113,16 @@ def record_more(delivery_id: int, limit: int = WORKER_CHUNK) -> int:
         list_id = (
             Post.objects.filter(delivery=delivery).values_list("mailing_list_id", flat=True).get()
         )
-        return _record_chunk(delivery, list_id, limit)
+        return _record_chunk(delivery, recipients_of(list_id), limit)
 
 
-def _record_chunk(delivery: Delivery, list_id: int, limit: int) -> int:
-    """INSERT ... SELECT the next `limit` subscriptions after the cursor; move the cursor."""
+def _record_chunk(delivery: Delivery, who: Q, limit: int | None) -> int:
+    """INSERT ... SELECT the next `limit` subscriptions (all: None) after the cursor; move it."""
     after = delivery.expand_after or 0
-    subs = Subscription.objects.filter(recipients_of(list_id), id__gt=after)
-    boundary = list(subs.order_by("id").values_list("id", flat=True)[limit - 1 : limit])
+    subs = Subscription.objects.filter(who, id__gt=after)
+    boundary = (
+        list(subs.order_by("id").values_list("id", flat=True)[limit - 1 : limit]) if limit else []
+    )
     if boundary:
         subs = subs.filter(id__lte=boundary[0])
     select_sql, params = (
@@ -95,6 +143,16 @@ def _record_chunk(delivery: Delivery, list_id: int, limit: int) -> int:
         total=F("total") + count, expand_after=delivery.expand_after
     )
     return count
+
+
+def enqueue_digest(delivery: Delivery, list_id: int) -> int:
+    """Record every member on `delivery.digest_mode` now: the issue's recipients.
+
+    All at once, in the transaction that cuts the issue (the digest switches
+    waiting for this issue take effect right after, in the same transaction).
+    """
+    delivery.expand_after = 0
+    return _record_chunk(delivery, recipients_of(list_id, delivery.digest_mode), None)
 
 
 @transaction.atomic

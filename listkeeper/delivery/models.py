@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
-from listkeeper.lists.models import Member, Post
+from listkeeper.lists.models import DeliveryMode, MailingList, Member, Post
 
 
 class JobState(models.TextChoices):
@@ -12,12 +12,71 @@ class JobState(models.TextChoices):
     DONE = "done", "Handed to Postfix"
 
 
+class DigestIssue(models.Model):
+    """One digest issue of a list: the posts cut from its pending content at once.
+
+    Its MIME and plain-text forms are built once, each stored as the message
+    of one Delivery (`deliveries`), whose ledger names every member it goes to.
+    """
+
+    mailing_list = models.ForeignKey(
+        MailingList, on_delete=models.CASCADE, related_name="digest_issues"
+    )
+    volume = models.PositiveIntegerField()
+    number = models.PositiveIntegerField()
+    cut = models.DateTimeField(default=timezone.now)
+    posts = models.PositiveIntegerField(default=0)
+    size = models.PositiveIntegerField(default=0)
+    recipients = models.PositiveIntegerField(default=0)
+    cut_by = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-cut", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["mailing_list", "volume", "number"], name="unique_digest_issue"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.mailing_list} digest, Vol {self.volume}, Issue {self.number}"
+
+
+class DigestEntry(models.Model):
+    """An accepted post waiting for (issue NULL) or carried by one digest issue.
+
+    Created in the transaction that accepts the post; the one-to-one on the
+    post and the issue being set once, when the issue is cut, keep every post
+    in exactly one issue.
+    """
+
+    post = models.OneToOneField(Post, on_delete=models.CASCADE, related_name="digest_entry")
+    mailing_list = models.ForeignKey(MailingList, on_delete=models.CASCADE, related_name="+")
+    issue = models.ForeignKey(
+        DigestIssue, null=True, blank=True, on_delete=models.SET_NULL, related_name="entries"
+    )
+    # The post as distributed, without the per-member footer.
+    message = models.BinaryField()
+    size = models.PositiveIntegerField(default=0)
+    added = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["mailing_list", "issue", "id"])]
+
+
 class Delivery(models.Model):
-    """The fan-out of one accepted post (or one message we send ourselves)."""
+    """The fan-out of one accepted post, one digest issue in one format, or one
+    message we send ourselves."""
 
     post = models.OneToOneField(
         Post, null=True, blank=True, on_delete=models.CASCADE, related_name="delivery"
     )
+    digest = models.ForeignKey(
+        DigestIssue, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    # Which members of the digest this delivery is for: digest or digest-plain.
+    digest_mode = models.CharField(max_length=12, choices=DeliveryMode.choices, blank=True)
     # The transformed message, before per-recipient personalisation.
     message = models.BinaryField()
     envelope_from = models.CharField(max_length=254)

@@ -15,7 +15,7 @@ from listkeeper.delivery.models import Delivery, WorkerHeartbeat
 def status_context(deliveries: int = 10, outbox: int = 20) -> dict[str, Any]:
     """Context for templates/delivery/_status.html."""
     recent = list(
-        Delivery.objects.select_related("post__mailing_list")
+        Delivery.objects.select_related("post__mailing_list", "digest__mailing_list")
         .defer("message", "post__raw")
         .order_by("-id")[:deliveries]
     )

@@ -159,8 +159,12 @@ class Worker:
         if delivery_id in self._templates:
             self._templates.move_to_end(delivery_id)
             return self._templates[delivery_id]
-        d = Delivery.objects.select_related("post__mailing_list").get(id=delivery_id)
+        d = Delivery.objects.select_related("post__mailing_list", "digest__mailing_list").get(
+            id=delivery_id
+        )
         ml = d.post.mailing_list if d.post is not None else None
+        if d.digest is not None:
+            ml = d.digest.mailing_list
         template = Template(
             prepared=personalise.prepare(bytes(d.message), ml, personalised=d.personalised),
             mailing_list=ml,

@@ -73,18 +73,23 @@ def _copy(token: str) -> Proof:
     except tokens.BadToken:
         return Proof(error="the VERP token does not verify (altered, or not made by this site)")
     row = (
-        Recipient.objects.select_related("member", "delivery__post__mailing_list")
+        Recipient.objects.select_related(
+            "member", "delivery__post__mailing_list", "delivery__digest__mailing_list"
+        )
         .filter(id=recipient_id)
         .first()
     )
     if row is None:
         return Proof(error="the VERP token names a copy that is no longer in the delivery ledger")
     post = row.delivery.post
+    digest = row.delivery.digest  # a digest's copy: the list is the issue's
     member = row.member or Member.objects.filter(key=address_key(row.email)).first()
     return Proof(
         email=row.email,
         member=member,
-        mailing_list=post.mailing_list if post is not None else None,
+        mailing_list=post.mailing_list
+        if post is not None
+        else (digest.mailing_list if digest is not None else None),
         post=post,
         recipient=row,
     )

@@ -45,6 +45,31 @@ class NonMemberAction(models.TextChoices):
     REJECT = "reject", "Reject"
 
 
+class DeliveryMode(models.TextChoices):
+    REGULAR = "regular", "Regular"
+    DIGEST = "digest", "Digest (MIME)"
+    DIGEST_PLAIN = "digest-plain", "Digest (plain text)"
+    NOMAIL = "nomail", "No mail"
+
+
+DIGEST_MODES = (DeliveryMode.DIGEST, DeliveryMode.DIGEST_PLAIN)
+
+
+class DigestFrequency(models.TextChoices):
+    DAILY = "daily", "Daily"
+    WEEKLY = "weekly", "Weekly"
+
+
+class Weekday(models.IntegerChoices):
+    MONDAY = 0, "Monday"
+    TUESDAY = 1, "Tuesday"
+    WEDNESDAY = 2, "Wednesday"
+    THURSDAY = 3, "Thursday"
+    FRIDAY = 4, "Friday"
+    SATURDAY = 5, "Saturday"
+    SUNDAY = 6, "Sunday"
+
+
 class ArchiveVisibility(models.TextChoices):
     PUBLIC = "public", "Public: anyone may read it"
     MEMBERS = "members", "Members only: subscribers who sign in"
@@ -94,6 +119,26 @@ class MailingList(models.Model):
         max_length=8, choices=ArchiveVisibility.choices, default=ArchiveVisibility.MEMBERS
     )
     created = models.DateTimeField(default=timezone.now)
+    # An IANA zone name: digests go out at `digest_hour` local time.
+    time_zone = models.CharField(max_length=64, default="UTC", db_default="UTC")
+    # Digests (delivery/digests.py): when an issue is cut and what frames it.
+    # Database defaults too, so rows written by other tools (SQL, older code
+    # during an upgrade) get them.
+    digests_enabled = models.BooleanField(default=True, db_default=True)
+    digest_frequency = models.CharField(
+        max_length=8,
+        choices=DigestFrequency.choices,
+        default=DigestFrequency.DAILY,
+        db_default=DigestFrequency.DAILY,
+    )
+    digest_weekday = models.PositiveSmallIntegerField(
+        choices=Weekday.choices, default=Weekday.MONDAY, db_default=Weekday.MONDAY
+    )
+    digest_hour = models.PositiveSmallIntegerField(default=6, db_default=6)
+    # Pending posts bigger than this (KB) make an issue go out before its time.
+    digest_size_kb = models.PositiveIntegerField(default=100, db_default=100)
+    digest_header = models.TextField(blank=True, default="", db_default="")
+    digest_footer = models.TextField(blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["domain", "local_part"]
@@ -154,11 +199,6 @@ class Role(models.TextChoices):
     OWNER = "owner", "Owner"
 
 
-class DeliveryMode(models.TextChoices):
-    REGULAR = "regular", "Regular"
-    NOMAIL = "nomail", "No mail"
-
-
 class Source(models.TextChoices):
     IMPORT = "import", "Import"
     WEB = "web", "Web"
@@ -175,7 +215,12 @@ class Subscription(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
     delivery = models.CharField(
-        max_length=8, choices=DeliveryMode.choices, default=DeliveryMode.REGULAR
+        max_length=12, choices=DeliveryMode.choices, default=DeliveryMode.REGULAR
+    )
+    # A switch between each post and a digest waits for the next digest issue
+    # to be cut (docs/digests.md: exactly once); "" when none is waiting.
+    delivery_next = models.CharField(
+        max_length=12, choices=DeliveryMode.choices, blank=True, default="", db_default=""
     )
     moderated = models.BooleanField(default=False)
     source = models.CharField(max_length=8, choices=Source.choices, default=Source.WEB)

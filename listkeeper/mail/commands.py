@@ -10,6 +10,11 @@ not a command, a quote or a signature. Each command runs once.
   not subscribed, the envelope sender), is in the audit log, and is
   acknowledged. That is what RFC 2369's mailto unsubscribe promises, and a
   forged request can only do what the one-click link in every copy can.
+- digest on | plain | off: the From address's delivery becomes the MIME
+  digest, the plain-text (RFC 1153) digest, or each post again. Like
+  unsubscribe it takes effect for the From address and is acknowledged to
+  it; a switch between each post and the digest waits for the next issue
+  (docs/digests.md). "digest" alone means "digest on".
 - help: the list's help text. A message with no command gets it too.
 """
 
@@ -30,6 +35,7 @@ from listkeeper.lib.addresses import Address, InvalidAddress, parse
 from listkeeper.lists import services
 from listkeeper.lists.bans import is_banned
 from listkeeper.lists.models import (
+    DeliveryMode,
     InboundKind,
     InboundMessage,
     MailingList,
@@ -52,6 +58,15 @@ COMMANDS = {
     "signoff": "unsubscribe",
     "help": "help",
     "info": "help",
+    "digest": "digest",
+}
+# `digest WORD`: the delivery mode each word chooses.
+DIGEST_WORDS = {
+    "on": DeliveryMode.DIGEST,
+    "mime": DeliveryMode.DIGEST,
+    "plain": DeliveryMode.DIGEST_PLAIN,
+    "text": DeliveryMode.DIGEST_PLAIN,
+    "off": DeliveryMode.REGULAR,
 }
 BODY_LINES = 10
 # The audit actor for what people do by mail to themselves. Not the address:
@@ -64,7 +79,11 @@ CONFIRM_RESEND_AFTER = timedelta(hours=1)
 
 def _command(text: str) -> str | None:
     words = REPLY_PREFIXES.sub("", text).strip().split()
-    return COMMANDS.get(words[0].lower().strip(".:!")) if words else None
+    command = COMMANDS.get(words[0].lower().strip(".:!")) if words else None
+    if command == "digest":
+        word = words[1].lower().strip(".:!") if len(words) > 1 else "on"
+        return f"digest {word}" if word in DIGEST_WORDS else None
+    return command
 
 
 def _body_text(raw: bytes) -> str:
@@ -146,6 +165,8 @@ def _handle_request(ml: MailingList, raw: bytes, sender: str) -> str:
             results.append(_subscribe(ml, author, block))
         elif command == "unsubscribe":
             results.append(_unsubscribe(ml, author, sender, block))
+        elif command.startswith("digest "):
+            results.append(_digest(ml, author, block, DIGEST_WORDS[command.split()[1]]))
         else:
             reply("request-help", author.email, {}, mailing_list=ml, original=block)
             results.append(f"help sent to {author.email}")
@@ -223,3 +244,36 @@ def _unsubscribe(ml: MailingList, author: Address, sender: str, block: h.HeaderB
             return f"{sub.member.email} unsubscribed"
     _result(ml, author.email, block, "unsubscribe", "not-member")
     return f"unsubscribe: {author.email} is not subscribed"
+
+
+DELIVERY_WORDS: dict[str, str] = {
+    DeliveryMode.REGULAR: "each post as it is sent",
+    DeliveryMode.DIGEST: "the digest (one message with the posts attached)",
+    DeliveryMode.DIGEST_PLAIN: "the plain-text digest",
+}
+
+
+def _digest(ml: MailingList, author: Address, block: h.HeaderBlock, mode: str) -> str:
+    command = "send digests to" if mode != DeliveryMode.REGULAR else "stop digests for"
+    sub = (
+        Subscription.objects.filter(mailing_list=ml, member__key=author.key)
+        .exclude(status=Status.UNSUBSCRIBED)
+        .select_related("member", "mailing_list")
+        .first()
+    )
+    if sub is None:
+        _result(ml, author.email, block, command, "not-member")
+        return f"digest: {author.email} is not subscribed"
+    try:
+        when = services.set_delivery(sub, mode, actor=ACTOR)
+    except services.ServiceError as exc:
+        _result(ml, author.email, block, command, f"Nothing has changed: {exc}.")
+        return f"digest refused for {author.email}: {exc}"
+    what = DELIVERY_WORDS[mode]
+    outcome = (
+        f"From the next digest on, {author.email} gets {what}."
+        if when == "next-digest"
+        else f"{author.email} gets {what}."
+    )
+    _result(ml, author.email, block, command, outcome)
+    return f"{author.email} delivery {mode} ({when})"

@@ -31,6 +31,7 @@ class InFlight:
     body: bytes
     author: Address | None = None
     notes: list[str] = field(default_factory=list)  # what handlers did, for logs
+    digest_form: bytes | None = None  # set by pipeline.run
     auth: Verdict | None = None  # None: not checked (a moderator's approval, a test)
 
     @property

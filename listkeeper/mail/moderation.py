@@ -120,7 +120,9 @@ def approve(post: Post, actor: str, always_allow: bool = False) -> Post:
     message_id = (ctx.headers.get("Message-ID") or post.message_id)[:998]
     with transaction.atomic():
         _decide(post, PostStatus.ACCEPTED, actor, message_id=message_id)
-        delivery = enqueue_post(post, message, envelope_from=ml.suffixed("bounces"))
+        delivery = enqueue_post(
+            post, message, envelope_from=ml.suffixed("bounces"), digest_form=ctx.digest_form
+        )
         archive_post(post)
         allowed = ctx.author if always_allow else None
         if allowed is not None:

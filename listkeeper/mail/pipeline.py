@@ -33,5 +33,8 @@ PIPELINE: list[Callable[[InFlight], None]] = [
 
 def run(ctx: InFlight) -> bytes:
     for step in PIPELINE:
+        if step is footer.handle:
+            # What a digest carries: the post as distributed, without the footer.
+            ctx.digest_form = ctx.as_bytes()
         step(ctx)
     return ctx.as_bytes()

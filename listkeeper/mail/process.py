@@ -126,7 +126,8 @@ def handle_post(
             decided_by="rules" if decided else "",
             authentication=_text(verdict.header_value("").lstrip("; "), 1000),
         )
-        _follow_up(post, decision, message, block)
+        digest_form = ctx.digest_form if ctx is not None else None
+        _follow_up(post, decision, message, block, digest_form)
     return post
 
 
@@ -158,10 +159,18 @@ def _judge(
         return ctx, rules.Decision(PostStatus.HELD, reason), b""
 
 
-def _follow_up(post: Post, decision: rules.Decision, message: bytes, block: h.HeaderBlock) -> None:
+def _follow_up(
+    post: Post,
+    decision: rules.Decision,
+    message: bytes,
+    block: h.HeaderBlock,
+    digest_form: bytes | None = None,
+) -> None:
     ml = post.mailing_list
     if decision.status == PostStatus.ACCEPTED:
-        delivery = enqueue_post(post, message, envelope_from=ml.suffixed("bounces"))
+        delivery = enqueue_post(
+            post, message, envelope_from=ml.suffixed("bounces"), digest_form=digest_form
+        )
         archive_post(post)  # same transaction: archived exactly when it is sent
         mail_event(
             "post_accepted",

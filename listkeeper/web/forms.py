@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import available_timezones
 
 from django import forms
 from django.conf import settings
@@ -41,6 +42,14 @@ LIST_SETTINGS = [
     "max_message_size",
     "held_expiry_days",
     "bounce_score_threshold",
+    "digests_enabled",
+    "digest_frequency",
+    "digest_weekday",
+    "digest_hour",
+    "time_zone",
+    "digest_size_kb",
+    "digest_header",
+    "digest_footer",
     "archive_visibility",
 ]
 
@@ -96,6 +105,14 @@ class ListSettingsForm(forms.ModelForm):
             "held_expiry_days": "Reject held posts after (days)",
             "bounce_score_threshold": "Stop delivery after a bounce score of",
             "nonmember_action": "Posts from non-members",
+            "digests_enabled": "Members may choose a digest",
+            "digest_frequency": "Digest",
+            "digest_weekday": "Weekly digest on",
+            "digest_hour": "Digest hour (0-23, list time)",
+            "time_zone": "List time zone",
+            "digest_size_kb": "Send the digest early past (KB)",
+            "digest_header": "Digest header text",
+            "digest_footer": "Digest footer text",
             "archive_visibility": "Web archive: who may read it",
             "unauthenticated_action": "Members' posts that fail their domain's DMARC policy",
         }
@@ -160,6 +177,20 @@ class ListSettingsForm(forms.ModelForm):
             raise forms.ValidationError([f"{b}. Fix or remove that line." for b in bad])
         return out
 
+    def clean_time_zone(self) -> str:
+        zone = str(self.cleaned_data.get("time_zone", "")).strip()
+        if zone not in available_timezones():
+            raise forms.ValidationError(
+                f"{zone!r} is not a time zone; use an IANA name such as Europe/Berlin or UTC."
+            )
+        return zone
+
+    def clean_digest_hour(self) -> int:
+        hour = int(self.cleaned_data["digest_hour"])
+        if not 0 <= hour <= 23:
+            raise forms.ValidationError("Choose an hour from 0 to 23.")
+        return hour
+
     def clean_posters(self) -> list[str]:
         return self._addresses("posters")
 
@@ -183,6 +214,8 @@ ACTIONS = [
     ("role:moderator", "Role: moderator"),
     ("role:owner", "Role: owner"),
     ("delivery:regular", "Delivery: regular"),
+    ("delivery:digest", "Delivery: digest"),
+    ("delivery:digest-plain", "Delivery: plain-text digest"),
     ("delivery:nomail", "Delivery: no mail"),
     ("activate", "Make active again"),
     ("unsubscribe", "Unsubscribe (keep the record)"),

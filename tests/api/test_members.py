@@ -219,3 +219,16 @@ def test_it_refuses_a_banned_address_with_the_reason(api, community):
     assert rows["banned"] == 1
     assert "banned" in rows["rows"][1]["error"]
     assert not Subscription.objects.filter(member__key__endswith="@spam.example").exists()
+
+
+def test_a_switch_to_the_digest_waits_for_the_next_issue(api, community):
+    _subscribe(community, "gus@example.com")
+    response = api.patch(f"/lists/{community.id}/members/gus@example.com", {"delivery": "digest"})
+    assert response.status_code == 200
+    assert (response.json()["delivery"], response.json()["delivery_next"]) == ("regular", "digest")
+    got = api.get(f"/lists/{community.id}/members/gus@example.com").json()
+    assert got["delivery_next"] == "digest"
+    services.update_list(community, actor="test", digests_enabled=False)
+    refused = api.patch(f"/lists/{community.id}/members/gus@example.com", {"delivery": "digest"})
+    assert refused.status_code == 422
+    assert "sends no digests" in refused.json()["detail"]

@@ -71,16 +71,48 @@ def test_it_refuses_to_start_without_a_shared_secret_key(app_env) -> None:
     assert "SECRET_KEY_FILE" in result.stderr
 
 
-def test_it_refuses_a_database_password_that_would_break_the_url(app_env, tmp_path) -> None:
+def test_every_command_finds_the_database_from_its_parts_and_password_file(
+    app_env, tmp_path
+) -> None:
+    # What `docker compose exec web listkeeper ...` gets: the container's
+    # environment, not one the entrypoint assembled.
+    password = "p@ss/word:with?odd#chars"
     password_file = tmp_path / "db_password"
-    password_file.write_text("p@ss/word\n")
+    password_file.write_text(password + "\n")
     env = {k: v for k, v in app_env.items() if k != "DATABASE_URL"}
-    env["DATABASE_PASSWORD_FILE"] = str(password_file)
+    env.update(
+        DATABASE_HOST="db.internal",
+        DATABASE_PORT="6543",
+        DATABASE_NAME="lists",
+        DATABASE_USER="keeper",
+        DATABASE_PASSWORD_FILE=str(password_file),
+    )
+    show = (
+        "import json; from django.conf import settings; d = settings.DATABASES['default'];"
+        " print(json.dumps({k: d[k] for k in ('ENGINE', 'HOST', 'PORT', 'NAME', 'USER', 'PASSWORD')}))"
+    )
 
-    result = run("migrate", env=env)
+    result = run("listkeeper", "shell", "-c", show, env=env)
 
-    assert result.returncode == 64
-    assert "URL-safe" in result.stderr and "p@ss" not in result.stderr
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.splitlines()[-1]) == {
+        "ENGINE": "django.db.backends.postgresql",
+        "HOST": "db.internal",
+        "PORT": 6543,
+        "NAME": "lists",
+        "USER": "keeper",
+        "PASSWORD": password,
+    }
+
+
+def test_it_names_an_unreadable_database_password_file(app_env, tmp_path) -> None:
+    env = {k: v for k, v in app_env.items() if k != "DATABASE_URL"}
+    env.update(DATABASE_HOST="db", DATABASE_PASSWORD_FILE=str(tmp_path / "missing"))
+
+    result = run("listkeeper", "check", env=env)
+
+    assert result.returncode != 0
+    assert "DATABASE_PASSWORD_FILE" in result.stderr
 
 
 @pytest.mark.skipif(
@@ -120,9 +152,9 @@ def test_it_builds_the_database_url_and_grants_postfix_a_read_only_role(app_env,
             "INSERT INTO lists_mailinglist (local_part, domain, display_name, description,"
             " posting_policy, nonmember_action, subject_tag, personalised, max_message_size,"
             " reply_to, public, footer, send_welcome, send_goodbye, held_expiry_days,"
-            " bounce_score_threshold, archive_visibility, created) VALUES ('community',"
-            " 'lists.example.org', '', '', 'members', 'hold', '', true, 1000, 'list', true, true,"
-            " true, false, 14, 5.0, 'members', now())"
+            " bounce_score_threshold, archive_visibility, created, unauthenticated_action)"
+            " VALUES ('community', 'lists.example.org', '', '', 'members', 'hold', '', true, 1000,"
+            " 'list', true, true, true, false, 14, 5.0, 'members', now(), 'hold')"
         )
         as_app.close()
 

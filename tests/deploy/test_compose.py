@@ -94,9 +94,12 @@ def test_it_keeps_lmtp_the_worker_and_the_database_on_the_internal_network(confi
     services = config["services"]
 
     assert config["networks"]["internal"]["internal"] is True
-    for name in ("db", "lmtpd", "worker", "migrate", "housekeeping"):
+    for name in ("db", "worker", "migrate", "housekeeping"):
         assert set(services[name]["networks"]) == {"internal"}, name
     assert set(services["postfix"]["networks"]) == {"internal", "public"}
+    # lmtpd looks up DNS records to authenticate posts; it publishes nothing.
+    assert set(services["lmtpd"]["networks"]) == {"internal", "public"}
+    assert "ports" not in services["lmtpd"]
 
 
 def test_it_lets_only_the_internal_network_use_the_reinjection_listener(config) -> None:

@@ -140,3 +140,23 @@ def test_it_offers_to_join_again_after_leaving(client, lists) -> None:
     assert "Join again" in client.get(url).content.decode()
     client.post(url, {"action": "join", "list": lists["community"].id})
     assert _sub(lists["community"]).status == Status.ACTIVE
+
+
+def test_a_member_chooses_a_digest_which_starts_with_the_next_issue(client, lists) -> None:
+    services.subscribe(lists["community"], "bob@example.org", actor="test")
+    url = _manage("bob@example.org")
+    ml = lists["community"]
+    page = client.post(
+        url, {"action": "delivery", "list": ml.id, "delivery": "digest-plain"}, follow=True
+    )
+    sub = _sub(ml)
+    assert (sub.delivery, sub.delivery_next) == ("regular", "digest-plain")
+    text = page.content.decode()
+    assert "as a plain-text digest from its next digest on" in text
+    assert "Digest (plain text) from the next digest on" in text
+    services.update_list(ml, actor="test", digests_enabled=False)
+    page = client.post(
+        url, {"action": "delivery", "list": ml.id, "delivery": "digest"}, follow=True
+    )
+    assert "sends no digests" in page.content.decode()
+    assert _sub(ml).delivery_next == "digest-plain"

@@ -46,6 +46,7 @@ def sub_out(sub: Subscription) -> dict:
         "status": sub.status,
         "role": sub.role,
         "delivery": sub.delivery,
+        "delivery_next": sub.delivery_next,
         "moderated": sub.moderated,
         "source": sub.source,
         "created": sub.created,
@@ -178,6 +179,9 @@ def get_subscription(request: HttpRequest, list_id: int, address: str) -> dict:
     "/lists/{int:list_id}/members/{address}",
     response={200: SubscriptionOut, 403: Error, 404: Error, 422: Error},
     summary="Change a subscription's role or delivery",
+    description="A switch between `regular` and a digest (`digest`, `digest-plain`) takes "
+    "effect when the list's next digest issue is cut, so no post is missed or received twice: "
+    "until then it shows as `delivery_next`. Other changes take effect at once.",
 )
 def update_subscription(
     request: HttpRequest, list_id: int, address: str, body: SubscriptionUpdate

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import available_timezones
 
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
@@ -18,6 +19,7 @@ from django.utils import timezone
 from listkeeper.lib.addresses import Address, InvalidAddress, address_key, parse
 from listkeeper.lists import bans
 from listkeeper.lists.models import (
+    DIGEST_MODES,
     LIST_SUFFIXES,
     AuditEntry,
     Ban,
@@ -107,7 +109,23 @@ def check_list_address(local_part: str, domain: str, *, exclude_id: int | None =
         )
 
 
+def check_settings(settings: dict[str, Any]) -> None:
+    """Raise ServiceError for a list setting no list can have."""
+    zone = settings.get("time_zone")
+    if zone is not None and zone not in available_timezones():
+        raise ServiceError(
+            f"{zone!r} is not a time zone; use an IANA name such as Europe/Berlin or UTC"
+        )
+    hour = settings.get("digest_hour")
+    if hour is not None and not 0 <= hour <= 23:
+        raise ServiceError(f"the digest hour must be 0 to 23, not {hour}")
+    weekday = settings.get("digest_weekday")
+    if weekday is not None and not 0 <= weekday <= 6:
+        raise ServiceError(f"the digest weekday must be 0 (Monday) to 6 (Sunday), not {weekday}")
+
+
 def create_list(local_part: str, domain: str, *, actor: str, **settings: Any) -> MailingList:
+    check_settings(settings)
     local_part = local_part.strip().lower()
     domain = domain.strip().lower()
     with transaction.atomic():
@@ -118,6 +136,7 @@ def create_list(local_part: str, domain: str, *, actor: str, **settings: Any) ->
 
 
 def update_list(ml: MailingList, *, actor: str, **changes: Any) -> MailingList:
+    check_settings(changes)
     changed = {}
     for name, value in changes.items():
         if getattr(ml, name) != value:
@@ -380,10 +399,68 @@ def set_role(sub: Subscription, role: str, *, actor: str) -> None:
     _change_field(sub, "role", role, actor=actor)
 
 
-def set_delivery(sub: Subscription, delivery: str, *, actor: str) -> None:
+def set_delivery(sub: Subscription, delivery: str, *, actor: str) -> str:
+    """Choose how a member gets the list's mail; returns when it takes effect.
+
+    "now", or "next-digest" for a switch between each post and a digest
+    (either way, or from no mail to a digest): that waits until the list's
+    pending digest issue is cut, so no post is missed or received twice
+    (docs/digests.md). Choosing the current mode again cancels a waiting switch.
+    """
     if delivery not in DeliveryMode.values:
-        raise ServiceError(f"{delivery!r} is not a delivery mode; choose regular or nomail")
-    _change_field(sub, "delivery", delivery, actor=actor)
+        raise ServiceError(
+            f"{delivery!r} is not a delivery mode; choose one of {', '.join(DeliveryMode.values)}"
+        )
+    ml = sub.mailing_list
+    if delivery in DIGEST_MODES and not ml.digests_enabled and sub.delivery not in DIGEST_MODES:
+        raise ServiceError(
+            f"{ml.address} sends no digests; choose regular or nomail, "
+            "or ask an owner to allow digests"
+        )
+    with transaction.atomic():
+        if _switch_waits(sub.delivery, delivery):
+            if sub.delivery_next != delivery:
+                old = sub.delivery_next or sub.delivery
+                sub.delivery_next, sub.updated = delivery, timezone.now()
+                sub.save(update_fields=["delivery_next", "updated"])
+                audit(
+                    actor,
+                    "delivery",
+                    mailing_list=ml,
+                    member=sub.member,
+                    old=old,
+                    new=delivery,
+                    effective="next-digest",
+                )
+            return "next-digest"
+        if sub.delivery_next:
+            sub.delivery_next = ""
+            sub.save(update_fields=["delivery_next"])
+            if sub.delivery == delivery:
+                audit(actor, "delivery", mailing_list=ml, member=sub.member, cancelled=True)
+        _change_field(sub, "delivery", delivery, actor=actor)
+    return "now"
+
+
+def _switch_waits(current: str, wanted: str) -> bool:
+    """Regular <-> digest, and no mail -> digest, wait for the next digest issue."""
+    if current == wanted:
+        return False
+    if wanted in DIGEST_MODES:
+        return current not in DIGEST_MODES
+    return wanted == DeliveryMode.REGULAR and current in DIGEST_MODES
+
+
+def apply_waiting_deliveries(ml: MailingList, *, actor: str = SYSTEM) -> int:
+    """Make the waiting delivery switches of `ml` take effect (a digest issue was just cut)."""
+    count = 0
+    waiting = Subscription.objects.filter(mailing_list=ml).exclude(delivery_next="")
+    for sub in waiting.select_related("member", "mailing_list"):
+        new, sub.delivery_next = sub.delivery_next, ""
+        sub.save(update_fields=["delivery_next"])
+        _change_field(sub, "delivery", new, actor=actor)
+        count += 1
+    return count
 
 
 def _change_field(sub: Subscription, field: str, value: str, *, actor: str) -> None:

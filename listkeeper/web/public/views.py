@@ -13,7 +13,7 @@ from django.views.decorators.http import require_http_methods
 
 from listkeeper.archive.access import remember_member
 from listkeeper.lists import services
-from listkeeper.lists.models import MailingList, Status
+from listkeeper.lists.models import DeliveryMode, MailingList, Status
 from listkeeper.web.public import flows, throttle
 from listkeeper.web.public.forms import AddressForm, ManageActionForm, SubscribeForm
 
@@ -158,15 +158,27 @@ def _manage_action(request: HttpRequest, email: str, data: dict) -> None:
                 request, _("You are not on %(list)s; join it first.") % {"list": ml.name}
             )
             return
-        services.set_delivery(sub, data["delivery"], actor=flows.ACTOR)
-        messages.success(
-            request,
-            (
-                _("You will get the mail of %(list)s again.")
-                if data["delivery"] == "regular"
-                else _("You stay on %(list)s but get no mail from it.")
-            )
-            % {"list": ml.name},
-        )
+        try:
+            when = services.set_delivery(sub, data["delivery"], actor=flows.ACTOR)
+        except services.ServiceError as exc:
+            messages.error(request, f"{exc}.")
+            return
+        messages.success(request, _delivery_message(ml, data["delivery"], when))
     else:
-        messages.error(request, _("Choose regular or no mail."))
+        messages.error(request, "Choose each post, a digest or no mail.")
+
+
+def _delivery_message(ml: MailingList, delivery: str, when: str) -> str:
+    what: dict[str, str] = {
+        DeliveryMode.REGULAR: f"You will get each post of {ml.name}",
+        DeliveryMode.DIGEST: f"You will get {ml.name} as a digest",
+        DeliveryMode.DIGEST_PLAIN: f"You will get {ml.name} as a plain-text digest",
+    }
+    if delivery == DeliveryMode.NOMAIL:
+        return f"You stay on {ml.name} but get no mail from it."
+    if when == "next-digest":
+        # docs/digests.md: the switch waits for the next issue, so no post comes twice.
+        return f"{what[delivery]} from its next digest on; until then nothing changes."
+    if delivery == DeliveryMode.REGULAR:
+        return f"You will get the mail of {ml.name} again."
+    return f"{what[delivery]}."

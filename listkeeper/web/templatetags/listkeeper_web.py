@@ -75,6 +75,7 @@ def outcome(post: Any) -> str:
 LIST_TABS = [
     ("members", "Members", "list_members"),
     ("settings", "Settings", "list_edit"),
+    ("digests", "Digests", "list_digests"),
     ("held", "Held posts", "held_posts"),
     ("deliverability", "Deliverability", "list_deliverability"),
     ("bans", "Bans", "list_bans"),

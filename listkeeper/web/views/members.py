@@ -205,11 +205,16 @@ def action(request: HttpRequest, list_id: int) -> HttpResponse:
             },
         )
     who = actor(request)
+    refused, error = 0, ""
     for sub in qs:
-        apply_action(sub, chosen, actor=who)
-    messages.success(
-        request, f"{label}: {count} member{'s' if count != 1 else ''} of {ml.address}."
-    )
+        try:
+            apply_action(sub, chosen, actor=who)
+        except services.ServiceError as exc:
+            refused, error = refused + 1, str(exc)
+    if refused:
+        messages.error(request, f"{refused} not changed: {error}.")
+    done = count - refused
+    messages.success(request, f"{label}: {done} member{'s' if done != 1 else ''} of {ml.address}.")
     return _back(request, ml)
 
 

@@ -60,7 +60,12 @@ def detail(request: HttpRequest, member_id: int) -> HttpResponse:
         (
             s,
             SubscriptionForm(
-                initial={"role": s.role, "delivery": s.delivery, "status": s.status},
+                initial={
+                    "role": s.role,
+                    # A waiting switch shows as chosen, so saving keeps it.
+                    "delivery": s.delivery_next or s.delivery,
+                    "status": s.status,
+                },
                 auto_id=f"s{s.id}_%s",
             ),
         )
@@ -127,7 +132,11 @@ def update_subscription(request: HttpRequest, member_id: int, sub_id: int) -> Ht
     who = actor(request)
     data = form.cleaned_data
     services.set_role(sub, data["role"], actor=who)
-    services.set_delivery(sub, data["delivery"], actor=who)
+    try:
+        services.set_delivery(sub, data["delivery"], actor=who)
+    except services.ServiceError as exc:
+        messages.error(request, f"{exc}.")
+        return redirect("member", member_id)
     if data["status"] != sub.status:
         if data["status"] == Status.UNSUBSCRIBED:
             services.unsubscribe(sub, actor=who, reason="changed by an owner")

@@ -19,7 +19,9 @@ class Command(BaseCommand):
         parser.add_argument("--open", action="store_true", help="only those still sending")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        qs = Delivery.objects.select_related("post__mailing_list").order_by("-id")
+        qs = Delivery.objects.select_related("post__mailing_list", "digest__mailing_list").order_by(
+            "-id"
+        )
         if options["open"]:
             qs = qs.exclude(state=JobState.DONE)
         rows = list(qs.defer("message", "post__raw")[: options["limit"]])
@@ -30,7 +32,9 @@ class Command(BaseCommand):
             f"{'id':>6}  {'state':<8} {'sent/total':>15} {'failed':>6}  {'created':<16}  what"
         )
         for d in rows:
-            if d.post is not None:
+            if d.digest is not None:
+                what = f"{d.digest} ({d.digest_mode})"
+            elif d.post is not None:
                 what = f"{d.post.mailing_list.address}: {d.post.subject or '(no subject)'}"
             else:
                 what = f"notice from {d.envelope_from}"

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("lists", "0006_inbound_unproven_result_text"),
+        ("lists", "0007_delivery_choices_and_digest_settings"),
     ]
 
     operations = [
