@@ -5,7 +5,14 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install run test test-compose test-sqlite test-postgres lint clean
 
-install: $(STAMP)
+# Translations: the .po files are committed, the .mo files compiled here (needs gettext's msgfmt).
+PO     := $(wildcard listkeeper/locale/*/LC_MESSAGES/django.po)
+MO     := $(PO:.po=.mo)
+
+install: $(STAMP) $(MO)
+
+listkeeper/locale/%/LC_MESSAGES/django.mo: listkeeper/locale/%/LC_MESSAGES/django.po $(STAMP)
+	cd listkeeper && ../$(BIN)/django-admin compilemessages --locale $* --verbosity 0
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
 
+from listkeeper.lib.serveurl import serve_url
 from listkeeper.postfix.instance import (
     PostfixError,
     PostfixInstance,
@@ -77,8 +78,12 @@ class WebServer(Part):
             self._server = None
 
     def describe(self) -> str:
-        host, port = self.address
-        return f"http://{host}:{port}/status/"
+        host, port = self._server.server_address[:2] if self._server else self.address
+        here = serve_url(str(host), int(port))
+        text = f"sign in at {here}/accounts/login/ (status page: {here}/status/)"
+        if settings.SITE_URL != here:
+            text += f"; links in mail use SITE_URL={settings.SITE_URL}"
+        return text
 
 
 class PrivatePostfix(Part):

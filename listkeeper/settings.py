@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from listkeeper.lib.serveurl import serve_url
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -103,7 +105,13 @@ SECRET_KEY = _secret_key()
 DEBUG = env_bool("DEBUG", False)
 
 LISTKEEPER_DOMAIN = env("LISTKEEPER_DOMAIN", "lists.example.org").lower()
-SITE_URL = env("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Where `listkeeper serve` runs the web app.
+SERVE = env_hostport("SERVE", "127.0.0.1:8000")
+
+
+# Links in mail and the sign-in URL `serve` prints. Unset, it follows SERVE, so a
+# newcomer who moves the web app (SERVE=127.0.0.1:8080) gets links that work.
+SITE_URL = (env("SITE_URL") or serve_url(*SERVE)).rstrip("/")
 _site = urlsplit(SITE_URL)
 if _site.scheme not in ("http", "https") or not _site.hostname:
     raise ImproperlyConfigured(f"SITE_URL={SITE_URL!r} must be an http or https URL")
@@ -155,8 +163,6 @@ if "." not in POSTFIX_HOSTNAME:
     raise ImproperlyConfigured(
         f"POSTFIX_HOSTNAME={POSTFIX_HOSTNAME!r} must be a fully qualified name"
     )
-# Where `listkeeper serve` runs the web app.
-SERVE = env_hostport("SERVE", "127.0.0.1:8000")
 MAX_MESSAGE_SIZE = env_int("MAX_MESSAGE_SIZE", 10 * 1024 * 1024, minimum=1024)
 WORKER_CONNECTIONS = env_int("WORKER_CONNECTIONS", 4, minimum=1)
 
@@ -216,6 +222,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -238,8 +245,10 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "listkeeper.web.context.interface",
             ],
         },
     },
@@ -331,7 +340,13 @@ PASSWORD_HASHERS = [
 ]
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = 0.25  # hours
-AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+# One account from one client address: failures for one account neither lock
+# other accounts on the same address (a shared office or proxy) nor lock that
+# account from everywhere (anyone could otherwise lock an admin out by name).
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# The client address as TRUSTED_PROXY_COUNT says (behind a TLS proxy REMOTE_ADDR
+# is the proxy, shared by everyone).
+AXES_CLIENT_IP_CALLABLE = "listkeeper.web.client.client_ip"
 AXES_VERBOSE = False  # its start-up banner would clutter every command's output
 # The lockout page says the same whether or not the account exists.
 AXES_LOCKOUT_TEMPLATE = "web/auth/locked_out.html"
@@ -344,7 +359,14 @@ PASSWORD_RESET_TIMEOUT = 3 * 24 * 3600
 # them inline inside the test's transaction.
 BULK_IMPORT_THREADS = True
 
-LANGUAGE_CODE = "en-gb"
+LANGUAGE_CODE = "en"
+# The languages of the pages and of the mail Listkeeper writes. Public pages
+# follow the browser (Accept-Language); the footer's switch sets a cookie;
+# notices to a member use the member's preferred language.
+LANGUAGES = [("en", "English"), ("de", "Deutsch")]
+# Catalogues: the .po files are committed, the .mo files are compiled by
+# `make install` (listkeeper compilemessages) and the image build.
+LOCALE_PATHS = [PACKAGE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

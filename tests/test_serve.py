@@ -2,16 +2,47 @@
 
 from __future__ import annotations
 
+import http.cookiejar
 import os
 import shutil
 import signal
 import smtplib
+import subprocess
+import sys
+import tempfile
+import urllib.parse
 import urllib.request
+from pathlib import Path
 
 import pytest
 
 from listkeeper.lists import services
-from tests.support.serve import read_until, serving
+from listkeeper.postfix.instance import PostfixInstance
+from tests.sesstub import free_port
+from tests.support.database import child_database_url
+
+
+def signed_in(base: str, username: str, password: str) -> urllib.request.OpenerDirector:
+    """An HTTP client signed in to a running web app (session and CSRF cookies kept)."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    opener.open(f"{base}/accounts/login/", timeout=30).read()
+    token = next(c.value for c in jar if c.name == "csrftoken")
+    form = urllib.parse.urlencode(
+        {"username": username, "password": password, "csrfmiddlewaretoken": token}
+    ).encode()
+    reply = opener.open(f"{base}/accounts/login/", data=form, timeout=30)
+    assert not reply.url.endswith("/accounts/login/"), "signing in failed"
+    return opener
+
+
+def read_until(proc: subprocess.Popen[str], marker: str) -> str:
+    lines = []
+    for line in proc.stdout:  # type: ignore[union-attr]
+        lines.append(line)
+        if marker in line:
+            return "".join(lines)
+    raise AssertionError(f"serve exited before {marker!r}:\n{''.join(lines)}")
 
 
 @pytest.mark.e2e
@@ -19,16 +50,42 @@ from tests.support.serve import read_until, serving
     os.geteuid() != 0 or shutil.which("postfix") is None, reason="needs Postfix and root"
 )
 def test_it_serves_the_status_page_and_postfix_and_stops_on_sigterm(transactional_db) -> None:
-    services.create_list("community", "lists.example.org", actor="test")
-    with serving() as served:
-        proc, web, smtp = served.proc, served.web, served.smtp
+    ml = services.create_list("community", "lists.example.org", actor="test")
+    services.subscribe(ml, "member@example.org", actor="test")
+    data = Path(tempfile.mkdtemp(prefix="listkeeper-serve-"))
+    data.chmod(0o755)
+    web, smtp, reinject = free_port(), free_port(), free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": child_database_url(),
+        "LISTKEEPER_DATA_DIR": str(data),
+        "SERVE": f"127.0.0.1:{web}",
+        "SMTP_LISTEN": f"127.0.0.1:{smtp}",
+        "REINJECT_HOST": f"127.0.0.1:{reinject}",
+        "LMTP_LISTEN": f"127.0.0.1:{free_port()}",
+    }
+    script = Path(sys.executable).with_name("listkeeper")
+    proc = subprocess.Popen(
+        [str(script), "serve"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
         banner = read_until(proc, "Press Ctrl-C")
-        assert f"http://127.0.0.1:{web}/status/" in banner
+        assert f"sign in at http://127.0.0.1:{web}/accounts/login/" in banner
+        assert "links in mail use SITE_URL" not in banner  # SITE_URL followed SERVE
+        assert (
+            f"swaks --server 127.0.0.1:{smtp} --from member@example.org "
+            "--to community@lists.example.org"
+        ) in banner
         assert f"SMTP on 127.0.0.1:{smtp}" in banner
 
-        page = urllib.request.urlopen(f"http://127.0.0.1:{web}/status/", timeout=30).read().decode()
-        assert "community@lists.example.org" in page
-        assert "running" in page and "not running" not in page
+        # The status page is for site admins: anonymous visitors land on sign-in.
+        reply = urllib.request.urlopen(f"http://127.0.0.1:{web}/status/", timeout=30)
+        assert reply.url.startswith(f"http://127.0.0.1:{web}/accounts/login/")
+        assert PostfixInstance(data / "postfix").is_running()
 
         with smtplib.SMTP("127.0.0.1", smtp, timeout=30) as client:
             client.ehlo("client.example.net")
@@ -37,6 +94,34 @@ def test_it_serves_the_status_page_and_postfix_and_stops_on_sigterm(transactiona
 
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
-        assert not served.postfix.is_running()
+        assert not PostfixInstance(data / "postfix").is_running()
         with pytest.raises(OSError):
             smtplib.SMTP("127.0.0.1", smtp, timeout=5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        PostfixInstance(data / "postfix").stop()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def test_site_url_follows_serve_unless_set(tmp_path) -> None:
+    code = "import django; django.setup(); from django.conf import settings as s; print(s.SITE_URL)"
+
+    def site_url(**env: str) -> str:
+        child = {k: v for k, v in os.environ.items() if k not in ("SITE_URL", "SERVE")} | {
+            "DJANGO_SETTINGS_MODULE": "listkeeper.settings",
+            "LISTKEEPER_DATA_DIR": str(tmp_path),
+        }
+        out = subprocess.run(
+            [sys.executable, "-c", code], env={**child, **env}, capture_output=True, text=True
+        )
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip()
+
+    assert site_url() == "http://127.0.0.1:8000"
+    assert site_url(SERVE="127.0.0.1:8080") == "http://127.0.0.1:8080"
+    assert site_url(SERVE="0.0.0.0:8080") == "http://127.0.0.1:8080"
+    assert site_url(SERVE="127.0.0.1:8080", SITE_URL="https://lists.example.org/") == (
+        "https://lists.example.org"
+    )

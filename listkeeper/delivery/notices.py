@@ -11,8 +11,10 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template import Context
 from django.template.loader import get_template, render_to_string
+from django.utils import translation
 
-from listkeeper.lists.models import MailingList, RouteKind
+from listkeeper.lib.addresses import address_key
+from listkeeper.lists.models import MailingList, Member, RouteKind
 
 # Every notice's Message-ID carries this word, so a reply to one of our own
 # notices (a vacation responder's, say) can be recognised and dropped.
@@ -57,6 +59,22 @@ def is_reply_to_notice(references: str) -> bool:
     return f".{NOTICE_ID_MARK}@" in references
 
 
+def language_for(to: Sequence[str]) -> str:
+    """The language to write to these recipients in.
+
+    One recipient who is a member with a preferred language gets that; anyone
+    else the language active now (the page they used, under LocaleMiddleware),
+    which outside a request is the site's LANGUAGE_CODE.
+    """
+    if len(to) == 1:
+        preferred = (
+            Member.objects.filter(key=address_key(to[0])).values_list("language", flat=True).first()
+        )
+        if preferred:
+            return preferred
+    return translation.get_language() or settings.LANGUAGE_CODE
+
+
 def send_template(
     name: str,
     to: Sequence[str],
@@ -65,8 +83,11 @@ def send_template(
     mailing_list: MailingList | None = None,
     headers: dict[str, str] | None = None,
     envelope_from: str | None = None,
+    language: str | None = None,
 ) -> None:
     """Render emails/NAME.* with the list's name and links, queue it for delivery.
+
+    In `language`, else the recipient's preferred language (language_for).
 
     From and the envelope sender are the list's -owner / -bounces addresses (or
     DEFAULT_FROM_EMAIL without a list), so SES sees a verified identity and a
@@ -85,7 +106,8 @@ def send_template(
         domain = settings.LISTKEEPER_DOMAIN
     if envelope_from is not None:
         envelope = envelope_from
-    subject, text, html = render_email(name, ctx)
+    with translation.override(language or language_for(to)):
+        subject, text, html = render_email(name, ctx)
     msg = EmailMultiAlternatives(
         _encoded_subject(subject),
         text,

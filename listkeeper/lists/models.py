@@ -27,6 +27,9 @@ class Member(models.Model):
     # Lowercased email: what makes two addresses one member.
     key = models.CharField(max_length=254, unique=True)
     name = models.CharField(max_length=200, blank=True)
+    # The language of the notices Listkeeper writes to this person (a code from
+    # settings.LANGUAGES); empty: the language of the page they used, else the site's.
+    language = models.CharField(max_length=10, blank=True, default="")
     created = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -12,7 +12,7 @@ import shutil
 import socket
 import subprocess
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from django.conf import settings
@@ -163,11 +163,11 @@ class PostfixInstance:
             return f"private instance in {self.root}: not running"
         host, port = self.options.smtp_listen
         rhost, rport = self.options.reinject_listen
-        relay_host, relay_port = self.options.relay
-        auth = "with SASL" if self.options.ses_user else "without SASL"
+        # Where it relays to is read from main.cf (configured_relay): these options
+        # are the settings, not what `serve` started it with.
         return (
             f"private instance in {self.root}: running; inbound SMTP on {host}:{port}, "
-            f"reinjection on {rhost}:{rport}, relay [{relay_host}]:{relay_port} {auth}"
+            f"reinjection on {rhost}:{rport}"
         )
 
     def log_tail(self, lines: int = 20) -> str:
@@ -176,6 +176,42 @@ class PostfixInstance:
         except OSError:
             return ""
         return "\n" + "\n".join(text) if text else ""
+
+
+@dataclass(frozen=True)
+class Relay:
+    """Where a rendered Postfix configuration sends outgoing mail (its main.cf)."""
+
+    host: str
+    port: int
+    sasl: bool
+    tls: str  # "secure" (certificate verified) or "none"
+
+
+def configured_relay(config_dir: Path) -> Relay | None:
+    """The relay of the main.cf in `config_dir`, or None when there is none.
+
+    Read from the file Postfix itself reads, so the status page shows where mail
+    really goes (the catcher under `serve` without SES_USER), not the settings.
+    """
+    try:
+        text = (config_dir / "main.cf").read_text()
+    except OSError:
+        return None
+    values: dict[str, str] = {}
+    for line in text.splitlines():
+        name, eq, value = line.partition("=")
+        if eq and not line.startswith((" ", "\t", "#")):
+            values[name.strip()] = value.strip()
+    host, _, port = values.get("relayhost", "").rpartition(":")
+    if not host or not port.isdigit():
+        return None
+    return Relay(
+        host=host.strip("[]"),
+        port=int(port),
+        sasl=values.get("smtp_sasl_auth_enable") == "yes",
+        tls="secure" if values.get("smtp_tls_security_level") == "secure" else "none",
+    )
 
 
 def default_instance() -> PostfixInstance:

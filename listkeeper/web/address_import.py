@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from email.utils import formataddr, getaddresses
 
 from django.conf import settings
 from django.db import connections, transaction
@@ -148,8 +149,74 @@ def _row(line: int, raw: str, name: str = "", normalise: Callable[[str], str] = 
         return Row(line, raw, error=str(exc))
 
 
+# A pasted line that holds no quoted or bracketed part: split on these.
+PLAIN_SEPARATORS = re.compile(r"[,;\s]+")
+
+
+def _pasted_pairs(line: str) -> list[tuple[str, str, str]]:
+    """(as written, name, address) for each address on one pasted line.
+
+    Lines are address lists as a mail client writes them (Outlook separates
+    with `;`, others with `,`): parsed by email.utils.getaddresses, one line at
+    a time so an unbalanced quote cannot swallow the lines after it. A piece
+    without `@` is a name: it belongs to the address after it (Outlook's
+    `Roe, John <john@…>`), or else to the address before it (`ann@…, Ann`).
+    """
+    if not any(c in line for c in '<"('):
+        pieces = [(p, "", p) for p in PLAIN_SEPARATORS.split(line.strip()) if p]
+        # Plain words around plain addresses: "Ann Example ann@example.org".
+        words: list[str] = []
+        out: list[tuple[str, str, str]] = []
+        for raw, _, addr in pieces:
+            if "@" in addr:
+                out.append((" ".join([*words, raw]), " ".join(words), addr))
+                words = []
+            else:
+                words.append(raw)
+        if words and out and not out[-1][1]:
+            raw, _, addr = out[-1]
+            out[-1] = (f"{raw}, {' '.join(words)}", " ".join(words), addr)
+        elif words:
+            out.append((" ".join(words), "", " ".join(words)))
+        return out
+    out = []
+    pending = ""
+    for name, addr in getaddresses([line.replace(";", ",")]):
+        if not addr or "@" not in addr:
+            # A name split off by a comma inside an unquoted display name.
+            pending = ", ".join(p for p in (pending, name or addr) if p)
+            continue
+        name = ", ".join(p for p in (pending, name) if p)
+        pending = ""
+        out.append((formataddr((name, addr)) if name else addr, name, addr))
+    if pending and out and not out[-1][1]:
+        raw, _, addr = out[-1]
+        out[-1] = (f"{raw}, {pending}", pending, addr)
+    elif pending:
+        out.append((pending, "", pending))
+    return out
+
+
+def read_pasted(text: str) -> Iterator[Row]:
+    """Every address in pasted text, with the line it was on."""
+    fast = Normaliser()
+    for number, line in enumerate(text.lstrip("\ufeff").splitlines(), start=1):
+        if line.count('"') % 2:
+            yield Row(
+                number,
+                line.strip(),
+                error='a quote (") opens here but does not close; add the closing quote or remove it',
+            )
+            continue
+        for raw, name, addr in _pasted_pairs(line):
+            try:
+                yield Row(number, raw, Address(fast(addr), name.strip()))
+            except InvalidAddress as exc:
+                yield Row(number, raw, error=str(exc))
+
+
 def read_rows(text: str) -> Iterator[Row]:
-    """Every address-bearing row of a CSV file or pasted text, with its line number."""
+    """Every address-bearing row of a CSV file, with its line number."""
     text = text.lstrip("\ufeff")
     fast = Normaliser()
 
@@ -259,7 +326,7 @@ def analyse(job_id: int) -> None:
         seen: dict[str, int] = {}
         valid: list[tuple[int, Address]] = []
         invalid = duplicates = 0
-        for row in read_rows(job.text):
+        for row in (read_pasted if job.pasted else read_rows)(job.text):
             rows += 1
             if row.address is None:
                 invalid += 1

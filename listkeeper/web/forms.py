@@ -102,7 +102,7 @@ class ListSettingsForm(forms.ModelForm):
             "send_welcome": "Send a welcome message to new members",
             "send_goodbye": "Send a goodbye message to members who leave",
             "max_message_size": "Largest post (bytes)",
-            "held_expiry_days": "Discard held posts after (days)",
+            "held_expiry_days": "Reject held posts after (days)",
             "bounce_score_threshold": "Stop delivery after a bounce score of",
             "nonmember_action": "Posts from non-members",
             "digests_enabled": "Members may choose a digest",
@@ -122,6 +122,47 @@ class ListSettingsForm(forms.ModelForm):
                 "p=quarantine or p=reject and the post fails it (likely forged)."
             ),
         }
+        help_texts = {
+            "display_name": "What members see, e.g. in “Alice via Community”.",
+            "description": "Shown on the list's public page.",
+            "subject_tag": "Put before every subject, e.g. [Community]; empty for none.",
+            "reply_to": "Where a member's reply goes.",
+            "max_message_size": "Bigger posts are refused; the sender is told the limit.",
+            "held_expiry_days": "A post no moderator approved in time is rejected and its sender "
+            "is told so. 0 keeps held posts until a moderator decides.",
+            "bounce_score_threshold": "Each day a member's address fails adds 1; a permanent "
+            "failure stops delivery at once. Delivery also stops at this score.",
+        }
+
+    # The settings page shows the form in these sections, in this order.
+    sections = [
+        ("About the list", "How the list presents itself.", ["display_name", "description"]),
+        (
+            "Who may post",
+            "Posts from anyone else are held for a moderator or refused.",
+            ["posting_policy", "nonmember_action", "posters", "allowed"],
+        ),
+        (
+            "What members receive",
+            "How each post looks when it reaches the members.",
+            ["subject_tag", "reply_to", "personalised", "footer", "max_message_size"],
+        ),
+        (
+            "Joining and leaving",
+            "Who can find the list, and the mail Listkeeper sends when people join or leave.",
+            ["public", "send_welcome", "send_goodbye"],
+        ),
+        (
+            "Moderation and bounces",
+            "What happens to posts nobody decides on, and to addresses that stop working.",
+            ["held_expiry_days", "bounce_score_threshold"],
+        ),
+    ]
+
+    def section_fields(self) -> list[tuple[str, str, list[forms.BoundField]]]:
+        return [
+            (title, help, [self[name] for name in names]) for title, help, names in self.sections
+        ]
 
     def _addresses(self, name: str) -> list[str]:
         out, bad = [], []
@@ -168,9 +209,7 @@ class AddMemberForm(forms.Form):
 
 
 ACTIONS = [
-    ("remove", "Remove from the list"),
-    ("unsubscribe", "Unsubscribe (keep the record)"),
-    ("activate", "Make active again"),
+    ("", "Choose an action…"),
     ("role:member", "Role: member"),
     ("role:moderator", "Role: moderator"),
     ("role:owner", "Role: owner"),
@@ -178,7 +217,12 @@ ACTIONS = [
     ("delivery:digest", "Delivery: digest"),
     ("delivery:digest-plain", "Delivery: plain-text digest"),
     ("delivery:nomail", "Delivery: no mail"),
+    ("activate", "Make active again"),
+    ("unsubscribe", "Unsubscribe (keep the record)"),
+    ("remove", "Remove from the list"),
 ]
+# What the confirmation page warns about: these end a member's mail.
+DESTRUCTIVE_ACTIONS = {"remove", "unsubscribe"}
 
 
 class AnyIdsField(forms.TypedMultipleChoiceField):
@@ -189,13 +233,31 @@ class AnyIdsField(forms.TypedMultipleChoiceField):
 
 
 class MemberActionForm(forms.Form):
-    action = forms.ChoiceField(choices=ACTIONS)
-    selected = AnyIdsField(
-        coerce=int,
-        choices=[],
-        required=True,
-        error_messages={"required": "Tick at least one member first."},
+    """A bulk action on ticked members, or on every member the filter matches.
+
+    No action is preselected: a click on Apply without a choice does nothing.
+    """
+
+    action = forms.ChoiceField(
+        label="With the selected members",
+        choices=ACTIONS,
+        error_messages={"required": "Choose what to do with the selected members."},
     )
+    scope = forms.ChoiceField(
+        choices=[("selected", "Ticked members"), ("matching", "All matching")],
+        required=False,
+    )
+    selected = AnyIdsField(coerce=int, choices=[], required=False)
+    # The filter "all matching" applies to (the members page's own query).
+    q = forms.CharField(required=False, max_length=254)
+    status = forms.ChoiceField(choices=[("", ""), *Status.choices], required=False)
+    role = forms.ChoiceField(choices=[("", ""), *Role.choices], required=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("scope") != "matching" and not data.get("selected"):
+            raise forms.ValidationError("Tick at least one member first.")
+        return data
 
 
 class SubscriptionForm(forms.Form):

@@ -30,6 +30,8 @@ class BulkImport(models.Model):
     created = models.DateTimeField(default=timezone.now)
     lists = models.ManyToManyField(MailingList, related_name="+")
     source_name = models.CharField(max_length=255)
+    # Pasted text is read as address lists, an upload as CSV (web/bulk.py).
+    pasted = models.BooleanField(default=False)
     # The upload as text until it has been checked, then emptied.
     text = models.TextField(blank=True)
     state = models.CharField(

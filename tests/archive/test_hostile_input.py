@@ -51,7 +51,8 @@ def test_scripts_handlers_remote_images_and_javascript_links_never_reach_the_pag
     html = response.content.decode()
     body = html.split('<div class="html-body">', 1)[1].split("</div>", 1)[0]
 
-    assert "<script" not in html.replace('<script src="/static/archive/archive.js" defer>', "")
+    # Our own scripts are files from our origin; nothing else may be a script.
+    assert "<script" not in re.sub(r'<script src="/static/[\w/.-]+\.js" defer>', "", html)
     assert re.findall(r"<a [^>]*>", body) == [
         '<a rel="nofollow noopener noreferrer">',
         '<a href="https://example.org/page" rel="nofollow noopener noreferrer">',

@@ -8,6 +8,7 @@ from django.core.management import call_command
 
 from listkeeper.delivery.models import Recipient, RecipientState, WorkerHeartbeat
 from tests.support import proc
+from tests.support.accounts import make_user
 from tests.support.delivery import post_to
 from tests.support.worker import wait_for
 
@@ -93,6 +94,7 @@ def test_it_shows_fan_out_progress_and_the_outbox_on_the_status_page(
         b"X-Listkeeper-To: m1@example.net\r\nSubject: Caught one\r\n\r\nHi\r\n",
     )
 
+    client.force_login(make_user("root@example.org", admin=True))
     page = client.get("/status/").content.decode()
 
     assert "0 / 4" in page and "community@lists.example.org: Hello all" in page

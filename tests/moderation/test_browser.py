@@ -51,7 +51,7 @@ def test_a_moderator_signs_in_and_approves_a_held_post(browser, live_server, tra
     page.get_by_role("button", name="Approve", exact=True).click()
     page.wait_for_url(f"**/lists/{ml.id}/held/")
 
-    assert "approved" in page.locator(".messages").inner_text()
+    assert "approved" in page.locator(".toasts").inner_text()
     assert page.get_by_role("link", name="Unrelated offer").is_visible()
     assert page.get_by_role("link", name="Question from a stranger").count() == 0
     post.refresh_from_db()

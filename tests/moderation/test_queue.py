@@ -69,7 +69,7 @@ def test_it_previews_hostile_html_without_scripts_handlers_or_remote_images(
     assert response.status_code == 200
     assert "Plain words for the moderator." in page
     assert "<b>now</b>" in page  # harmless markup kept
-    assert "<script" not in page.split("<main>")[1]
+    assert "<script" not in page.split("<main")[1]
     assert "pwned" not in page
     assert "onclick" not in page and "onerror" not in page
     assert "track.example" not in page

@@ -83,18 +83,18 @@ def test_it_manages_subscriptions_in_the_browser(page, live_server, community_tx
     page.goto(live_server.url + link_in(outbox.last(), "manage"))
     row = page.locator('tr[data-list="community@lists.example.org"]')
     row.get_by_role("button", name="Pause mail").click()
-    assert "get no mail from it" in page.locator(".messages").inner_text()
+    assert "get no mail from it" in page.locator(".toasts").inner_text()
     assert Subscription.objects.get(mailing_list=community_tx).delivery == "nomail"
 
     page.locator('tr[data-list="news@lists.example.org"]').get_by_role(
         "button", name="Join"
     ).click()
-    assert "You have joined News" in page.locator(".messages").inner_text()
+    assert "You have joined News" in page.locator(".toasts").inner_text()
     assert Subscription.objects.get(mailing_list=news).status == Status.ACTIVE
 
     row = page.locator('tr[data-list="community@lists.example.org"]')
     row.get_by_role("button", name="Leave").click()
-    assert "You have left Community" in page.locator(".messages").inner_text()
+    assert "You have left Community" in page.locator(".toasts").inner_text()
     assert Subscription.objects.get(mailing_list=community_tx).status == Status.UNSUBSCRIBED
     row = page.locator('tr[data-list="community@lists.example.org"]')
     assert row.locator(".state").inner_text() == "Unsubscribed"

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import Client
 
@@ -109,3 +111,12 @@ def test_it_explains_a_bad_address_and_stores_nothing(client, community, outbox,
     assert 'class="errorlist' in response.content.decode()
     assert Member.objects.count() == 0
     assert len(outbox) == 0
+
+
+def test_it_offers_no_confirm_button_on_a_link_used_before(client, community, outbox) -> None:
+    client.post(PAGE, {"address": "bob@example.org"})
+    confirm = link_in(outbox.last(), "confirm")
+    client.post(confirm)
+    again = client.get(confirm).content.decode()
+    assert re.findall(r'<h1 id="outcome">([^<]+)</h1>', again) == ["You were already subscribed"]
+    assert "<button" not in again.split("</header>")[-1]

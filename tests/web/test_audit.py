@@ -7,6 +7,7 @@ import re
 from django.urls import reverse
 
 from listkeeper.lists import services
+from tests.web.pagetext import texts
 
 
 def actions_on(body: str) -> list[str]:
@@ -40,3 +41,12 @@ def test_it_logs_web_changes_with_who_and_filters_them(admin_client, alpha, beta
 
     body = admin_client.get(reverse("audit"), {"action": "list"}).content.decode()
     assert set(actions_on(body)) == {"list.create"}
+
+
+def test_it_shows_a_settings_change_as_readable_lines(admin_client, alpha):
+    services.update_list(alpha, actor="test", subject_tag="[News]", public=False)
+    body = admin_client.get(reverse("audit"), {"action": "list.update"}).content.decode()
+    (details,) = texts(body, "td", cls="details")
+    assert "{" not in details and "[''" not in details
+    assert "subject tag: (empty) → [News]" in details
+    assert "public: yes → no" in details

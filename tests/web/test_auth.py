@@ -155,6 +155,41 @@ def test_it_refuses_a_bad_admin_address(db):
         call_command("createadmin", "not-an-address")
 
 
+def lock_out(username: str, **client_kwargs: str) -> None:
+    client = Client(**client_kwargs)
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        sign_in(client, username, "guess")
+    assert sign_in(client, username, PASSWORD).status_code == 429
+
+
+def test_it_does_not_lock_another_account_from_the_same_address(db):
+    make_user("alice@example.org")
+    make_user("root@example.org", admin=True)
+    lock_out("alice@example.org", REMOTE_ADDR="192.0.2.10")
+    response = sign_in(Client(REMOTE_ADDR="192.0.2.10"), "root@example.org", PASSWORD)
+    assert response.status_code == 302
+
+
+def test_it_does_not_lock_the_same_account_from_another_address(db):
+    make_user("alice@example.org")
+    lock_out("alice@example.org", REMOTE_ADDR="192.0.2.10")
+    response = sign_in(Client(REMOTE_ADDR="198.51.100.7"), "alice@example.org", PASSWORD)
+    assert response.status_code == 302
+
+
+def test_it_takes_the_client_address_behind_a_trusted_proxy(db, settings):
+    # Every request comes from the TLS proxy; X-Forwarded-For names the client.
+    settings.TRUSTED_PROXY_COUNT = 1
+    make_user("alice@example.org")
+    proxy = "10.0.0.2"
+    lock_out("alice@example.org", REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR="spoofed, 192.0.2.10")
+    elsewhere = Client(REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR="198.51.100.7")
+    assert sign_in(elsewhere, "alice@example.org", PASSWORD).status_code == 302
+    # The locked client stays locked whatever it puts in front of the proxy's entry.
+    again = Client(REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR="203.0.113.9, 192.0.2.10")
+    assert sign_in(again, "alice@example.org", PASSWORD).status_code == 429
+
+
 def test_it_refuses_an_admin_address_in_a_list_domain_that_no_one_could_read(db):
     from django.core.management.base import CommandError
 

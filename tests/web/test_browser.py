@@ -121,11 +121,31 @@ def test_it_removes_a_member(page):
     page.get_by_label("Select go@example.org").check()
     page.get_by_label("With the selected members").select_option("remove")
     page.get_by_role("button", name="Apply").click()
-    assert page.get_by_text("Remove from the list: 1 member").is_visible()
+    heading = page.get_by_role("heading", level=1).inner_text()
+    assert heading == "Remove from the list: 1 member of delta@lists.example.org?"
+    assert Subscription.objects.filter(mailing_list=ml).count() == 2  # not yet
+    page.get_by_role("button", name="Remove from the list: 1 member").click()
+    assert page.get_by_text(
+        "Remove from the list: 1 member of delta@lists.example.org"
+    ).is_visible()
     assert page.locator("tbody").inner_text().count("@example.org") == 1
     assert list(
         Subscription.objects.filter(mailing_list=ml).values_list("member__email", flat=True)
     ) == ["stay@example.org"]
+
+
+def test_it_selects_every_member_on_the_page_with_one_box(page):
+    make_user("root@example.org", admin=True)
+    ml = services.create_list("epsilon", "lists.example.org", actor="test")
+    for name in ("ann", "bob", "cay"):
+        services.subscribe(ml, f"{name}@example.org", actor="test")
+    sign_in(page, "root@example.org")
+    page.goto(f"/lists/{ml.id}/")
+    page.get_by_label("Select every member on this page").check()
+    boxes = page.locator('input[name="selected"]')
+    assert [boxes.nth(i).is_checked() for i in range(boxes.count())] == [True, True, True]
+    page.get_by_label("Select bob@example.org").uncheck()
+    assert page.get_by_label("Select every member on this page").evaluate("e => e.indeterminate")
 
 
 def test_it_keeps_a_list_owner_out_of_another_owners_list(page):

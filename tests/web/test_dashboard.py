@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 from django.urls import reverse
 
 from listkeeper.delivery.models import Delivery
 from listkeeper.lists import services
-from listkeeper.lists.models import Post, PostStatus, Status
-from tests.support.html import parse, table_rows
+from listkeeper.lists.models import Post, PostStatus, Role, Status
+from tests.web.pagetext import text, texts
 
 
 def test_it_shows_lists_posts_progress_held_and_bounces(owner_client, alpha, beta):
@@ -48,16 +50,13 @@ def test_it_shows_lists_posts_progress_held_and_bounces(owner_client, alpha, bet
     )
 
     body = owner_client.get(reverse("dashboard")).content.decode()
-    # The owner counts as an active member too: 3 + owner; beta is not theirs.
-    lists = [row for row in table_rows(body) if row[0].endswith("@lists.example.org")]
-    assert [(row[0], row[2], row[3]) for row in lists][:1] == [
-        ("alpha@lists.example.org", "4", "1 waiting")
-    ]
+    # The owner counts as an active member too: 3 + owner.
+    assert "4" in texts(body, "td", cls="num")
     assert "Picnic on Sunday" in body and "Accepted" in body
     assert "Held for moderation: non-member post" in body
-    [progress] = parse(body).iter("progress")
-    assert (progress.attrs["max"], progress.attrs["value"]) == ("200", "50")
-    assert f'href="/lists/{alpha.id}/held/">1 waiting' in body
+    assert re.findall(r'<progress max="(\d+)" value="(\d+)"', body) == [("200", "50")]
+    assert texts(body, "td", cls="num").count("1 waiting") == 1
+    assert f'href="/lists/{alpha.id}/held/"' in body
     assert "bouncy@example.org" in body and "5 hard bounces" in body
     assert "beta@lists.example.org" not in body and "Beta secret" not in body
 
@@ -65,3 +64,36 @@ def test_it_shows_lists_posts_progress_held_and_bounces(owner_client, alpha, bet
 def test_it_invites_a_site_admin_to_create_the_first_list(admin_client):
     body = admin_client.get(reverse("dashboard")).content.decode()
     assert "Create the first list" in body
+
+
+def test_it_says_a_held_post_was_approved_not_accepted_for_its_hold_reason(admin_client, alpha):
+    from listkeeper.mail import moderation
+    from tests.support.held import hold
+
+    post = hold(alpha, reason="stranger@outside.example is not a member of this members-only list")
+    moderation.approve(post, "mod@example.org")
+    body = admin_client.get(reverse("dashboard")).content
+    (shown,) = texts(body, "td", cls="outcome")
+    assert shown == (
+        "Approved by mod@example.org (held because stranger@outside.example is not a member "
+        "of this members-only list)"
+    )
+
+
+def test_it_lists_what_needs_attention(admin_client, alpha, beta):
+    from tests.support.held import hold
+
+    services.subscribe(alpha, "owner@example.org", actor="test", role=Role.OWNER)
+    hold(alpha)
+    hold(alpha, subject="Second")
+    body = admin_client.get(reverse("dashboard")).content.decode()
+    assert texts(body, "li", cls="warn") == [
+        "2 held posts wait on alpha@lists.example.org for a moderator Review"
+    ]
+    assert texts(body, "strong", id="ownerless-heading") == ["1 list without an owner."]
+    assert text(body, id="count-held") == "2"
+
+
+def test_it_says_when_nothing_needs_attention(owner_client, alpha):
+    body = owner_client.get(reverse("dashboard")).content.decode()
+    assert text(body, id="attention").startswith("Nothing needs you right now.")

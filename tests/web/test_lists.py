@@ -131,3 +131,17 @@ def test_it_says_what_deleting_a_list_loses_and_deletes_only_when_confirmed(admi
     )
     assert not MailingList.objects.filter(id=alpha.id).exists()
     assert resolve("alpha@lists.example.org") is None
+
+
+def test_it_words_held_post_expiry_the_same_on_settings_and_queue(admin_client, alpha):
+    from tests.web.pagetext import text, texts
+
+    services.update_list(alpha, actor="test", held_expiry_days=3)
+    settings_page = admin_client.get(reverse("list_edit", args=[alpha.id])).content
+    label = [t for t in texts(settings_page, "label") if "held posts" in t]
+    assert label == ["Reject held posts after (days)"]
+    queue = admin_client.get(reverse("held_posts", args=[alpha.id])).content
+    assert text(queue, id="held-expiry") == (
+        "Posts wait here for a moderator. A post nobody approves within 3 days is rejected, "
+        "and its sender is told so."
+    )

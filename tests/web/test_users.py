@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from listkeeper.lists.models import Role, Subscription
 from listkeeper.lists.permissions import can_manage
+from tests.web.pagetext import text
 
 
 def test_it_creates_an_owner_account_and_mails_a_password_link(admin_client, alpha, mailoutbox):
@@ -49,3 +50,15 @@ def test_it_stops_and_allows_sign_in_and_never_locks_out_oneself(admin_client, a
     )
     assert "cannot lock yourself out" in response.content.decode()
     assert get_user_model().objects.filter(id=admin_user.id).exists()
+
+
+def test_it_asks_before_deleting_an_account(admin_client):
+    admin_client.post(reverse("user_create"), {"email": "olga@example.org"})
+    olga = get_user_model().objects.get(username="olga@example.org")
+    url = reverse("user_change", args=[olga.id])
+    page = admin_client.post(url, {"do": "delete"})
+    assert page.status_code == 200
+    assert text(page.content, id="confirm-heading") == "Delete the account of olga@example.org?"
+    assert get_user_model().objects.filter(id=olga.id).count() == 1
+    admin_client.post(url, {"do": "delete", "confirmed": "yes"})
+    assert get_user_model().objects.filter(id=olga.id).count() == 0

@@ -229,6 +229,14 @@ def rename_member(member: Member, name: str, *, actor: str) -> None:
         audit(actor, "member.rename", member=member, old=old, new=name)
 
 
+def set_language(member: Member, language: str, *, actor: str) -> None:
+    """The member's preferred language for notices; "" for the site's default."""
+    if member.language != language:
+        old, member.language = member.language, language
+        member.save(update_fields=["language"])
+        audit(actor, "member.language", member=member, old=old, new=language)
+
+
 def change_address(member: Member, new_address: str, *, actor: str) -> Member:
     """Give a member a new address; merge into the member who already has it.
 

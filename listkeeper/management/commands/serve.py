@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from listkeeper.serving import default_parts, start_all, stop_all
+from listkeeper.serving import Part, default_parts, start_all, stop_all
 
 
 class Command(BaseCommand):
@@ -42,6 +42,7 @@ class Command(BaseCommand):
                 running = start_all(default_parts(postfix=not opts["no_postfix"]), self.stdout)
             except OSError as exc:
                 raise CommandError(str(exc)) from None
+            self.stdout.write(self.try_it(running))
             self.stdout.write("Press Ctrl-C to stop.")
             self.stdout.flush()
             while not stop.wait(1):
@@ -52,3 +53,27 @@ class Command(BaseCommand):
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+    def try_it(self, running: list[Part]) -> str:
+        """How to send a first post to the first list, and where its copies land."""
+        from listkeeper.delivery import catcher
+        from listkeeper.lists.models import MailingList, Status
+
+        ml = MailingList.objects.order_by("id").first()
+        if ml is None:
+            return "No list yet: sign in and create one, or run listkeeper import-aliases FILE."
+        if not any(part.name == "postfix" for part in running):
+            return f"Lists: {ml.address} and others; without Postfix no mail is received here."
+        sub = ml.subscriptions.filter(status=Status.ACTIVE).select_related("member").first()
+        sender = sub.member.email if sub else "someone@example.org"
+        host, port = settings.SMTP_LISTEN
+        lines = [
+            f"Post to {ml.address} as its member {sender}:",
+            f"  swaks --server {host}:{port} --from {sender} --to {ml.address} "
+            "--header 'Subject: Hello'",
+        ]
+        if not settings.SES_USER:
+            lines.append(
+                f"  each member's copy lands in {catcher.outbox_dir()} (listed on the status page)"
+            )
+        return "\n".join(lines)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db.models import QuerySet
+from django.utils import translation
 
 from listkeeper.delivery import notices
 from listkeeper.lib import links, tokens
@@ -94,10 +95,36 @@ def request_subscription(ml: MailingList, addr: Address, name: str = "") -> None
         )
     except services.Banned:  # banned between the check and now
         return
-    email = result.subscription.member.email
+    member = result.subscription.member
+    if not member.language:
+        # Their notices follow the language of the page they subscribed on.
+        services.set_language(member, _page_language(), actor=ACTOR)
+    email = member.email
     ctx = mail_context(ml, email)
     ctx["confirm_url"] = links.confirm_url(ml.id, email)
     notices.send_template("confirm", [email], ctx, mailing_list=ml)
+
+
+def _page_language() -> str:
+    """The active language as one of settings.LANGUAGES ("de-at" reads as "de")."""
+    code = translation.get_language() or settings.LANGUAGE_CODE
+    known = {c for c, _ in settings.LANGUAGES}
+    return code if code in known else code.split("-")[0] if code.split("-")[0] in known else ""
+
+
+def member_language(email: str) -> str:
+    member = Member.objects.filter(key=parse(email).key).first()
+    return member.language if member is not None else ""
+
+
+def set_language(email: str, language: str) -> bool:
+    """The manage page's language choice; False for a language we do not write."""
+    if language and language not in {c for c, _ in settings.LANGUAGES}:
+        return False
+    member = Member.objects.filter(key=parse(email).key).first()
+    if member is not None:
+        services.set_language(member, language, actor=ACTOR)
+    return True
 
 
 def read_confirm(token: str) -> tuple[MailingList, str]:
@@ -109,6 +136,12 @@ def read_confirm(token: str) -> tuple[MailingList, str]:
     if ml is None:
         raise LinkError("This confirmation link is for a list that no longer exists.")
     return ml, email
+
+
+def is_subscribed(ml: MailingList, email: str) -> bool:
+    """Whether the address is already an active member (a confirmation link used before)."""
+    sub = _subscription(ml, parse(email).key)
+    return sub is not None and sub.status == Status.ACTIVE
 
 
 def confirm(ml: MailingList, email: str) -> services.SubscribeResult:

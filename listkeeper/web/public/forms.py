@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
 from listkeeper.lib.addresses import Address, InvalidAddress, parse
 from listkeeper.lists.models import DeliveryMode
@@ -8,7 +10,7 @@ from listkeeper.lists.models import DeliveryMode
 
 class AddressForm(forms.Form):
     address = forms.CharField(
-        label="Your email address",
+        label=_("Your email address"),
         max_length=254,
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
     )
@@ -18,12 +20,14 @@ class AddressForm(forms.Form):
         try:
             return parse(raw)
         except InvalidAddress as exc:
-            raise forms.ValidationError(f"{exc}. Please check the address and try again.") from None
+            raise forms.ValidationError(
+                _("%(problem)s. Please check the address and try again.") % {"problem": exc}
+            ) from None
 
 
 class SubscribeForm(AddressForm):
     name = forms.CharField(
-        label="Your name (optional)",
+        label=_("Your name (optional)"),
         max_length=200,
         required=False,
         widget=forms.TextInput(attrs={"autocomplete": "name"}),
@@ -32,7 +36,14 @@ class SubscribeForm(AddressForm):
 
 class ManageActionForm(forms.Form):
     action = forms.ChoiceField(
-        choices=[("leave", "leave"), ("delivery", "delivery"), ("join", "join")]
+        choices=[("leave", "leave"), ("delivery", "delivery"), ("join", "join"), ("language", "")]
     )
-    list = forms.IntegerField(min_value=1)
+    list = forms.IntegerField(min_value=1, required=False)
     delivery = forms.ChoiceField(choices=DeliveryMode.choices, required=False)
+    language = forms.ChoiceField(choices=[("", ""), *settings.LANGUAGES], required=False)
+
+    def clean(self) -> dict[str, object]:
+        data = super().clean() or {}
+        if data.get("action") != "language" and not data.get("list"):
+            raise forms.ValidationError("no list")
+        return data

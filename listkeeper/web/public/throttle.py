@@ -12,6 +12,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
 
+from listkeeper.web.client import client_ip
+
 
 def _key(scope: str, value: str) -> str:
     # Hashed so the cache never holds addresses, and keys stay short and safe.
@@ -29,17 +31,6 @@ def hit(scope: str, value: str, limit: int) -> bool:
         cache.set(key, 1, timeout=settings.THROTTLE_WINDOW)
         count = 1
     return count <= limit
-
-
-def client_ip(request: HttpRequest) -> str:
-    """The client's address, trusting only as many X-Forwarded-For hops as configured."""
-    hops = settings.TRUSTED_PROXY_COUNT
-    if hops:
-        forwarded = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
-        forwarded = [h for h in forwarded if h]
-        if len(forwarded) >= hops:
-            return forwarded[-hops]
-    return request.META.get("REMOTE_ADDR", "")
 
 
 def allow_client(request: HttpRequest) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
@@ -51,6 +52,9 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
         return _bad_link(request, str(exc))
     ctx = {"list": ml, "address": email}
     if request.method == "GET":
+        if flows.is_subscribed(ml, email):
+            # A link used before: nothing left to confirm, so no button offering it.
+            return render(request, "public/confirmed.html", {**ctx, "already": True})
         # Mail scanners follow links: only the button's POST subscribes.
         return render(request, "public/confirm.html", ctx)
     try:
@@ -112,35 +116,47 @@ def manage(request: HttpRequest, token: str) -> HttpResponse:
         _manage_action(request, email, form.cleaned_data)
         return redirect(request.path)
     return render(
-        request, "public/manage.html", {"overview": flows.overview(email), "token": token}
+        request,
+        "public/manage.html",
+        {
+            "overview": flows.overview(email),
+            "token": token,
+            "member_language": flows.member_language(email),
+        },
     )
 
 
 def _manage_action(request: HttpRequest, email: str, data: dict) -> None:
     list_id, action = data["list"], data["action"]
+    if action == "language":
+        flows.set_language(email, data["language"])
+        messages.success(request, _("Saved: we write to you in the language you chose."))
+        return
     if action == "join":
         target = flows.joinable_lists().filter(id=list_id).first()
         if target is None:
-            messages.error(request, "That list is not open for joining.")
+            messages.error(request, _("That list is not open for joining."))
             return
         try:
             flows.join_verified(target, email)
         except services.Banned:
-            messages.error(request, f"You cannot join {target.name}.")
+            messages.error(request, _("You cannot join %(list)s.") % {"list": target.name})
             return
-        messages.success(request, f"You have joined {target.name}.")
+        messages.success(request, _("You have joined %(list)s.") % {"list": target.name})
         return
     sub = flows.own_subscription(email, list_id)
     if sub is None:
-        messages.error(request, "You are not on that list.")
+        messages.error(request, _("You are not on that list."))
         return
     ml: MailingList = sub.mailing_list
     if action == "leave":
         flows.leave(sub, reason="manage page")
-        messages.success(request, f"You have left {ml.name}.")
+        messages.success(request, _("You have left %(list)s.") % {"list": ml.name})
     elif action == "delivery" and data.get("delivery"):
         if sub.status == Status.UNSUBSCRIBED:
-            messages.error(request, f"You are not on {ml.name}; join it first.")
+            messages.error(
+                request, _("You are not on %(list)s; join it first.") % {"list": ml.name}
+            )
             return
         try:
             when = services.set_delivery(sub, data["delivery"], actor=flows.ACTOR)

@@ -11,17 +11,20 @@ from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
 from django.urls import path, reverse_lazy
+from django.utils.translation import gettext_lazy as _
 
 
 class SignInForm(AuthenticationForm):
     username = forms.CharField(
-        label="Email",
+        label=_("Email"),
         max_length=254,
         widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}),
     )
     error_messages = {
-        "invalid_login": "That email and password do not match an account. Check both and try again.",
-        "inactive": "That email and password do not match an account. Check both and try again.",
+        "invalid_login": _(
+            "That email and password do not match an account. Check both and try again."
+        ),
+        "inactive": _("That email and password do not match an account. Check both and try again."),
     }
 
     def clean_username(self) -> str:

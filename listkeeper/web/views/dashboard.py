@@ -7,12 +7,57 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from listkeeper.delivery.models import Delivery, JobState
+from listkeeper.feedback import figures
 from listkeeper.lists import permissions
-from listkeeper.lists.models import Post, PostStatus, Role, Status, Subscription
+from listkeeper.lists.models import MailingList, Post, PostStatus, Role, Status, Subscription
+
+# Rates are worked out per list (two queries each); beyond this many lists the
+# dashboard checks the first ones and the deliverability pages have the rest.
+RATE_CHECK_LISTS = 50
 
 
 def held_url(list_id: int) -> str:
     return reverse("held_posts", args=[list_id])
+
+
+def attention(
+    user: object, lists: list[MailingList], held: dict[int, int], managed_ids: set[int]
+) -> list[dict[str, object]]:
+    """What needs someone now, most urgent first: held posts, then bounce-rate warnings.
+
+    Lists without an owner are listed beside these (the template's `ownerless`).
+    """
+    items: list[dict[str, object]] = []
+    by_id = {ml.id: ml for ml in lists}
+    for list_id, n in sorted(held.items(), key=lambda kv: -kv[1]):
+        ml = by_id[list_id]
+        items.append(
+            {
+                "kind": "warn",
+                "text": f"{n} held post{'s wait' if n != 1 else ' waits'} on {ml.address} for a moderator",
+                "url": held_url(ml.id),
+                "action": "Review",
+            }
+        )
+    busiest = sorted((ml for ml in lists if ml.id in managed_ids), key=lambda ml: ml.id)
+    for ml in busiest[:RATE_CHECK_LISTS]:
+        rates = figures.list_rates(ml, 30)
+        if rates.bounce_warning or rates.complaint_warning:
+            what = []
+            if rates.bounce_warning:
+                what.append(f"{rates.bounce_rate * 100:.1f}% hard bounces")
+            if rates.complaint_warning:
+                what.append(f"{rates.complaint_rate * 100:.2f}% complaints")
+            items.append(
+                {
+                    "kind": "danger",
+                    "text": f"{ml.address}: {' and '.join(what)} in 30 days, "
+                    "above the rate at which SES reviews the account",
+                    "url": reverse("list_deliverability", args=[ml.id]),
+                    "action": "See deliverability",
+                }
+            )
+    return items
 
 
 @login_required
@@ -49,7 +94,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         .defer("raw")
         .order_by("-received", "-id")[:15]
     )
-    fanouts = (
+    fanouts = list(
         Delivery.objects.filter(
             Q(state__in=[JobState.PENDING, JobState.RUNNING]),
             post__mailing_list_id__in=ids,
@@ -76,6 +121,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         {
             "rows": rows,
             "held_total": sum(held.values()),
+            "active_total": sum(counts.values()),
+            "attention": attention(user, lists, held, managed_ids),
             "posts": posts,
             "fanouts": fanouts,
             "bounced": bounced,

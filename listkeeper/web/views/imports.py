@@ -8,7 +8,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -35,7 +35,8 @@ class BulkForm(forms.Form):
         widget=forms.Textarea(
             attrs={"rows": 8, "placeholder": "alice@example.org\nBob Example <bob@example.org>"}
         ),
-        help_text="One a line: an address, Name <address>, or address,name.",
+        help_text="As copied from a mail client: addresses or Name <address>, separated by "
+        "commas, semicolons or new lines. The preview lists every address with its name.",
     )
     file = forms.FileField(
         label="Or upload a CSV file",
@@ -69,6 +70,7 @@ class BulkForm(forms.Form):
         elif text:
             data["content"] = text
             data["source_name"] = "pasted text"
+            data["pasted"] = True
         else:
             raise forms.ValidationError("Paste some addresses or choose a CSV file.")
         return data
@@ -85,13 +87,18 @@ def new(request: HttpRequest) -> HttpResponse:
             created_by=signed_in(request),
             actor=actor(request),
             source_name=form.cleaned_data["source_name"],
+            pasted=form.cleaned_data.get("pasted", False),
             text=form.cleaned_data["content"],
         )
         job.lists.set(form.cleaned_data["lists"])
         address_import.resume(job)
         return redirect("bulk", job.id)
     recent = BulkImport.objects.filter(created_by=signed_in(request)).defer("text", "addresses")[:5]
-    return render(request, "web/bulk/new.html", {"form": form, "recent": recent})
+    return render(
+        request,
+        "web/bulk/new.html",
+        {"form": form, "recent": recent, "has_lists": lists.exists()},
+    )
 
 
 def _job(request: HttpRequest, job_id: int) -> BulkImport:
@@ -104,6 +111,28 @@ def _job(request: HttpRequest, job_id: int) -> BulkImport:
         if not mine or not set(job.lists.values_list("id", flat=True)) <= managed:
             raise Http404("No such import")
     return job
+
+
+ADDRESSES_PER_PAGE = 100
+
+
+def _address_page(job: BulkImport, params: QueryDict) -> dict[str, Any]:
+    """One page of the valid addresses with the name each will get: what commit adds."""
+    text = BulkImport.objects.filter(id=job.id).values_list("addresses", flat=True).first() or ""
+    lines = text.splitlines()
+    pages = max(1, -(-len(lines) // ADDRESSES_PER_PAGE))
+    raw = params.get("a", "1")
+    number = min(max(int(raw) if raw.isdigit() else 1, 1), pages)
+    start = (number - 1) * ADDRESSES_PER_PAGE
+    rows = [line.partition("\t") for line in lines[start : start + ADDRESSES_PER_PAGE]]
+    return {
+        "rows": [(email, name) for email, _, name in rows],
+        "number": number,
+        "pages": pages,
+        "count": len(lines),
+        "previous": number - 1 if number > 1 else None,
+        "next": number + 1 if number < pages else None,
+    }
 
 
 @login_required
@@ -120,6 +149,7 @@ def detail(request: HttpRequest, job_id: int) -> HttpResponse:
         problems = problems.filter(kind=kind)
     page = paginate(problems, ("line", "id"), request.GET, per_page=100)
     running = job.state in (ImportState.ANALYSING, ImportState.IMPORTING)
+    addresses = _address_page(job, request.GET) if job.valid else None
     return render(
         request,
         "web/bulk/detail.html",
@@ -131,6 +161,7 @@ def detail(request: HttpRequest, job_id: int) -> HttpResponse:
             "kind": kind,
             "kinds": ProblemKind.choices,
             "running": running,
+            "addresses": addresses,
         },
     )
 

@@ -7,13 +7,20 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from listkeeper.lists import services
 from listkeeper.lists.models import MailingList, Member, Role, Status, Subscription
 from listkeeper.web.access import actor, managed_list
-from listkeeper.web.forms import ACTIONS, AddMemberForm, MemberActionForm, MemberFilterForm
+from listkeeper.web.forms import (
+    ACTIONS,
+    DESTRUCTIVE_ACTIONS,
+    AddMemberForm,
+    MemberActionForm,
+    MemberFilterForm,
+)
 from listkeeper.web.paging import Page, paginate, paginate_ids, paginate_matches
 from listkeeper.web.views.dashboard import held_url
 
@@ -122,16 +129,39 @@ def add(request: HttpRequest, list_id: int) -> HttpResponse:
     return render(request, "web/members/add.html", {"ml": ml, "form": form})
 
 
-def _back(request: HttpRequest, ml: MailingList) -> HttpResponse:
+def _back_url(request: HttpRequest, ml: MailingList) -> str:
+    """Where to return to: the members page as it was (filter, page), if it is ours."""
     target = request.POST.get("next", "")
     if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        return redirect(target)
-    return redirect("list_members", ml.id)
+        return target
+    return reverse("list_members", args=[ml.id])
+
+
+def _back(request: HttpRequest, ml: MailingList) -> HttpResponse:
+    return redirect(_back_url(request, ml))
+
+
+# "All matching" acts in one request; beyond this many, narrow the filter.
+MATCHING_CAP = 5000
+
+
+def matching_subscriptions(ml: MailingList, data: dict[str, str]) -> QuerySet[Subscription]:
+    """Every subscription of the list the members page's filter shows (all pages)."""
+    qs = filtered_subscriptions(ml, data)
+    q = (data.get("q") or "").strip()
+    if q:
+        qs = qs.filter(
+            member_id__in=Member.objects.filter(
+                Q(key__contains=q.lower()) | Q(name__icontains=q)
+            ).values("id")
+        )
+    return qs
 
 
 @login_required
 @require_POST
 def action(request: HttpRequest, list_id: int) -> HttpResponse:
+    """A bulk action: first a confirmation page naming the count and the list, then the change."""
     ml = managed_list(request, list_id)
     form = MemberActionForm(request.POST)
     if not form.is_valid():
@@ -139,26 +169,52 @@ def action(request: HttpRequest, list_id: int) -> HttpResponse:
             for error in errors:
                 messages.error(request, str(error))
         return _back(request, ml)
+    data = form.cleaned_data
     # Only this list's subscriptions: ids of another list's members are ignored.
-    subs = list(
-        Subscription.objects.filter(
-            mailing_list=ml, id__in=form.cleaned_data["selected"]
-        ).select_related("member", "mailing_list")
-    )
-    chosen = form.cleaned_data["action"]
+    if data["scope"] == "matching":
+        qs = matching_subscriptions(ml, data)
+    else:
+        qs = Subscription.objects.filter(mailing_list=ml, id__in=data["selected"])
+    qs = qs.select_related("member", "mailing_list").order_by("member_key", "id")
+    count = qs.count()
+    chosen = data["action"]
+    label = dict(ACTIONS)[chosen]
+    if count == 0:
+        messages.error(request, "No member matches any more; nothing changed.")
+        return _back(request, ml)
+    if count > MATCHING_CAP:
+        messages.error(
+            request,
+            f"{count} members match; at most {MATCHING_CAP} can be changed at once. "
+            "Narrow the filter and apply it again.",
+        )
+        return _back(request, ml)
+    if request.POST.get("confirmed") != "yes":
+        return render(
+            request,
+            "web/members/confirm_action.html",
+            {
+                "ml": ml,
+                "form": form,
+                "count": count,
+                "label": label,
+                "destructive": chosen in DESTRUCTIVE_ACTIONS,
+                "sample": list(qs[:20]),
+                "selected": data["selected"] if data["scope"] != "matching" else [],
+                "back": _back_url(request, ml),
+            },
+        )
     who = actor(request)
-    refused = []
-    for sub in subs:
+    refused, error = 0, ""
+    for sub in qs:
         try:
             apply_action(sub, chosen, actor=who)
         except services.ServiceError as exc:
-            refused.append(sub)
-            error = str(exc)
+            refused, error = refused + 1, str(exc)
     if refused:
-        messages.error(request, f"{len(refused)} not changed: {error}.")
-        subs = [s for s in subs if s not in refused]
-    label = dict(ACTIONS)[chosen]
-    messages.success(request, f"{label}: {len(subs)} member{'s' if len(subs) != 1 else ''}.")
+        messages.error(request, f"{refused} not changed: {error}.")
+    done = count - refused
+    messages.success(request, f"{label}: {done} member{'s' if done != 1 else ''} of {ml.address}.")
     return _back(request, ml)
 
 

@@ -1,21 +1,55 @@
+"""The status page: lists, Postfix and where it relays to, deliveries, the catcher's outbox.
+
+Site administrators only: it names every list (also non-public ones), post
+subjects, workers, file paths and outbox recipients. Probes use /healthz.
+"""
+
 from __future__ import annotations
 
+from django.conf import settings
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from listkeeper.delivery import catcher
 from listkeeper.lists.models import MailingList, Status
+from listkeeper.postfix import instance
+from listkeeper.web.access import site_admin_required
 
 
+def relay_description(relay: instance.Relay | None) -> str:
+    """Where Postfix sends list mail, in words, from the configuration it runs with."""
+    if relay is None:
+        return "no Postfix configuration has been written yet (listkeeper serve writes one)"
+    where = f"[{relay.host}]:{relay.port}"
+    if relay.host.endswith(".amazonaws.com"):
+        kind = "Amazon SES"
+    elif relay.host in ("127.0.0.1", "::1", "localhost") and not relay.sasl and relay.tls == "none":
+        # What serve sets up without SES_USER (serving.CatchingPostfix).
+        return (
+            f"the local catcher at {where}: nobody is mailed, every copy is kept in "
+            f"{catcher.outbox_dir()}"
+        )
+    else:
+        kind = "RELAY_HOST"
+    auth = "signs in with SASL" if relay.sasl else "without SASL (no SES_USER)"
+    tls = "TLS with the certificate checked" if relay.tls == "secure" else "no TLS"
+    return f"{kind} at {where}, {auth}, {tls}"
+
+
+@site_admin_required
 def status(request: HttpRequest) -> HttpResponse:
-    """What a newcomer sees after `make run`: lists, member counts, Postfix's state."""
     lists = MailingList.objects.annotate(
         active=Count("subscriptions", filter=Q(subscriptions__status=Status.ACTIVE))
-    )
-    from listkeeper.postfix import instance
-
+    ).order_by("domain", "local_part")
+    relay = instance.configured_relay(instance.default_instance().config_dir)
     return render(
         request,
         "web/status.html",
-        {"lists": lists, "postfix": instance.describe()},
+        {
+            "lists": lists,
+            "postfix": instance.describe(),
+            "relay": relay_description(relay),
+            "ses_user_set": bool(settings.SES_USER),
+        },
     )

@@ -132,6 +132,10 @@ def change(request: HttpRequest, user_id: int) -> HttpResponse:
         messages.success(
             request, f"{user.email} is {'now' if user.is_superuser else 'no longer'} a site admin."
         )
+    elif what == "delete" and request.POST.get("confirmed") != "yes":
+        return render(
+            request, "web/users/delete.html", {"account": user, "owns": owned_lists(user.email)}
+        )
     elif what == "delete":
         email = user.email
         user.delete()
