@@ -73,7 +73,8 @@ class ListSettings(Schema):
     unauthenticated_action: UnauthenticatedActionValue | None = None
     subject_tag: str | None = Field(None, max_length=60)
     personalised: bool | None = None
-    max_message_size: int | None = Field(None, ge=1024)
+    # SES takes at most 40 MB per message; the column is a 32-bit integer.
+    max_message_size: int | None = Field(None, ge=1024, le=40 * 1024 * 1024)
     reply_to: ReplyToValue | None = None
     public: bool | None = None
     footer: bool | None = None
@@ -86,7 +87,9 @@ class ListSettings(Schema):
     digest_frequency: Literal["daily", "weekly"] | None = None
     digest_weekday: int | None = Field(None, ge=0, le=6, description="0 is Monday")
     digest_hour: int | None = Field(None, ge=0, le=23, description="In the list's time zone")
-    digest_size_kb: int | None = Field(None, ge=1, description="Send early past this size")
+    digest_size_kb: int | None = Field(
+        None, ge=1, le=40 * 1024, description="Send early past this size"
+    )
     digest_header: str | None = None
     digest_footer: str | None = None
     archive_visibility: ArchiveVisibilityValue | None = None
