@@ -196,21 +196,6 @@ def release_stale(stale_after: float) -> int:
     return released
 
 
-def release_predecessor(worker: str) -> int:
-    """On start: what an earlier run under this name left claimed goes back to pending.
-
-    A worker's name is unique among running workers (host:pid, or the container's
-    hostname), so claims under our own name at start-up belong to a run that was
-    killed. Its heartbeat row is ours now, so `release_stale` would never free them:
-    a restarted container keeps its hostname and would otherwise keep its
-    predecessor's claims alive forever. The copies go back through the pacer.
-    """
-    with transaction.atomic():
-        return Recipient.objects.filter(state=RecipientState.CLAIMED, claimed_by=worker).update(
-            state=RecipientState.PENDING, claimed_by="", claimed_at=None
-        )
-
-
 def release_own(worker: str) -> int:
     """On a clean stop: what this worker claimed but did not send goes back."""
     with transaction.atomic():

@@ -389,11 +389,6 @@ class Worker:
             self.connections,
             f"at most {self.account_rate:g} recipients/s" if self.account_rate > 0 else "unpaced",
         )
-        released = await self._call(claims.release_predecessor, self.name)
-        if released:
-            log.warning(
-                "worker %s took back %d copies its previous run left claimed", self.name, released
-            )
         heartbeat = asyncio.create_task(self._heartbeat())
         recorder = asyncio.create_task(self._record())
         senders = [asyncio.create_task(self._send(i)) for i in range(self.connections)]

@@ -137,26 +137,6 @@ def test_it_takes_back_the_claims_of_a_worker_that_died(community) -> None:
     assert Recipient.objects.filter(delivery=delivery, state=RecipientState.PENDING).count() == 10
 
 
-def test_it_sends_what_its_killed_predecessor_under_the_same_name_left_claimed(
-    community, sink
-) -> None:
-    # A restarted container keeps its hostname, so the new worker has the old
-    # one's name, and the old name's heartbeat is alive again: release_stale
-    # never frees those claims.
-    handler, server = sink
-    delivery = post_to(community, 10)
-    claims.heartbeat("worker-host", 30)
-    claimed = claims.claim("worker-host", 4)
-    assert claimed is not None and len(claimed.rows) == 4
-
-    worker = WorkerThread(server.port, name="worker-host").start()
-    wait_for(lambda: _done(delivery), what="the delivery to finish")
-    worker.stop()
-
-    received = Counter(r for m in handler.messages for r in m.rcpt_tos)
-    assert received == Counter({f"m{i}@example.net": 1 for i in range(10)})
-
-
 def test_it_lets_two_workers_share_a_fan_out_without_sending_anyone_twice(community, sink) -> None:
     handler, server = sink
     delivery = post_to(community, 200)
