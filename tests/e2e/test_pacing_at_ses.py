@@ -115,7 +115,11 @@ def test_it_sends_500_copies_at_the_rate_without_a_single_454(
     reason="several workers share one PostgreSQL (SELECT ... FOR UPDATE SKIP LOCKED); "
     "SQLite is the one-process setup of `listkeeper serve`",
 )
-@XFAIL_RATE
+@pytest.mark.xfail(
+    run=False,
+    reason="issue 16 is open: never run on a quiet machine yet; throttled copies retried after "
+    "the test ends would land in the next test's stand-in",
+)
 def test_two_workers_share_the_rate_without_a_single_454(quiet_machine, mailpath, tmp_path) -> None:
     _fan_out(mailpath, tmp_path, members=500, workers=2)
 
