@@ -8,7 +8,8 @@ from django.urls import reverse
 
 from listkeeper.delivery.models import Delivery
 from listkeeper.lists import services
-from listkeeper.lists.models import Post, PostStatus, Role, Status
+from listkeeper.lists.models import Role, Status
+from listkeeper.mail.models import Post, PostStatus
 from tests.web.pagetext import text, texts
 
 

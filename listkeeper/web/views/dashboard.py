@@ -9,7 +9,8 @@ from django.urls import reverse
 from listkeeper.delivery.models import Delivery, JobState
 from listkeeper.feedback import figures
 from listkeeper.lists import permissions
-from listkeeper.lists.models import MailingList, Post, PostStatus, Role, Status, Subscription
+from listkeeper.lists.models import MailingList, Role, Status, Subscription
+from listkeeper.mail.models import Post, PostStatus
 
 # Rates are worked out per list (two queries each); beyond this many lists the
 # dashboard checks the first ones and the deliverability pages have the rest.

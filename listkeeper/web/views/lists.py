@@ -12,7 +12,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from listkeeper.lists import permissions, services
-from listkeeper.lists.models import Post, PostStatus, Role, SenderKind, Status, Subscription
+from listkeeper.lists.models import Role, SenderKind, Status, Subscription
+from listkeeper.mail.models import Post, PostStatus
 from listkeeper.web.access import actor, managed_list, site_admin_required
 from listkeeper.web.forms import LIST_SETTINGS, ListCreateForm, ListSettingsForm
 from listkeeper.web.views.dashboard import held_url
