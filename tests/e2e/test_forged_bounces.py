@@ -1,4 +1,4 @@
-"""Forged delivery reports change nothing; genuine ones touch only their own list (issue 10 §1).
+"""Forged delivery reports change nothing; genuine ones touch only their own list.
 
 Reports are sent as an attacker would: MAIL FROM:<> into Postfix's public
 smtpd, to a LIST-bounces address, and reach our LMTP server like any report.

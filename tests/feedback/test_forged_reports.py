@@ -1,4 +1,4 @@
-"""A delivery report changes a member only when it proves itself (issue 10 §1).
+"""A delivery report changes a member only when it proves itself.
 
 Anyone can mail LIST-bounces@ a report naming anyone; only a VERP token that
 verifies, for the very address the report names, makes it count.
