@@ -4,7 +4,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
-from listkeeper.lists.models import DeliveryMode, MailingList, Member, Post
+from listkeeper.lists.models import DeliveryMode, MailingList, Member
+from listkeeper.mail.models import Post
 
 
 class JobState(models.TextChoices):

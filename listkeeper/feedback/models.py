@@ -6,7 +6,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
 from listkeeper.delivery.models import Recipient
-from listkeeper.lists.models import MailingList, Member, Post, Subscription
+from listkeeper.lists.models import MailingList, Member, Subscription
+from listkeeper.mail.models import Post
 
 
 class EventKind(models.TextChoices):

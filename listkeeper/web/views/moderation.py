@@ -16,8 +16,9 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from listkeeper.lists import permissions
-from listkeeper.lists.models import MailingList, Post, PostStatus
+from listkeeper.lists.models import MailingList
 from listkeeper.mail import process
+from listkeeper.mail.models import Post, PostStatus
 from listkeeper.mail.moderation import ModerationError
 from listkeeper.mail.preview import preview
 from listkeeper.web.access import actor, moderated_list
