@@ -83,7 +83,12 @@ class ArchivedMessage(models.Model):
             models.UniqueConstraint(fields=["mailing_list", "slug"], name="archive_message_slug")
         ]
         indexes = [
-            models.Index(fields=["mailing_list", "date"], name="archive_msg_date_idx"),
+            # Covers the month page by thread: (date, thread) read from the index alone.
+            models.Index(
+                fields=["mailing_list", "date", "thread"], name="archive_msg_date_thread_idx"
+            ),
+            # Reply order: a page of a thread, a message's neighbours and position.
+            models.Index(fields=["thread", "path"], name="archive_msg_thread_path_idx"),
             models.Index(fields=["mailing_list", "parent_slug"], name="archive_msg_parent_idx"),
             models.Index(fields=["author_email"], name="archive_msg_author_idx"),
         ]
