@@ -44,13 +44,17 @@ class Thread(models.Model):
 
 
 class ArchivedMessage(models.Model):
+    # No index of their own: the (list, slug) and (thread, path) indexes lead
+    # with them, and every index is work for each message archived.
     mailing_list = models.ForeignKey(
-        MailingList, on_delete=models.CASCADE, related_name="archived_messages"
+        MailingList, on_delete=models.CASCADE, related_name="archived_messages", db_index=False
     )
     post = models.ForeignKey(
         Post, null=True, blank=True, on_delete=models.SET_NULL, related_name="archived"
     )
-    thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="messages")
+    thread = models.ForeignKey(
+        Thread, on_delete=models.CASCADE, related_name="messages", db_index=False
+    )
     message_id = models.CharField(max_length=998)
     # ids.slug(message_id): the permalink; unique per list.
     slug = models.CharField(max_length=32)
