@@ -163,6 +163,7 @@ def seed(mbox_path: str) -> None:
     with open(mbox_path, "rb") as stream:
         result = mbox.import_mbox(ml, stream)
     import_s = time.perf_counter() - t
+    import_load = os.getloadavg()[0]
     t = time.perf_counter()
     with open(mbox_path, "rb") as stream:
         again = mbox.import_mbox(ml, stream)
@@ -176,6 +177,7 @@ def seed(mbox_path: str) -> None:
                 "imported": result.imported,
                 "skipped": len(result.skipped),
                 "import_s": import_s,
+                "import_load": import_load,
                 "again_already": again.already,
                 "resume_s": resume_s,
             }
@@ -192,7 +194,11 @@ def timed(client, url: str, n: int) -> dict[str, float]:
         times.append((time.perf_counter() - t) * 1000)
         assert response.status_code == 200, (url, response.status_code)
     times.sort()
-    return {"p50": statistics.median(times), "p95": times[int(0.95 * (len(times) - 1))]}
+    return {
+        "p50": statistics.median(times),
+        "p95": times[int(0.95 * (len(times) - 1))],
+        "load": os.getloadavg()[0],
+    }
 
 
 def timed_many(client, urls: list[str]) -> dict[str, float]:
@@ -205,7 +211,11 @@ def timed_many(client, urls: list[str]) -> dict[str, float]:
         times.append((time.perf_counter() - t) * 1000)
         assert response.status_code == 200, (url, response.status_code)
     times.sort()
-    return {"p50": statistics.median(times), "p95": times[int(0.95 * (len(times) - 1))]}
+    return {
+        "p50": statistics.median(times),
+        "p95": times[int(0.95 * (len(times) - 1))],
+        "load": os.getloadavg()[0],
+    }
 
 
 def web(n: int, posts: int) -> None:
@@ -215,6 +225,7 @@ def web(n: int, posts: int) -> None:
     from django.test.utils import setup_test_environment
 
     from listkeeper.archive.models import ArchivedMessage, Month, Thread
+    from listkeeper.archive.views import THREAD_PAGE
     from listkeeper.lists.models import MailingList
 
     setup_test_environment()
@@ -231,6 +242,9 @@ def web(n: int, posts: int) -> None:
         .order_by("?")
         .values_list("slug", flat=True)[:n]
     )
+    in_big = list(
+        ArchivedMessage.objects.filter(thread=big).order_by("?").values_list("slug", flat=True)[:n]
+    )
     vocab = words(random.Random(12))
     pairs = [f"{rng.choice(COMMON)} {rng.choice(vocab[20:300])}" for _ in range(n)]
     client = Client()
@@ -246,8 +260,14 @@ def web(n: int, posts: int) -> None:
         "month by date (first 200)": timed(
             client, f"{base}{busiest.year}/{busiest.month}/?by=date", n
         ),
-        f"thread page ({big.count} messages)": timed(client, f"{base}t/{big.slug}/", n),
+        f"thread of {big.count}, page 1 ({THREAD_PAGE} messages)": timed(
+            client, f"{base}t/{big.slug}/", n
+        ),
+        f"thread of {big.count}, page 2": timed(client, f"{base}t/{big.slug}/?page=2", n),
         "message page (random)": timed_many(client, [f"{base}m/{s}/" for s in slugs]),
+        f"message page (in the thread of {big.count})": timed_many(
+            client, [f"{base}m/{s}/" for s in in_big]
+        ),
         "two-word search (random)": timed_many(
             client, [f"{base}?q={p.replace(' ', '+')}" for p in pairs]
         ),
@@ -297,6 +317,7 @@ def lmtp_cost(posts: int) -> dict[str, float]:
         out[f"{visibility}_p50"] = statistics.median(values)
         out[f"{visibility}_mean"] = statistics.fmean(values)
         out[f"{visibility}_p95"] = values[int(0.95 * (len(values) - 1))]
+    out["load"] = os.getloadavg()[0]
     return out
 
 
@@ -340,18 +361,21 @@ def run_backend(name: str, url: str | None, mbox_path: Path, args: argparse.Name
     print(
         f"import of {seeded['imported']:,} messages: {seeded['import_s']:.1f} s "
         f"({seeded['imported'] / seeded['import_s']:,.0f} messages/s, {seeded['skipped']} skipped); "
-        f"running it again (resume): {seeded['resume_s']:.1f} s, {seeded['again_already']:,} already archived"
+        f"running it again (resume): {seeded['resume_s']:.1f} s, {seeded['again_already']:,} already archived; "
+        f"load {seeded['import_load']:.1f} at the end of the import"
     )
-    print(f"{'page':46} {'p50 ms':>8} {'p95 ms':>8} {'p95 / baseline p50':>19}")
+    print(f"{'page':50} {'p50 ms':>8} {'p95 ms':>8} {'p95 / baseline p50':>19} {'load':>6}")
     for page, t in pages.items():
-        print(f"{page:46} {t['p50']:8.1f} {t['p95']:8.1f} {t['p95'] / base:18.1f}x")
+        print(
+            f"{page:50} {t['p50']:8.1f} {t['p95']:8.1f} {t['p95'] / base:18.1f}x {t['load']:6.1f}"
+        )
     lm = got["lmtp"]
     print(
         f"handle_post (LMTP accept), 20 members: archive off p50 {lm['off_p50']:.1f} ms "
         f"(mean {lm['off_mean']:.1f}), archive on p50 {lm['public_p50']:.1f} ms "
         f"(mean {lm['public_mean']:.1f}): archiving adds {lm['public_p50'] - lm['off_p50']:.1f} ms "
         f"at p50, {lm['public_mean'] - lm['off_mean']:.1f} ms on average "
-        f"({lm['public_p50'] / lm['off_p50']:.2f}x)"
+        f"({lm['public_p50'] / lm['off_p50']:.2f}x); load {lm['load']:.1f}"
     )
     print(f"load average {load()} after")
 
@@ -365,6 +389,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=40, help="timed requests per page")
     parser.add_argument("--posts", type=int, default=100, help="posts per LMTP timing")
     parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--mbox", help="keep the generated mbox here and reuse it if it exists")
     parser.add_argument("--seed", help=argparse.SUPPRESS)
     parser.add_argument("--web", nargs=2, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -374,13 +399,17 @@ def main() -> None:
         return web(*args.web)
     pg = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/lk_archive_bench")
     with tempfile.TemporaryDirectory(prefix="lk-archive-mbox-") as tmp:
-        path = Path(tmp) / "bench.mbox"
-        t = time.perf_counter()
-        info = generate_mbox(path, args.messages, args.threads)
-        print(
-            f"generated {args.messages:,} messages in {args.threads:,} threads "
-            f"({info['size_mb']:.0f} MB mbox) in {time.perf_counter() - t:.1f} s"
-        )
+        path = Path(args.mbox) if args.mbox else Path(tmp) / "bench.mbox"
+        if path.exists():
+            print(f"reusing {path} ({path.stat().st_size / 1e6:.0f} MB)")
+        else:
+            t = time.perf_counter()
+            info = generate_mbox(path, args.messages, args.threads)
+            print(
+                f"generated {args.messages:,} messages in {args.threads:,} threads, "
+                f"{info['attachments']:,} with an attachment ({info['size_mb']:.0f} MB mbox) "
+                f"in {time.perf_counter() - t:.1f} s"
+            )
         for backend in args.backends.split(","):
             run_backend(backend, pg if backend == "postgres" else None, path, args)
 
