@@ -21,7 +21,7 @@ def _drop_single_indexes(apps, schema_editor) -> None:
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("archive", "0002_search"),
+        ("archive", "0003_post_in_mail_app"),
     ]
 
     operations = [
