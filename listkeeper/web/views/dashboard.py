@@ -1,15 +1,20 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from listkeeper.delivery.models import Delivery, JobState
 from listkeeper.feedback import figures
 from listkeeper.lists import permissions
-from listkeeper.lists.models import MailingList, Post, PostStatus, Role, Status, Subscription
+from listkeeper.lists.models import MailingList, Role, Status, Subscription
+from listkeeper.mail.models import Post, PostStatus
 
 # Rates are worked out per list (two queries each); beyond this many lists the
 # dashboard checks the first ones and the deliverability pages have the rest.
@@ -34,9 +39,14 @@ def attention(
         items.append(
             {
                 "kind": "warn",
-                "text": f"{n} held post{'s wait' if n != 1 else ' waits'} on {ml.address} for a moderator",
+                "text": ngettext(
+                    "%(count)s held post waits on %(list)s for a moderator",
+                    "%(count)s held posts wait on %(list)s for a moderator",
+                    n,
+                )
+                % {"count": n, "list": ml.address},
                 "url": held_url(ml.id),
-                "action": "Review",
+                "action": _("Review"),
             }
         )
     busiest = sorted((ml for ml in lists if ml.id in managed_ids), key=lambda ml: ml.id)
@@ -45,29 +55,31 @@ def attention(
         if rates.bounce_warning or rates.complaint_warning:
             what = []
             if rates.bounce_warning:
-                what.append(f"{rates.bounce_rate * 100:.1f}% hard bounces")
+                what.append(_("%(rate).1f%% hard bounces") % {"rate": rates.bounce_rate * 100})
             if rates.complaint_warning:
-                what.append(f"{rates.complaint_rate * 100:.2f}% complaints")
+                what.append(_("%(rate).2f%% complaints") % {"rate": rates.complaint_rate * 100})
             items.append(
                 {
                     "kind": "danger",
-                    "text": f"{ml.address}: {' and '.join(what)} in 30 days, "
-                    "above the rate at which SES reviews the account",
+                    "text": _(
+                        "%(list)s: %(what)s in 30 days, above the rate at which SES reviews the account"
+                    )
+                    % {"list": ml.address, "what": _(" and ").join(what)},
                     "url": reverse("list_deliverability", args=[ml.id]),
-                    "action": "See deliverability",
+                    "action": _("See deliverability"),
                 }
             )
     return items
 
 
-@login_required
-def dashboard(request: HttpRequest) -> HttpResponse:
-    user = request.user
+def list_rows(user: Any) -> list[dict[str, Any]]:
+    """The lists this user moderates, each with its active members and held posts.
+
+    One grouped query each instead of a COUNT per list.
+    """
     managed_ids = set(permissions.managed_lists(user).values_list("id", flat=True))
     lists = list(permissions.moderated_lists(user).order_by("domain", "local_part"))
     ids = [ml.id for ml in lists]
-
-    # One grouped query each instead of a COUNT per list.
     counts = dict(
         Subscription.objects.filter(mailing_list_id__in=ids, status=Status.ACTIVE)
         .values_list("mailing_list_id")
@@ -78,7 +90,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         .values_list("mailing_list_id")
         .annotate(n=Count("id"))
     )
-    rows = [
+    return [
         {
             "list": ml,
             "active": counts.get(ml.id, 0),
@@ -88,6 +100,16 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         }
         for ml in lists
     ]
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    rows = list_rows(user)
+    lists = [row["list"] for row in rows]
+    ids = [ml.id for ml in lists]
+    managed_ids = {row["list"].id for row in rows if row["manage"]}
+    held = {row["list"].id: row["held"] for row in rows if row["held"]}
     posts = (
         Post.objects.filter(mailing_list_id__in=ids)
         .select_related("mailing_list")
@@ -121,7 +143,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         {
             "rows": rows,
             "held_total": sum(held.values()),
-            "active_total": sum(counts.values()),
+            "active_total": sum(row["active"] for row in rows),
             "attention": attention(user, lists, held, managed_ids),
             "posts": posts,
             "fanouts": fanouts,
