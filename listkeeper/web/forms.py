@@ -164,7 +164,8 @@ class ListSettingsForm(forms.ModelForm):
             ),
         }
 
-    # The settings page shows the form in these sections, in this order.
+    # The settings page shows the form in these sections, in this order; a field
+    # in no section would be missing from every save (tests/web/test_german_pages.py).
     sections = [
         (
             gettext_lazy("About the list"),
@@ -174,7 +175,7 @@ class ListSettingsForm(forms.ModelForm):
         (
             gettext_lazy("Who may post"),
             gettext_lazy("Posts from anyone else are held for a moderator or refused."),
-            ["posting_policy", "nonmember_action", "posters", "allowed"],
+            ["posting_policy", "nonmember_action", "unauthenticated_action", "posters", "allowed"],
         ),
         (
             gettext_lazy("What members receive"),
@@ -194,6 +195,28 @@ class ListSettingsForm(forms.ModelForm):
                 "What happens to posts nobody decides on, and to addresses that stop working."
             ),
             ["held_expiry_days", "bounce_score_threshold"],
+        ),
+        (
+            gettext_lazy("Digests"),
+            gettext_lazy(
+                "Members may get one message with the posts instead of each post: when it "
+                "goes out, and the text around it."
+            ),
+            [
+                "digests_enabled",
+                "digest_frequency",
+                "digest_weekday",
+                "digest_hour",
+                "time_zone",
+                "digest_size_kb",
+                "digest_header",
+                "digest_footer",
+            ],
+        ),
+        (
+            gettext_lazy("Web archive"),
+            gettext_lazy("Who may read the list's posts on the web."),
+            ["archive_visibility"],
         ),
     ]
 
