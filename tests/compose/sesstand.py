@@ -7,8 +7,9 @@ fetches it from "sns.eu-west-2.amazonaws.com" (a network alias of this
 container) exactly as it would from SNS.
 
 Everything lives in the directory /ses, shared with the test on the host:
-  config.json     credentials, verified domains, rate; read again at every AUTH,
-                  so the test can rotate the SES credentials while this runs
+  config.json     credentials (read at every AUTH), verified domains and rate
+                  (read for every message), so a test can change them while
+                  this runs
   server.pem/.key the certificate for the relay and SNS names, from the test CA
   sns-cert.pem    the SNS signing certificate
   messages.jsonl  one line per accepted message (envelope, Message-ID, data)
@@ -78,10 +79,26 @@ def encode_message(received: Any) -> dict[str, Any]:
 
 
 def config() -> dict[str, Any]:
-    return json.loads((HERE / "config.json").read_text())
+    for _ in range(50):
+        try:
+            return json.loads((HERE / "config.json").read_text())  # type: ignore[no-any-return]
+        except (OSError, ValueError):  # being replaced this instant
+            time.sleep(0.01)
+    return json.loads((HERE / "config.json").read_text())  # type: ignore[no-any-return]
 
 
 class LiveStub(SESStub):
+    """SESStub whose settings follow config.json while it runs (the tests change them)."""
+
+    def _check(self, envelope):  # type: ignore[no-untyped-def]
+        # Verified identities and the rate are read for every message: a test
+        # that changes them after the stack started must not be ignored.
+        current = config()
+        self.verified_domains = set(current["verified_domains"])
+        self.max_rate = float(current.get("max_rate", 0))
+        self.rate_window = float(current.get("rate_window", 1))
+        return super()._check(envelope)
+
     def _authenticate(self, server, session, envelope, mechanism, auth_data):  # type: ignore[no-untyped-def]
         # An IAM user may have two access keys at once (credential rotation):
         # "also_accept" lists the other [user, password] pairs that work.

@@ -144,7 +144,10 @@ class Stack:
         if path.exists():
             config.update(json.loads(path.read_text()))
         config.update(changes)
-        path.write_text(json.dumps(config))
+        # Atomically: the stand-in reads it for every message.
+        partial = path.with_suffix(".partial")
+        partial.write_text(json.dumps(config))
+        partial.replace(path)
 
     def override_config(self) -> dict[str, Any]:
         healthchecks = self.base_config()["services"]

