@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +53,7 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     data: bytes
+    received: float = field(default_factory=time.monotonic)
 
 
 @dataclass

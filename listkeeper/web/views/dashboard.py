@@ -6,6 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
+from listkeeper.delivery import quota
 from listkeeper.delivery.models import Delivery, JobState
 from listkeeper.feedback import figures
 from listkeeper.lists import permissions
@@ -21,7 +22,12 @@ def held_url(list_id: int) -> str:
 
 
 def attention(
-    user: object, lists: list[MailingList], held: dict[int, int], managed_ids: set[int]
+    user: object,
+    lists: list[MailingList],
+    held: dict[int, int],
+    managed_ids: set[int],
+    ses_held: int = 0,
+    ses: quota.Standing | None = None,
 ) -> list[dict[str, object]]:
     """What needs someone now, most urgent first: held posts, then bounce-rate warnings.
 
@@ -37,6 +43,17 @@ def attention(
                 "text": f"{n} held post{'s wait' if n != 1 else ' waits'} on {ml.address} for a moderator",
                 "url": held_url(ml.id),
                 "action": "Review",
+            }
+        )
+    if ses_held and ses is not None:
+        items.append(
+            {
+                "kind": "warn",
+                "text": f"{ses_held} cop{'ies wait' if ses_held != 1 else 'y waits'} for SES's "
+                f"24-hour quota ({ses.used} of {int(ses.quota.max_24h_send)} sent in the last "
+                "24 hours): they go out as SES's rolling window frees; none is dropped",
+                "url": "",
+                "action": "",
             }
         )
     busiest = sorted((ml for ml in lists if ml.id in managed_ids), key=lambda ml: ml.id)
@@ -110,6 +127,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         .values_list("mailing_list_id", flat=True)
     )
     ownerless = [ml for ml in lists if ml.id not in owned and ml.id in managed_ids]
+    # SES's quota is the account's: an owner hears of it when their posts are
+    # among those waiting, a site admin always.
+    ses = quota.overview()
+    ses_held = ses.standing.held if ses.standing is not None else 0
+    if not (fanouts or permissions.is_site_admin(user)):
+        ses_held = 0
     bounced = (
         Subscription.objects.filter(mailing_list_id__in=managed_ids, status=Status.DISABLED)
         .select_related("member", "mailing_list")
@@ -122,7 +145,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "rows": rows,
             "held_total": sum(held.values()),
             "active_total": sum(counts.values()),
-            "attention": attention(user, lists, held, managed_ids),
+            "attention": attention(user, lists, held, managed_ids, ses_held, ses.standing),
+            "ses": ses,
             "posts": posts,
             "fanouts": fanouts,
             "bounced": bounced,

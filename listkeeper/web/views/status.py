@@ -11,7 +11,7 @@ from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from listkeeper.delivery import catcher
+from listkeeper.delivery import catcher, quota
 from listkeeper.lists.models import MailingList, Status
 from listkeeper.postfix import instance
 from listkeeper.web.access import site_admin_required
@@ -51,5 +51,6 @@ def status(request: HttpRequest) -> HttpResponse:
             "postfix": instance.describe(),
             "relay": relay_description(relay),
             "ses_user_set": bool(settings.SES_USER),
+            "ses": quota.overview(),
         },
     )
