@@ -154,7 +154,7 @@ SES_SNS_TOPIC_ARNS = [a for a in env("SES_SNS_TOPIC_ARNS").split(",") if a]
 # `ses` extra) and AWS API credentials from boto3's usual places (environment,
 # AWS_SHARED_CREDENTIALS_FILE, an instance role); SMTP credentials cannot call
 # the API. Every SES_QUOTA_REFRESH seconds (0: never); asked only when
-# Listkeeper relays to SES (SES_USER set) or SES_API_ENDPOINT names an endpoint.
+# RELAY_HOST is SES's SMTP endpoint or SES_API_ENDPOINT names an API endpoint.
 # See docs/ses.md, "Send rate and 24-hour quota".
 SES_QUOTA_REFRESH = env_float("SES_QUOTA_REFRESH", 300.0)
 SES_API_ENDPOINT = env("SES_API_ENDPOINT")

@@ -64,8 +64,10 @@ def disabled_reason() -> str:
     """Why the quota is not read at all ("" when it is)."""
     if settings.SES_QUOTA_REFRESH <= 0:
         return "SES_QUOTA_REFRESH is 0"
-    if not (settings.SES_USER or settings.SES_API_ENDPOINT):
-        return "Listkeeper does not relay to SES (no SES_USER)"
+    host = settings.RELAY_HOST[0]
+    relays_to_ses = host.startswith("email-smtp.") and host.endswith(".amazonaws.com")
+    if not (relays_to_ses or settings.SES_API_ENDPOINT):
+        return f"RELAY_HOST {host} is not SES and SES_API_ENDPOINT is not set"
     try:
         import boto3  # noqa: F401
     except ImportError:

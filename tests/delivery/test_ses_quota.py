@@ -35,6 +35,7 @@ def no_aws_config(monkeypatch, tmp_path) -> None:
 @pytest.fixture
 def ses_api(settings, monkeypatch, no_aws_config) -> Iterator[SESAPIStub]:
     stub = SESAPIStub().start()
+    settings.SES_QUOTA_REFRESH = 300
     settings.SES_API_ENDPOINT = stub.url
     settings.SES_REGION = stub.region
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", stub.access_key_id)
@@ -104,10 +105,13 @@ def test_without_credentials_nothing_is_asked_and_nothing_breaks(settings, no_aw
     assert "no AWS API credentials" in SESQuota.objects.get().error
 
 
-def test_it_is_off_without_ses_or_an_endpoint(settings) -> None:
-    settings.SES_USER, settings.SES_API_ENDPOINT = "", ""
-    assert "no SES_USER" in quota.disabled_reason()
-    settings.SES_API_ENDPOINT = "http://127.0.0.1:1"
+def test_it_is_off_when_the_relay_is_not_ses_and_no_endpoint_is_set(settings) -> None:
+    settings.SES_QUOTA_REFRESH = 300
+    settings.RELAY_HOST, settings.SES_API_ENDPOINT = ("127.0.0.1", 2525), ""
+    assert "is not SES" in quota.disabled_reason()
+    settings.RELAY_HOST = ("email-smtp.eu-west-2.amazonaws.com", 587)
+    assert quota.disabled_reason() == ""
+    settings.RELAY_HOST, settings.SES_API_ENDPOINT = ("127.0.0.1", 2525), "http://127.0.0.1:1"
     assert quota.disabled_reason() == ""
     settings.SES_QUOTA_REFRESH = 0
     assert quota.disabled_reason() == "SES_QUOTA_REFRESH is 0"
