@@ -48,7 +48,7 @@ HEADROOM = 0.99
 # 0.1-0.25 s) arrive together, so SES counts everything sent in the first
 # 1 + D seconds as one second (measured without a slow start: 23 copies in the
 # first second at 20/s, docs/postfix.md). The ramp sends rate x h x RAMP x
-# (1 + RAMP_FLOOR) / 2 = 0.98 x rate in its first 1.25 s and costs
+# (1 + RAMP_FLOOR) / 2 = h x rate in its first 1.25 s and costs
 # RAMP x (1 - RAMP_FLOOR) / 2 = 0.25 s of sending per pause, about D: no more
 # than the bunching itself takes.
 RAMP = 1.25

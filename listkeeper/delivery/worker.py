@@ -49,8 +49,12 @@ CLAIM_SIZE = 200  # rows per claim when unpaced
 # can repeat, so the number stays small.
 PIPELINE_DEPTH = 16
 PIPELINE_BYTES = 4 * 1024 * 1024
-# Results are written at most this often. A copy handed off but not yet recorded
-# is the only kind a crash can repeat, so this also bounds repeats after SIGKILL.
+# Unpaced, results are written at most this often. A copy handed off but not yet
+# recorded is the only kind a crash can repeat, so this also bounds repeats
+# after SIGKILL. Paced, each connection waits for its last transaction's
+# result to be committed before it sends the next, so a SIGKILL can repeat at
+# most the one transaction each connection has in flight (the at-least-once
+# boundary, docs/postfix.md).
 RECORD_EVERY = 0.05
 # Every live worker recounts the live workers (and so its share of the SES
 # rate) this often; a worker that joins waits this long before its first send.
@@ -106,6 +110,8 @@ class Result:
     sent: list[int]
     failed: list[tuple[int, str]]
     retry: list[tuple[int, str]]
+    # Set once the result is committed; a paced sender waits for it (see _send).
+    recorded: asyncio.Event | None = None
 
 
 def outcome_to_result(job: Job, outcome: Outcome) -> Result:
@@ -394,12 +400,17 @@ class Worker:
                     continue  # left claimed; release_own (or a live worker) hands it back
                 finished: set[int] = set()
                 deferred = False
+                paced = self.pacer.rate > 0
+                recorded: list[asyncio.Event] = []
 
                 def done(txn: Transaction, outcome: Outcome) -> None:
                     nonlocal deferred
                     finished.add(id(txn.tag))  # noqa: B023 - called before this iteration ends
                     result = outcome_to_result(txn.tag, outcome)
                     deferred = deferred or bool(result.retry)
+                    if paced:  # noqa: B023 - as above
+                        result.recorded = asyncio.Event()
+                        recorded.append(result.recorded)  # noqa: B023 - as above
                     self._results.put_nowait(result)
 
                 try:
@@ -416,6 +427,8 @@ class Worker:
                         transactions.append(Transaction(sender, rcpts, data, tag=job))
                     await conn.send_many(transactions, done)
                     last_used = time.monotonic()
+                    for event in recorded:
+                        await event.wait()
                 except SMTPError as exc:
                     log.warning("connection %d: %s; retrying in %.1fs", index, exc, backoff)
                     for job in batch:
@@ -460,9 +473,11 @@ class Worker:
                         log.exception("recording results failed, retrying")
                         await asyncio.sleep(1)
                 self.sent += len(m.sent)
-            for _ in batch:
+            for r in batch:
+                if r.recorded is not None:
+                    r.recorded.set()
                 self._results.task_done()
-            if not self.stopping.is_set():
+            if not self.stopping.is_set() and self.pacer.rate <= 0:
                 # Let results gather: one write per RECORD_EVERY instead of one per
                 # copy keeps the database (and the GIL) free for the hand-off.
                 await asyncio.sleep(RECORD_EVERY)
