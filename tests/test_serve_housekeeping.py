@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from listkeeper.lists.models import Post, PostStatus
+from listkeeper.mail.models import Post, PostStatus
 from listkeeper.serving import Housekeeping
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -12,13 +12,13 @@ from listkeeper.lists.models import (
     DeliveryMode,
     NonMemberAction,
     PostingPolicy,
-    PostStatus,
     ReplyTo,
     Role,
     Source,
     Status,
     UnauthenticatedAction,
 )
+from listkeeper.mail.models import PostStatus
 
 # Literals (not the Django enums) so a wrong value is answered with the allowed
 # ones. They are built from the enums at run time, which mypy cannot follow: to

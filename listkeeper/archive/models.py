@@ -10,7 +10,8 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
-from listkeeper.lists.models import MailingList, Post
+from listkeeper.lists.models import MailingList
+from listkeeper.mail.models import Post
 
 
 class Thread(models.Model):

@@ -24,7 +24,8 @@ from django.utils import timezone
 from listkeeper.archive import ids, parse
 from listkeeper.archive.models import ArchivedMessage, Month, Removed, Thread
 from listkeeper.lists import services
-from listkeeper.lists.models import ArchiveVisibility, MailingList, Post
+from listkeeper.lists.models import ArchiveVisibility, MailingList
+from listkeeper.mail.models import Post
 
 SEGMENT = 6  # digits per path segment: a million messages per thread
 # Deeper replies are shown as siblings of their parent: a 500-deep chain

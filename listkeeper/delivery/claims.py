@@ -13,7 +13,10 @@ the worker that sent them.
 A worker that dies leaves rows `claimed`. Any live worker hands them back to
 `pending` once the dead worker's heartbeat is older than WORKER_STALE_AFTER;
 only the transactions that were in flight (sent to Postfix, result not yet
-recorded) can then be sent twice.
+recorded) can then be sent twice. A worker that starts under the name of one
+that was killed (a restarted container keeps its hostname) takes that name's
+claims back itself before it claims anything (`release_predecessor`): its own
+heartbeat would otherwise keep them "live" for ever.
 """
 
 from __future__ import annotations
@@ -194,6 +197,19 @@ def release_stale(stale_after: float) -> int:
         )
         WorkerHeartbeat.objects.filter(seen__lt=timezone.now() - timedelta(days=1)).delete()
     return released
+
+
+def release_predecessor(worker: str) -> int:
+    """At start, before the first claim: what an earlier run under this name left claimed.
+
+    Names are unique among running workers (host:pid, or the container's
+    hostname), so claims under our own name at start-up belong to a run that
+    was killed. They go back to pending and are sent again through the pacer.
+    """
+    with transaction.atomic():
+        return Recipient.objects.filter(state=RecipientState.CLAIMED, claimed_by=worker).update(
+            state=RecipientState.PENDING, claimed_by="", claimed_at=None
+        )
 
 
 def release_own(worker: str) -> int:

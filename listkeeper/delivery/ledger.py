@@ -13,14 +13,8 @@ from django.db.models import F, Q
 
 from listkeeper.delivery.models import Delivery, DigestEntry, Recipient, RecipientState
 from listkeeper.lib import links
-from listkeeper.lists.models import (
-    DIGEST_MODES,
-    DeliveryMode,
-    Post,
-    Status,
-    Subscription,
-    Suppression,
-)
+from listkeeper.lists.models import DIGEST_MODES, DeliveryMode, Status, Subscription, Suppression
+from listkeeper.mail.models import Post
 
 PLACEHOLDER = b"@@UNSUBSCRIBE_URL@@"
 

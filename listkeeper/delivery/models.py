@@ -3,7 +3,8 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
-from listkeeper.lists.models import DeliveryMode, MailingList, Member, Post
+from listkeeper.lists.models import DeliveryMode, MailingList, Member
+from listkeeper.mail.models import Post
 
 
 class JobState(models.TextChoices):

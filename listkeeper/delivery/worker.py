@@ -8,8 +8,9 @@ One asyncio loop runs
   Postfix's reinjection listener, building each copy just before it goes;
 - a recorder that writes results back as they come, several transactions per
   database commit when they arrive faster than one commit takes;
-- a heartbeat that keeps this worker's claims alive, releases those of dead
-  workers and re-divides the SES rate among the live ones;
+- a heartbeat that first takes back what a killed earlier run under the same
+  name left claimed, then keeps this worker's claims alive, releases those of
+  dead workers and re-divides the SES rate among the live ones;
 - a quota watch that reads SES's own rate and 24-hour quota (`quota`) and
   holds back what the 24-hour quota cannot take yet.
 
@@ -234,9 +235,22 @@ class Worker:
         release_every = max(RECOUNT_EVERY, self.stale_after / 4)
         last_release = float("-inf")
         joined = False
+        took_back = False
         while not self.stopping.is_set():
             try:
                 started = time.monotonic()
+                if not took_back:
+                    # Here, not before the loop: the database may be down when we
+                    # start, and the feeder claims nothing until this has run
+                    # (it waits for _alive), so no claim of ours is released.
+                    released = await self._call(claims.release_predecessor, self.name)
+                    took_back = True
+                    if released:
+                        log.warning(
+                            "took back %d recipients an earlier run of %s left claimed",
+                            released,
+                            self.name,
+                        )
                 live = await self._call(claims.heartbeat, self.name, self.stale_after)
                 self._live = live
                 self.pacer.set_rate(self._share())

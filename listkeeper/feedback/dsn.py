@@ -26,7 +26,7 @@ from django.utils import timezone
 from listkeeper.feedback import outcomes, verp
 from listkeeper.feedback.models import EventKind, EventSource
 from listkeeper.lib.addresses import address_key
-from listkeeper.lists.models import InboundKind, InboundMessage
+from listkeeper.mail.models import InboundKind, InboundMessage
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,8 @@ from django.utils import timezone
 
 from listkeeper.delivery.models import Recipient, RecipientState
 from listkeeper.feedback.models import DeliveryEvent, EventKind, EventSource
-from listkeeper.lists.models import MailingList, Post
+from listkeeper.lists.models import MailingList
+from listkeeper.mail.models import Post
 
 BOUNCE_REVIEW_RATE = 0.05
 COMPLAINT_REVIEW_RATE = 0.001

@@ -5,7 +5,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from listkeeper.delivery.models import Recipient
-from listkeeper.lists.models import MailingList, Member, Post, Subscription
+from listkeeper.lists.models import MailingList, Member, Subscription
+from listkeeper.mail.models import Post
 
 
 class EventKind(models.TextChoices):

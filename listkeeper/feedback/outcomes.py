@@ -26,7 +26,8 @@ from listkeeper.feedback.models import (
 )
 from listkeeper.lib.addresses import address_key
 from listkeeper.lists import services
-from listkeeper.lists.models import MailingList, Member, Post, Status, Subscription
+from listkeeper.lists.models import MailingList, Member, Status, Subscription
+from listkeeper.mail.models import Post
 
 log = logging.getLogger(__name__)
 

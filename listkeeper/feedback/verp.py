@@ -16,7 +16,8 @@ from listkeeper.delivery.models import Recipient
 from listkeeper.feedback.models import BounceProbe
 from listkeeper.lib import tokens
 from listkeeper.lib.addresses import address_key
-from listkeeper.lists.models import MailingList, Member, Post
+from listkeeper.lists.models import MailingList, Member
+from listkeeper.mail.models import Post
 
 
 @dataclass

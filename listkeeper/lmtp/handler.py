@@ -30,8 +30,8 @@ from typing import Any
 from django.db import DatabaseError, close_old_connections, connection, transaction
 
 from listkeeper.lib.log import mail_event, message_id_of
-from listkeeper.lists.models import InboundKind, InboundMessage
 from listkeeper.lists.routing import Route, RouteKind, resolve, serves_domain
+from listkeeper.mail.models import InboundKind, InboundMessage
 
 log = logging.getLogger(__name__)
 

@@ -35,10 +35,7 @@ from listkeeper.lib.addresses import Address, InvalidAddress, parse
 from listkeeper.lists import services
 from listkeeper.lists.bans import is_banned
 from listkeeper.lists.models import (
-    INBOUND_ADDRESS,
     DeliveryMode,
-    InboundKind,
-    InboundMessage,
     MailingList,
     RouteKind,
     Source,
@@ -48,6 +45,7 @@ from listkeeper.lists.models import (
 from listkeeper.mail import headers as h
 from listkeeper.mail.context import read_author, wire_form
 from listkeeper.mail.handlers.subject_tag import REPLY_PREFIXES
+from listkeeper.mail.models import INBOUND_ADDRESS, InboundKind, InboundMessage
 from listkeeper.mail.replies import reply, why_not_answer
 
 log = logging.getLogger("listkeeper.mail")

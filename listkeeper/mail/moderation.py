@@ -21,19 +21,12 @@ from listkeeper.delivery.ledger import enqueue_post
 from listkeeper.delivery.notices import send_template
 from listkeeper.lib.log import mail_event
 from listkeeper.lists import services
-from listkeeper.lists.models import (
-    MailingList,
-    Post,
-    PostingPolicy,
-    PostStatus,
-    RouteKind,
-    SenderKind,
-)
+from listkeeper.lists.models import MailingList, PostingPolicy, RouteKind, SenderKind
 from listkeeper.mail import headers as h
 from listkeeper.mail import pipeline
 from listkeeper.mail.context import parse_message, wire_form
 from listkeeper.mail.errors import Stop
-from listkeeper.mail.models import HeldNotice
+from listkeeper.mail.models import HeldNotice, Post, PostStatus
 from listkeeper.mail.replies import reply, staff_of
 
 log = logging.getLogger("listkeeper.mail")

@@ -27,13 +27,14 @@ from listkeeper.delivery.notices import is_reply_to_notice
 from listkeeper.lib.addresses import address_key
 from listkeeper.lib.log import mail_event
 from listkeeper.lists.bans import is_banned
-from listkeeper.lists.models import InboundKind, MailingList, Post, PostStatus, Role, RouteKind
+from listkeeper.lists.models import MailingList, Role, RouteKind
 from listkeeper.mail import authentication, pipeline, rules
 from listkeeper.mail import headers as h
 from listkeeper.mail.commands import handle_request, record_inbound
 from listkeeper.mail.context import InFlight, parse_message, read_author, wire_form
 from listkeeper.mail.errors import Stop
 from listkeeper.mail.handlers import clean_headers
+from listkeeper.mail.models import InboundKind, Post, PostStatus
 from listkeeper.mail.moderation import (
     approve,
     discard,

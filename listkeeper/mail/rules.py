@@ -19,7 +19,6 @@ from listkeeper.lists.models import (
     ListSender,
     NonMemberAction,
     PostingPolicy,
-    PostStatus,
     Role,
     SenderKind,
     Status,
@@ -28,6 +27,7 @@ from listkeeper.lists.models import (
 )
 from listkeeper.mail.context import InFlight
 from listkeeper.mail.errors import Discard, Hold, Reject, Stop
+from listkeeper.mail.models import PostStatus
 from listkeeper.mail.replies import why_automatic
 
 POSTING_STATUSES = (Status.ACTIVE, Status.DISABLED)

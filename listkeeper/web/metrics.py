@@ -46,14 +46,8 @@ RATE_WINDOW = 60
 class MailCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         from listkeeper.delivery.models import Delivery, Recipient, RecipientState, WorkerHeartbeat
-        from listkeeper.lists.models import (
-            InboundKind,
-            InboundMessage,
-            Post,
-            PostStatus,
-            Subscription,
-            Suppression,
-        )
+        from listkeeper.lists.models import Subscription, Suppression
+        from listkeeper.mail.models import InboundKind, InboundMessage, Post, PostStatus
 
         posts = GaugeMetricFamily(
             "listkeeper_posts", "Posts stored, by their current outcome.", labels=["status"]

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from listkeeper.delivery.models import Delivery, Recipient
 from listkeeper.lists import services
-from listkeeper.lists.models import PostStatus, Role
+from listkeeper.lists.models import Role
+from listkeeper.mail.models import PostStatus
 from tests.support.accounts import make_user
 from tests.support.api import client_for
 from tests.support.held import hold

@@ -24,7 +24,8 @@ from schemathesis.config import SchemathesisConfig
 
 from listkeeper.api.models import ApiToken
 from listkeeper.lists import services
-from listkeeper.lists.models import MailingList, Member, Post, PostStatus, Role
+from listkeeper.lists.models import MailingList, Member, Role
+from listkeeper.mail.models import Post, PostStatus
 
 # 19 operations; a bounded number of examples each keeps the run short.
 EXAMPLES = 10

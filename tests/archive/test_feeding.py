@@ -7,8 +7,9 @@ from listkeeper.archive import ids
 from listkeeper.archive.models import ArchivedMessage, Month, Thread
 from listkeeper.delivery.models import Delivery
 from listkeeper.lists import services
-from listkeeper.lists.models import ArchiveVisibility, PostStatus
+from listkeeper.lists.models import ArchiveVisibility
 from listkeeper.mail import process
+from listkeeper.mail.models import PostStatus
 from tests.support.archive import make_message
 
 

@@ -12,8 +12,9 @@ import pytest
 from listkeeper.archive import store
 from listkeeper.archive.models import ArchivedMessage
 from listkeeper.lists import services
-from listkeeper.lists.models import ArchiveVisibility, PostStatus
+from listkeeper.lists.models import ArchiveVisibility
 from listkeeper.mail import process
+from listkeeper.mail.models import PostStatus
 from tests.support.archive import make_message
 
 BASE = "/archive/community.lists.example.org/"

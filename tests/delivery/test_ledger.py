@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from listkeeper.delivery.ledger import enqueue_post
 from listkeeper.lists import services
-from listkeeper.lists.models import DeliveryMode, Post, PostStatus, Suppression
+from listkeeper.lists.models import DeliveryMode, Suppression
+from listkeeper.mail.models import Post, PostStatus
 
 
 def test_it_records_only_active_regular_unsuppressed_members(community) -> None:

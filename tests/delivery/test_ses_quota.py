@@ -127,7 +127,7 @@ def test_the_worker_paces_at_ses_rate_when_it_is_below_ours(ses_api, community, 
     worker.stop()
 
     assert worker.worker.pacer.rate == 4
-    assert busiest_window(m.received for m in handler.messages) <= 4
+    assert busiest_window(m.at for m in handler.messages) <= 4
     assert Recipient.objects.filter(delivery=delivery, state=RecipientState.SENT).count() == 12
 
 

@@ -137,6 +137,29 @@ def test_it_takes_back_the_claims_of_a_worker_that_died(community) -> None:
     assert Recipient.objects.filter(delivery=delivery, state=RecipientState.PENDING).count() == 10
 
 
+def test_it_sends_paced_what_its_killed_predecessor_under_the_same_name_left_claimed(
+    community, sink
+) -> None:
+    # A worker container killed with SIGKILL restarts with the same hostname,
+    # so the new worker has the old one's name: its heartbeat would keep the
+    # old claims "live" and release_stale would never free them.
+    handler, server = sink
+    delivery = post_to(community, 12)
+    claims.heartbeat("worker-host", 30)
+    claimed = claims.claim("worker-host", 6)
+    assert claimed is not None and len(claimed.rows) == 6
+
+    worker = WorkerThread(server.port, name="worker-host", rate=5).start()
+    wait_for(lambda: _done(delivery), timeout=15, what="the delivery to finish")
+    worker.stop()
+
+    received = Counter(r for m in handler.messages for r in m.rcpt_tos)
+    assert received == Counter({f"m{i}@example.net": 1 for i in range(12)})
+    # The copies taken back went through the pacer like the others.
+    times = sorted(m.at for m in handler.messages)
+    assert max(sum(1 for t in times if s <= t < s + 1) for s in times) <= 5
+
+
 def test_it_lets_two_workers_share_a_fan_out_without_sending_anyone_twice(community, sink) -> None:
     handler, server = sink
     delivery = post_to(community, 200)

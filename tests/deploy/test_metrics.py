@@ -7,7 +7,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from listkeeper.delivery.ledger import enqueue_post
 from listkeeper.delivery.models import Recipient
 from listkeeper.lists import services
-from listkeeper.lists.models import Post, PostStatus, Suppression
+from listkeeper.lists.models import Suppression
+from listkeeper.mail.models import Post, PostStatus
 
 
 def scrape(client: Client, **extra) -> dict[tuple[str, tuple], float]:

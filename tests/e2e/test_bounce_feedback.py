@@ -14,14 +14,8 @@ import pytest
 from listkeeper.feedback.models import DeliveryEvent, EventKind
 from listkeeper.lib import tokens
 from listkeeper.lists import services
-from listkeeper.lists.models import (
-    InboundKind,
-    InboundMessage,
-    Post,
-    Status,
-    Subscription,
-    Suppression,
-)
+from listkeeper.lists.models import Status, Subscription, Suppression
+from listkeeper.mail.models import InboundKind, InboundMessage, Post
 from tests.support.feedback import post_sns
 from tests.support.sns_signing import complaint_event, notification, sign
 from tests.support.worker import wait_for

@@ -126,7 +126,7 @@ def test_a_worker_killed_during_a_digest_run_leaves_each_member_one_digest(
     from django.conf import settings
 
     from listkeeper.delivery.models import Recipient, RecipientState
-    from listkeeper.lists.models import Post
+    from listkeeper.mail.models import Post
     from tests.support import proc
     from tests.support.proxy import FreezingProxy
 

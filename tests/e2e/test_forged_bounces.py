@@ -1,4 +1,4 @@
-"""Forged delivery reports change nothing; genuine ones touch only their own list (issue 10 §1).
+"""Forged delivery reports change nothing; genuine ones touch only their own list.
 
 Reports are sent as an attacker would: MAIL FROM:<> into Postfix's public
 smtpd, to a LIST-bounces address, and reach our LMTP server like any report.
@@ -19,16 +19,8 @@ from listkeeper.feedback import probes
 from listkeeper.feedback.models import BounceProbe, DeliveryEvent, ProbeState
 from listkeeper.lib import tokens
 from listkeeper.lists import services
-from listkeeper.lists.models import (
-    InboundKind,
-    InboundMessage,
-    MailingList,
-    Post,
-    Role,
-    Status,
-    Subscription,
-    Suppression,
-)
+from listkeeper.lists.models import MailingList, Role, Status, Subscription, Suppression
+from listkeeper.mail.models import InboundKind, InboundMessage, Post
 from tests.support.dsn import delivery_report
 from tests.support.worker import wait_for
 

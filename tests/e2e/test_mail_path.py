@@ -11,7 +11,8 @@ from django.conf import settings
 from listkeeper.delivery.models import Recipient
 from listkeeper.lib import tokens
 from listkeeper.lists import services
-from listkeeper.lists.models import DeliveryMode, Post, PostStatus, Subscription
+from listkeeper.lists.models import DeliveryMode, Subscription
+from listkeeper.mail.models import Post, PostStatus
 from tests.support.mailpath import parsed
 from tests.support.worker import wait_for
 

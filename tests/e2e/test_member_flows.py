@@ -21,7 +21,8 @@ from django.urls import reverse
 
 from listkeeper.delivery.models import Delivery
 from listkeeper.lists import services
-from listkeeper.lists.models import MailingList, Post, PostStatus, Role, Status, Subscription
+from listkeeper.lists.models import MailingList, Role, Status, Subscription
+from listkeeper.mail.models import Post, PostStatus
 from tests.support.mailpath import MailPath, parsed
 from tests.support.worker import wait_for
 

@@ -16,9 +16,10 @@ import pytest
 from django.conf import settings
 
 from listkeeper.lists import services
-from listkeeper.lists.models import Ban, InboundMessage, MailingList, Post, PostStatus, Role
+from listkeeper.lists.models import Ban, MailingList, Role
 from listkeeper.lmtp.handler import LMTPHandler
 from listkeeper.lmtp.server import protocol
+from listkeeper.mail.models import InboundMessage, Post, PostStatus
 from tests.support import dkimkeys
 from tests.support.mailpath import MailPath, parsed
 from tests.support.servers import ServerThread

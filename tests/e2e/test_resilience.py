@@ -9,7 +9,7 @@ import pytest
 from django.conf import settings
 
 from listkeeper.delivery.models import Delivery, JobState, Recipient, RecipientState
-from listkeeper.lists.models import Post, PostStatus
+from listkeeper.mail.models import Post, PostStatus
 from tests.support import proc
 from tests.support.lmtp import database_down
 from tests.support.worker import wait_for

@@ -6,20 +6,14 @@ import os
 import shutil
 import signal
 import smtplib
-import subprocess
-import sys
-import tempfile
 import time
 from email.message import EmailMessage
-from pathlib import Path
 
 import pytest
 
 from listkeeper.lists import services
-from tests.sesstub import free_port
 from tests.support.accounts import PASSWORD, make_user
-from tests.support.database import child_database_url
-from tests.test_serve import read_until, signed_in
+from tests.support.serve import read_until, serving, signed_in
 
 pytestmark = [
     pytest.mark.e2e,
@@ -39,27 +33,8 @@ def test_it_catches_every_copy_in_the_outbox_and_lists_them_on_the_status_page(
     members = ["ann@example.net", "bob@example.net", "cyd@example.org"]
     for address in members:
         services.subscribe(ml, address, actor="test")
-    data = Path(tempfile.mkdtemp(prefix="listkeeper-serve-"))
-    data.chmod(0o755)
-    web, smtp = free_port(), free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("SES_")},
-        "DATABASE_URL": child_database_url(),
-        "LISTKEEPER_DATA_DIR": str(data),
-        "SERVE": f"127.0.0.1:{web}",
-        "SMTP_LISTEN": f"127.0.0.1:{smtp}",
-        "REINJECT_HOST": f"127.0.0.1:{free_port()}",
-        "LMTP_LISTEN": f"127.0.0.1:{free_port()}",
-    }
-    script = Path(sys.executable).with_name("listkeeper")
-    proc = subprocess.Popen(
-        [str(script), "serve"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
+    with serving() as served:
+        proc, data, web, smtp = served.proc, served.data, served.web, served.smtp
         banner = read_until(proc, "Press Ctrl-C")
         assert "catcher" in banner and "worker" in banner and "LMTP" in banner
 
@@ -88,11 +63,3 @@ def test_it_catches_every_copy_in_the_outbox_and_lists_them_on_the_status_page(
 
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        from listkeeper.postfix.instance import PostfixInstance
-
-        PostfixInstance(data / "postfix").stop()
-        shutil.rmtree(data, ignore_errors=True)

@@ -13,7 +13,8 @@ from listkeeper.feedback import dsn, probes, ses
 from listkeeper.feedback.models import BounceProbe, ProbeState
 from listkeeper.lib import tokens
 from listkeeper.lists import services
-from listkeeper.lists.models import InboundKind, InboundMessage, Status, Subscription, Suppression
+from listkeeper.lists.models import Status, Subscription, Suppression
+from listkeeper.mail.models import InboundKind, InboundMessage
 from tests.support.dsn import delivery_report
 from tests.support.feedback import ledger_row, verp_address
 from tests.support.sns_signing import bounce_event

@@ -7,7 +7,7 @@ from django.utils import timezone
 from listkeeper.delivery.models import RecipientState
 from listkeeper.feedback import figures, ses
 from listkeeper.lists import services
-from listkeeper.lists.models import Post
+from listkeeper.mail.models import Post
 from tests.support.feedback import make_post, verp_address
 from tests.support.sns_signing import bounce_event, complaint_event, delivery_event, send_event
 

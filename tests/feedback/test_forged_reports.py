@@ -1,4 +1,4 @@
-"""A delivery report changes a member only when it proves itself (issue 10 §1).
+"""A delivery report changes a member only when it proves itself.
 
 Anyone can mail LIST-bounces@ a report naming anyone; only a VERP token that
 verifies, for the very address the report names, makes it count.
@@ -15,15 +15,8 @@ from listkeeper.feedback import dsn
 from listkeeper.feedback.models import DeliveryEvent
 from listkeeper.lib import tokens
 from listkeeper.lists import services
-from listkeeper.lists.models import (
-    InboundKind,
-    InboundMessage,
-    MailingList,
-    Role,
-    Status,
-    Subscription,
-    Suppression,
-)
+from listkeeper.lists.models import MailingList, Role, Status, Subscription, Suppression
+from listkeeper.mail.models import InboundKind, InboundMessage
 from tests.support.dsn import delivery_report
 from tests.support.feedback import ledger_row, make_post, verp_address
 

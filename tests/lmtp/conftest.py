@@ -6,9 +6,10 @@ from types import SimpleNamespace
 import pytest
 
 from listkeeper.delivery.ledger import enqueue_post
-from listkeeper.lists.models import Post, PostStatus, RouteKind
+from listkeeper.lists.models import RouteKind
 from listkeeper.lmtp import handler as lmtp_handler
 from listkeeper.lmtp.server import protocol
+from listkeeper.mail.models import Post, PostStatus
 from tests.support.lmtp import LMTPClient
 from tests.support.servers import ServerThread
 

@@ -4,8 +4,8 @@ import pytest
 
 from listkeeper.delivery.models import Delivery
 from listkeeper.lists import services
-from listkeeper.lists.models import InboundKind, InboundMessage, Post
 from listkeeper.lmtp import handler as lmtp_handler
+from listkeeper.mail.models import InboundKind, InboundMessage, Post
 from tests.support.lmtp import database_down
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from listkeeper.lists import services
-from listkeeper.lists.models import InboundKind, InboundMessage, Role
+from listkeeper.lists.models import Role
+from listkeeper.mail.models import InboundKind, InboundMessage
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

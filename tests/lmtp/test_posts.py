@@ -6,7 +6,7 @@ import pytest
 
 from listkeeper.delivery.models import Delivery
 from listkeeper.lists import services
-from listkeeper.lists.models import InboundKind, InboundMessage, Post, PostStatus
+from listkeeper.mail.models import InboundKind, InboundMessage, Post, PostStatus
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

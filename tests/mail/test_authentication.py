@@ -9,10 +9,11 @@ from __future__ import annotations
 import pytest
 
 from listkeeper.lists import services
-from listkeeper.lists.models import PostStatus, UnauthenticatedAction
+from listkeeper.lists.models import UnauthenticatedAction
 from listkeeper.mail import headers as h
 from listkeeper.mail import process
 from listkeeper.mail.authentication import aligned, authenticate
+from listkeeper.mail.models import PostStatus
 from tests.support import dkimkeys
 from tests.support.mail import outbox
 

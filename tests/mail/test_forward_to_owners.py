@@ -4,9 +4,10 @@ from django.contrib.auth import get_user_model
 
 from listkeeper.delivery.models import Delivery
 from listkeeper.lists import services
-from listkeeper.lists.models import InboundMessage, Role
+from listkeeper.lists.models import Role
 from listkeeper.mail import headers as h
 from listkeeper.mail import process
+from listkeeper.mail.models import InboundMessage
 from tests.support.mail import load, outbox
 
 

@@ -8,9 +8,10 @@ from django.utils import timezone
 
 from listkeeper.delivery.models import Delivery
 from listkeeper.lists import services
-from listkeeper.lists.models import Ban, NonMemberAction, Post, PostStatus, Role
+from listkeeper.lists.models import Ban, NonMemberAction, Role
 from listkeeper.mail import moderation, process
 from listkeeper.mail.handlers import subject_tag
+from listkeeper.mail.models import Post, PostStatus
 from tests.support.mail import load, outbox, parse_out
 
 MEMBERS = ["alice@example.com", "bob@example.org", "carol@example.net"]

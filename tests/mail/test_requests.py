@@ -8,9 +8,10 @@ from django.utils import timezone
 
 from listkeeper.lib import tokens
 from listkeeper.lists import services
-from listkeeper.lists.models import AuditEntry, Ban, InboundMessage, Source, Status, Subscription
+from listkeeper.lists.models import AuditEntry, Ban, Source, Status, Subscription
 from listkeeper.mail import process
 from listkeeper.mail.commands import find_commands
+from listkeeper.mail.models import InboundMessage
 from tests.support.mail import outbox
 
 

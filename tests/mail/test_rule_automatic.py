@@ -6,8 +6,9 @@ import pytest
 
 from listkeeper.delivery.models import Delivery
 from listkeeper.lists import services
-from listkeeper.lists.models import PostStatus, Role
+from listkeeper.lists.models import Role
 from listkeeper.mail import process
+from listkeeper.mail.models import PostStatus
 from tests.support.mail import load, outbox
 
 OWNER = "owner@example.org"

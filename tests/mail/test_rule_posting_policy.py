@@ -3,16 +3,10 @@ from __future__ import annotations
 import pytest
 
 from listkeeper.lists import services
-from listkeeper.lists.models import (
-    NonMemberAction,
-    PostingPolicy,
-    PostStatus,
-    Role,
-    SenderKind,
-    Status,
-)
+from listkeeper.lists.models import NonMemberAction, PostingPolicy, Role, SenderKind, Status
 from listkeeper.mail import rules
 from listkeeper.mail.errors import Hold, Reject
+from listkeeper.mail.models import PostStatus
 from tests.support.mail import make_ctx
 
 ALICE = "alice@example.com"  # the From of plain.eml

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from listkeeper.delivery.models import Delivery, Recipient
-from listkeeper.lists.models import ListSender, PostStatus, SenderKind, Status, Subscription
+from listkeeper.lists.models import ListSender, SenderKind, Status, Subscription
+from listkeeper.mail.models import PostStatus
 from tests.support.held import hold
 from tests.support.notices import notice_text
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from listkeeper.delivery.models import Recipient
-from listkeeper.lists.models import PostStatus
+from listkeeper.mail.models import PostStatus
 from tests.browser import launch, needs_chromium
 from tests.support.accounts import make_user
 from tests.support.held import hold

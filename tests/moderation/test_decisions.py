@@ -15,13 +15,12 @@ from listkeeper.lists.models import (
     AuditEntry,
     ListSender,
     MailingList,
-    Post,
     PostingPolicy,
-    PostStatus,
     Role,
     SenderKind,
 )
 from listkeeper.mail import process
+from listkeeper.mail.models import Post, PostStatus
 from listkeeper.mail.moderation import ModerationError
 from tests.support.mail import load, outbox, parse_out
 

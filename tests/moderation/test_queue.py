@@ -4,7 +4,8 @@ from django.conf import settings
 from django.shortcuts import resolve_url
 
 from listkeeper.lists import services
-from listkeeper.lists.models import PostStatus, Role
+from listkeeper.lists.models import Role
+from listkeeper.mail.models import PostStatus
 from tests.support.accounts import make_user
 from tests.support.held import HOSTILE_HTML, hold, make_message
 

@@ -6,7 +6,8 @@ from listkeeper.delivery.ledger import enqueue_post
 from listkeeper.delivery.models import Delivery
 from listkeeper.lib.addresses import parse
 from listkeeper.lists import services
-from listkeeper.lists.models import MailingList, Post, PostStatus, RouteKind
+from listkeeper.lists.models import MailingList, RouteKind
+from listkeeper.mail.models import Post, PostStatus
 
 MESSAGE = (
     b'From: "Alice via Community" <community@lists.example.org>\r\n'

@@ -7,7 +7,8 @@ from email import policy
 from email.message import EmailMessage
 
 from listkeeper.lists import services
-from listkeeper.lists.models import MailingList, Post, Subscription
+from listkeeper.lists.models import MailingList, Subscription
+from listkeeper.mail.models import Post
 from listkeeper.mail.process import handle_post
 
 

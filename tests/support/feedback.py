@@ -9,14 +9,8 @@ import pytest
 from listkeeper.delivery.ledger import enqueue_post
 from listkeeper.delivery.models import Delivery, Recipient
 from listkeeper.lib import tokens
-from listkeeper.lists.models import (
-    InboundKind,
-    InboundMessage,
-    MailingList,
-    Post,
-    PostStatus,
-    RouteKind,
-)
+from listkeeper.lists.models import MailingList, RouteKind
+from listkeeper.mail.models import InboundKind, InboundMessage, Post, PostStatus
 
 DSN_DIR = Path(__file__).resolve().parent.parent / "data" / "dsn"
 

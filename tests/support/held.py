@@ -5,7 +5,7 @@ from __future__ import annotations
 from email.message import EmailMessage
 from typing import Any
 
-from listkeeper.lists.models import Post, PostStatus
+from listkeeper.mail.models import Post, PostStatus
 
 HOSTILE_HTML = """<html><head><style>body { background: url(https://track.example/bg.png) }</style>
 <script>document.title = 'pwned'</script></head>

@@ -13,6 +13,9 @@ from html.parser import HTMLParser
 # Elements that never have content or an end tag.
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"}
 
+# Elements whose content reads as separate words from what surrounds it.
+BREAKS = {"td", "th", "li", "p", "div", "br", "dt", "dd", "tr", "option"}
+
 
 @dataclass
 class Element:
@@ -28,9 +31,11 @@ class Element:
         def walk(node: Element | str) -> None:
             if isinstance(node, str):
                 parts.append(node)
-            else:
-                for child in node.children:
-                    walk(child)
+                return
+            if node.tag in BREAKS:
+                parts.append(" ")  # cells and blocks read as separate words
+            for child in node.children:
+                walk(child)
 
         walk(self)
         return " ".join("".join(parts).split())
@@ -104,3 +109,27 @@ def table_rows(html: str | bytes, table_class: str | None = None) -> list[list[s
             if cells and not all(c.tag == "th" for c in cells):
                 rows.append([c.text for c in cells])
     return rows
+
+
+def texts(
+    page: str | bytes, tag: str | None = None, *, id: str | None = None, cls: str | None = None
+) -> list[str]:
+    """The text of each element with this tag and this id or class, in document order."""
+    found = parse(page).iter(tag)
+    if id is not None:
+        found = [e for e in found if e.attrs.get("id") == id]
+    elif cls is not None:
+        found = [e for e in found if cls in e.attrs.get("class", "").split()]
+    return [e.text for e in found]
+
+
+def text(page: str | bytes, *, id: str) -> str:
+    """The text of the one element with this id."""
+    return parse(page).by_id(id).text
+
+
+def attrs(page: str | bytes, tag: str, **match: str) -> list[dict[str, str]]:
+    """The attributes of each `tag` element whose attributes include `match`."""
+    return [
+        e.attrs for e in parse(page).iter(tag) if all(e.attrs.get(k) == v for k, v in match.items())
+    ]

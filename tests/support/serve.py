@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import http.cookiejar
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -71,3 +74,17 @@ def read_until(proc: subprocess.Popen[str], marker: str) -> str:
         if marker in line:
             return "".join(lines)
     raise AssertionError(f"serve exited before {marker!r}:\n{''.join(lines)}")
+
+
+def signed_in(base: str, username: str, password: str) -> urllib.request.OpenerDirector:
+    """An HTTP client signed in to a running web app (session and CSRF cookies kept)."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    opener.open(f"{base}/accounts/login/", timeout=30).read()
+    token = next(c.value for c in jar if c.name == "csrftoken")
+    form = urllib.parse.urlencode(
+        {"username": username, "password": password, "csrfmiddlewaretoken": token}
+    ).encode()
+    reply = opener.open(f"{base}/accounts/login/", data=form, timeout=30)
+    assert not reply.url.endswith("/accounts/login/"), "signing in failed"
+    return opener

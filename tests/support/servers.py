@@ -53,7 +53,7 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     data: bytes
-    received: float = field(default_factory=time.monotonic)
+    at: float = field(default_factory=time.monotonic)  # when DATA was accepted
 
 
 @dataclass

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import re
-
 from django.urls import reverse
 
 from listkeeper.lists import services
-from tests.web.pagetext import texts
+from tests.support.html import texts
 
 
 def actions_on(body: str) -> list[str]:
-    return re.findall(r"<td class=\"action\">([^<]+)</td>", body)
+    return texts(body, "td", cls="action")
 
 
 def test_it_logs_web_changes_with_who_and_filters_them(admin_client, alpha, beta):

@@ -14,7 +14,7 @@ from listkeeper.lists import services
 from listkeeper.lists.models import AuditEntry, Subscription
 from listkeeper.web.address_import import UnreadableInput, decode, read_pasted, read_rows
 from listkeeper.web.models import BulkImport, ImportState
-from tests.web.pagetext import texts
+from tests.support.html import attrs, parse, texts
 
 
 def parsed(text: str) -> list[tuple[int, str, str, str]]:
@@ -162,15 +162,21 @@ def test_it_previews_counts_and_every_problem_row_before_adding_anyone(owner_cli
     assert (job.state, job.rows, job.valid, job.invalid, job.duplicates) == ("preview", 6, 3, 2, 1)
     assert job.summary[str(alpha.id)] == {"new": 1, "back": 1, "already": 1}
     body = owner_client.get(reverse("bulk", args=[job.id])).content.decode()
-    assert 'id="count-invalid">2<' in body and 'id="count-duplicates">1<' in body
-    for line, text in [
-        (3, "already a member of alpha@lists.example.org"),
-        (4, "broken-address"),
-        (5, "same address as line 2"),
-        (7, "@"),
-    ]:
-        assert f'<td class="num">{line}</td>' in body, line
-        assert text in body
+    page = parse(body)
+    assert (page.by_id("count-invalid").text, page.by_id("count-duplicates").text) == ("2", "1")
+    problems = [[c.text for c in row.iter("td")] for row in page.with_class("problem", "tr")]
+    assert [line for line, _, _ in problems] == ["3", "4", "5", "7"]
+    for (_, value, message), text in zip(
+        problems,
+        [
+            "already a member of alpha@lists.example.org",
+            "broken-address",
+            "same address as line 2",
+            "@",
+        ],
+        strict=True,
+    ):
+        assert text in f"{value} {message}"
     assert "Add 2 subscriptions" in body
     assert Subscription.objects.filter(mailing_list=alpha, status="active").count() == before
 
@@ -281,8 +287,10 @@ def test_it_shows_progress_on_a_page_that_refreshes_itself(admin_client, admin_u
     )
     job.lists.set([alpha])
     body = admin_client.get(reverse("bulk", args=[job.id])).content.decode()
-    assert '<meta http-equiv="refresh" content="2">' in body
-    assert '<progress max="100000" value="25000">' in body
+    assert attrs(body, "meta", **{"http-equiv": "refresh"}) == [
+        {"http-equiv": "refresh", "content": "2"}
+    ]
+    assert [(a["max"], a["value"]) for a in attrs(body, "progress")] == [("100000", "25000")]
     assert "25000 of 100000 (25%)" in body
     job.refresh_from_db()
     assert job.state == ImportState.IMPORTING  # its worker is alive: not started twice

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
-
 from django.urls import reverse
 
 from listkeeper.delivery.models import Delivery
 from listkeeper.lists import services
-from listkeeper.lists.models import Post, PostStatus, Role, Status
-from tests.web.pagetext import text, texts
+from listkeeper.lists.models import Role, Status
+from listkeeper.mail.models import Post, PostStatus
+from tests.support.html import attrs, text, texts
 
 
 def test_it_shows_lists_posts_progress_held_and_bounces(owner_client, alpha, beta):
@@ -54,7 +53,7 @@ def test_it_shows_lists_posts_progress_held_and_bounces(owner_client, alpha, bet
     assert "4" in texts(body, "td", cls="num")
     assert "Picnic on Sunday" in body and "Accepted" in body
     assert "Held for moderation: non-member post" in body
-    assert re.findall(r'<progress max="(\d+)" value="(\d+)"', body) == [("200", "50")]
+    assert [(a["max"], a["value"]) for a in attrs(body, "progress")] == [("200", "50")]
     assert texts(body, "td", cls="num").count("1 waiting") == 1
     assert f'href="/lists/{alpha.id}/held/"' in body
     assert "bouncy@example.org" in body and "5 hard bounces" in body

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
 from listkeeper.delivery.models import DigestEntry, DigestIssue, Recipient
 from listkeeper.lists import services
 from listkeeper.lists.models import AuditEntry, Subscription
 from tests.support.digests import post
+from tests.support.html import table_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -23,8 +22,7 @@ def alpha_posts(alpha):
 
 
 def _rows(html: str, table: str) -> list[str]:
-    body = html.split(f'class="{table}"', 1)[1].split("</table>", 1)[0]
-    return re.findall(r"<tr><td>(.*?)</td>", body)
+    return [row[0] for row in table_rows(html, table)]
 
 
 def test_it_shows_the_waiting_posts_and_sends_them_now(owner_client, alpha, alpha_posts) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.test import Client
 from django.urls import reverse
 
-from tests.web.pagetext import text
+from tests.support.html import text
 
 STYLESHEET = '<link rel="stylesheet" href="/static/listkeeper/listkeeper.css">'
 

@@ -23,7 +23,8 @@ from django.utils import timezone
 from listkeeper.delivery.models import Delivery
 from listkeeper.lib import links
 from listkeeper.lists import services
-from listkeeper.lists.models import Post, PostStatus, Role, Status
+from listkeeper.lists.models import Role, Status
+from listkeeper.mail.models import Post, PostStatus
 from listkeeper.web.models import BulkImport, ImportState
 from tests.browser import launch, needs_chromium
 from tests.support.accounts import make_user

@@ -134,7 +134,7 @@ def test_it_says_what_deleting_a_list_loses_and_deletes_only_when_confirmed(admi
 
 
 def test_it_words_held_post_expiry_the_same_on_settings_and_queue(admin_client, alpha):
-    from tests.web.pagetext import text, texts
+    from tests.support.html import text, texts
 
     services.update_list(alpha, actor="test", held_expiry_days=3)
     settings_page = admin_client.get(reverse("list_edit", args=[alpha.id])).content

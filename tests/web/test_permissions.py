@@ -9,7 +9,8 @@ from django.test import Client
 from django.urls import reverse
 
 from listkeeper.lists import services
-from listkeeper.lists.models import Post, PostStatus, Role, Status, Subscription
+from listkeeper.lists.models import Role, Status, Subscription
+from listkeeper.mail.models import Post, PostStatus
 from listkeeper.web.models import BulkImport
 
 

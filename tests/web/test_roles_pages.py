@@ -7,12 +7,12 @@ import re
 from django.urls import reverse
 
 from tests.support.held import hold
-from tests.web.pagetext import texts
+from tests.support.html import parse, texts
 
 
 def nav_links(body: str) -> list[str]:
-    nav = re.search(r"<nav[^>]*>(.*?)</nav>", body, re.S).group(1)
-    return [" ".join(t.split()) for t in re.findall(r"<a [^>]*>([^<]+)</a>", nav)]
+    nav = parse(body).iter("nav")[0]
+    return [a.text for a in nav.iter("a")]
 
 
 def test_it_shows_a_moderator_their_lists_with_held_posts(moderator_client, alpha, beta):

@@ -9,7 +9,7 @@ from django.urls import reverse
 from listkeeper.lists import services
 from listkeeper.postfix.instance import PostfixInstance
 from listkeeper.postfix.render import Options
-from tests.web.pagetext import text, texts
+from tests.support.html import text, texts
 
 
 def test_it_sends_anonymous_visitors_to_sign_in(alpha):

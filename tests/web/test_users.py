@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from listkeeper.lists.models import Role, Subscription
 from listkeeper.lists.permissions import can_manage
-from tests.web.pagetext import text
+from tests.support.html import text
 
 
 def test_it_creates_an_owner_account_and_mails_a_password_link(admin_client, alpha, mailoutbox):

@@ -9,8 +9,8 @@ from ninja.errors import HttpError
 from listkeeper.api import access
 from listkeeper.api.auth import actor
 from listkeeper.api.schemas import ApproveIn, Error, PostOut, RejectIn
-from listkeeper.lists.models import Post, PostStatus
 from listkeeper.mail import process
+from listkeeper.mail.models import Post, PostStatus
 
 router = Router(tags=["held posts"])
 

@@ -14,7 +14,8 @@ from listkeeper.api.auth import actor
 from listkeeper.api.schemas import Error, ListCreate, ListOut, ListUpdate
 from listkeeper.lib.addresses import parse
 from listkeeper.lists import permissions, services
-from listkeeper.lists.models import MailingList, PostStatus, Role, Source, Status
+from listkeeper.lists.models import MailingList, Role, Source, Status
+from listkeeper.mail.models import PostStatus
 
 router = Router(tags=["lists"])
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
@@ -10,7 +12,8 @@ from listkeeper.delivery import quota
 from listkeeper.delivery.models import Delivery, JobState
 from listkeeper.feedback import figures
 from listkeeper.lists import permissions
-from listkeeper.lists.models import MailingList, Post, PostStatus, Role, Status, Subscription
+from listkeeper.lists.models import MailingList, Role, Status, Subscription
+from listkeeper.mail.models import Post, PostStatus
 
 # Rates are worked out per list (two queries each); beyond this many lists the
 # dashboard checks the first ones and the deliverability pages have the rest.
@@ -77,14 +80,14 @@ def attention(
     return items
 
 
-@login_required
-def dashboard(request: HttpRequest) -> HttpResponse:
-    user = request.user
+def list_rows(user: Any) -> list[dict[str, Any]]:
+    """The lists this user moderates, each with its active members and held posts.
+
+    One grouped query each instead of a COUNT per list.
+    """
     managed_ids = set(permissions.managed_lists(user).values_list("id", flat=True))
     lists = list(permissions.moderated_lists(user).order_by("domain", "local_part"))
     ids = [ml.id for ml in lists]
-
-    # One grouped query each instead of a COUNT per list.
     counts = dict(
         Subscription.objects.filter(mailing_list_id__in=ids, status=Status.ACTIVE)
         .values_list("mailing_list_id")
@@ -95,7 +98,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         .values_list("mailing_list_id")
         .annotate(n=Count("id"))
     )
-    rows = [
+    return [
         {
             "list": ml,
             "active": counts.get(ml.id, 0),
@@ -105,6 +108,16 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         }
         for ml in lists
     ]
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    rows = list_rows(user)
+    lists = [row["list"] for row in rows]
+    ids = [ml.id for ml in lists]
+    managed_ids = {row["list"].id for row in rows if row["manage"]}
+    held = {row["list"].id: row["held"] for row in rows if row["held"]}
     posts = (
         Post.objects.filter(mailing_list_id__in=ids)
         .select_related("mailing_list")
@@ -144,7 +157,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         {
             "rows": rows,
             "held_total": sum(held.values()),
-            "active_total": sum(counts.values()),
+            "active_total": sum(row["active"] for row in rows),
             "attention": attention(user, lists, held, managed_ids, ses_held, ses.standing),
             "ses": ses,
             "posts": posts,

@@ -11,7 +11,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from listkeeper.feedback import chart, figures
 from listkeeper.lists import services
-from listkeeper.lists.models import InboundKind, InboundMessage, PostStatus, Status, Subscription
+from listkeeper.lists.models import Status, Subscription
+from listkeeper.mail.models import InboundKind, InboundMessage, PostStatus
 from listkeeper.web.access import actor, managed_list
 
 UNPROVEN_SHOWN = 50

@@ -12,39 +12,17 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from listkeeper.lists import permissions, services
-from listkeeper.lists.models import Post, PostStatus, Role, SenderKind, Status, Subscription
+from listkeeper.lists.models import Role, SenderKind, Status
+from listkeeper.mail.models import PostStatus
 from listkeeper.web.access import actor, managed_list, site_admin_required
 from listkeeper.web.forms import LIST_SETTINGS, ListCreateForm, ListSettingsForm
-from listkeeper.web.views.dashboard import held_url
+from listkeeper.web.views.dashboard import held_url, list_rows
 
 
 @login_required
 def index(request: HttpRequest) -> HttpResponse:
     # A moderator sees the lists they moderate, with their held posts.
-    managed = set(permissions.managed_lists(request.user).values_list("id", flat=True))
-    lists = list(permissions.moderated_lists(request.user).order_by("domain", "local_part"))
-    counts = dict(
-        Subscription.objects.filter(
-            mailing_list_id__in=[ml.id for ml in lists], status=Status.ACTIVE
-        )
-        .values_list("mailing_list_id")
-        .annotate(n=Count("id"))
-    )
-    held = dict(
-        Post.objects.filter(mailing_list_id__in=[ml.id for ml in lists], status=PostStatus.HELD)
-        .values_list("mailing_list_id")
-        .annotate(n=Count("id"))
-    )
-    rows = [
-        {
-            "list": ml,
-            "active": counts.get(ml.id, 0),
-            "held": held.get(ml.id, 0),
-            "held_url": held_url(ml.id),
-            "manage": ml.id in managed,
-        }
-        for ml in lists
-    ]
+    rows = list_rows(request.user)
     return render(
         request,
         "web/lists/index.html",

@@ -14,8 +14,9 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from listkeeper.lists import permissions
-from listkeeper.lists.models import MailingList, Post, PostStatus
+from listkeeper.lists.models import MailingList
 from listkeeper.mail import process
+from listkeeper.mail.models import Post, PostStatus
 from listkeeper.mail.moderation import ModerationError
 from listkeeper.mail.preview import preview
 from listkeeper.web.access import actor, moderated_list

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("delivery", "0004_digests"),
+        ("delivery", "0005_post_in_mail_app"),
     ]
 
     operations = [
