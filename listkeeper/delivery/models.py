@@ -141,6 +141,8 @@ class SESQuota(models.Model):
     sent_last_24h = models.FloatField(default=0)
     # When SES answered with the figures above (None: never).
     fetched = models.DateTimeField(null=True, blank=True)
+    # The sum of every Delivery.handed_off then: what we sent since is the sum now minus this.
+    handed_off_at_fetch = models.BigIntegerField(default=0)
     # When we last asked, and why the figures could not be read then ("" when they could).
     checked = models.DateTimeField(null=True, blank=True)
     error = models.CharField(max_length=500, blank=True)

@@ -13,11 +13,12 @@ and uses it twice:
   excess with `454 Throttling failure: Daily message quota exceeded`, and
   Postfix would retry it for days at most.
 
-What is left is worked out from SES's figures and our own ledger: what SES
-counted when it answered, plus what we handed to Postfix since, minus what we
-sent more than 24 hours before now but inside the window SES counted, minus
-what workers hold claimed. Mail sent from the same account by anything else
-after SES answered is not seen until the next refresh.
+What is left is worked out from SES's figures and our own counters: what SES
+counted when it answered, plus what we handed to Postfix since (the
+deliveries' `handed_off` counters, so no scan of the ledger), minus what
+workers hold claimed. What leaves SES's rolling window is seen at the next
+answer (every minute while copies are held); mail sent from the same account
+by anything else, likewise.
 
 Without boto3, credentials or permission (AccessDenied) the feature is off:
 the reason is logged once and shown on the status page, pacing uses
@@ -31,15 +32,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
-from listkeeper.delivery.models import Recipient, RecipientState, SESQuota
+from listkeeper.delivery.models import Delivery, JobState, Recipient, RecipientState, SESQuota
 
 log = logging.getLogger(__name__)
 
 QUOTA_ID = 1
-WINDOW = timedelta(hours=24)
 # Figures older than this are not acted on (they are still shown, with their age).
 STALE_AFTER = timedelta(hours=1)
 # While copies are held, SES is asked this often whether its window has freed.
@@ -160,6 +160,7 @@ def store(result: Quota | QuotaUnavailable, now: datetime | None = None) -> SESQ
         row.max_24h_send = result.max_24h_send
         row.sent_last_24h = result.sent_last_24h
         row.fetched = now
+        row.handed_off_at_fetch = _handed_off()
         row.error = ""
         if _logged is not None:
             log.info("SES quota readable again")
@@ -180,6 +181,10 @@ def refresh(now: datetime | None = None) -> SESQuota:
     except QuotaUnavailable as exc:
         result = exc
     return store(result, now)
+
+
+def _handed_off() -> int:
+    return Delivery.objects.aggregate(n=Sum("handed_off"))["n"] or 0
 
 
 def fresh(now: datetime | None = None) -> SESQuota | None:
@@ -223,15 +228,13 @@ def standing(now: datetime | None = None) -> Standing | None:
     row = fresh(now)
     if row is None or row.fetched is None or row.max_24h_send <= 0:
         return None
-    since = Recipient.objects.filter(sent_at__gte=row.fetched).count()
-    # Ours that SES still counted when it answered and that have left the window since.
-    aged_out = Recipient.objects.filter(
-        sent_at__gte=row.fetched - WINDOW, sent_at__lt=now - WINDOW
-    ).count()
+    since = max(0, _handed_off() - row.handed_off_at_fetch)
+    # Through the open deliveries: the ledger's (delivery, state) index, not a scan.
+    open_ids = Delivery.objects.filter(state__in=[JobState.PENDING, JobState.RUNNING]).values("id")
     counts = Recipient.objects.filter(
-        state__in=[RecipientState.PENDING, RecipientState.CLAIMED]
+        delivery_id__in=open_ids, state__in=[RecipientState.PENDING, RecipientState.CLAIMED]
     ).aggregate(waiting=Count("id"), claimed=Count("id", filter=Q(state=RecipientState.CLAIMED)))
-    used = max(0, int(row.sent_last_24h) + since - aged_out)
+    used = int(row.sent_last_24h) + since
     return Standing(quota=row, used=used, claimed=counts["claimed"], waiting=counts["waiting"])
 
 

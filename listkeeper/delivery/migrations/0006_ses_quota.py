@@ -22,6 +22,7 @@ class Migration(migrations.Migration):
                 ("max_24h_send", models.FloatField(default=0)),
                 ("sent_last_24h", models.FloatField(default=0)),
                 ("fetched", models.DateTimeField(blank=True, null=True)),
+                ("handed_off_at_fetch", models.BigIntegerField(default=0)),
                 ("checked", models.DateTimeField(blank=True, null=True)),
                 ("error", models.CharField(blank=True, max_length=500)),
             ],
