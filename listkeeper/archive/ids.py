@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from functools import lru_cache
 
 SLUG_LENGTH = 16  # 16 base32 characters = 80 bits
 
@@ -33,6 +34,8 @@ def message_ids(value: str | None) -> list[str]:
     return seen
 
 
+# An import asks for the same parents' slugs over and over.
+@lru_cache(maxsize=65536)
 def slug(message_id: str) -> str:
     digest = hashlib.sha256(normalise_message_id(message_id).encode("utf-8", "replace")).digest()
     return base64.b32encode(digest).decode("ascii")[:SLUG_LENGTH].lower()

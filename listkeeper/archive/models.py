@@ -45,13 +45,17 @@ class Thread(models.Model):
 
 
 class ArchivedMessage(models.Model):
+    # No index of their own: the (list, slug) and (thread, path) indexes lead
+    # with them, and every index is work for each message archived.
     mailing_list = models.ForeignKey(
-        MailingList, on_delete=models.CASCADE, related_name="archived_messages"
+        MailingList, on_delete=models.CASCADE, related_name="archived_messages", db_index=False
     )
     post = models.ForeignKey(
         Post, null=True, blank=True, on_delete=models.SET_NULL, related_name="archived"
     )
-    thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="messages")
+    thread = models.ForeignKey(
+        Thread, on_delete=models.CASCADE, related_name="messages", db_index=False
+    )
     message_id = models.CharField(max_length=998)
     # ids.slug(message_id): the permalink; unique per list.
     slug = models.CharField(max_length=32)
@@ -84,7 +88,12 @@ class ArchivedMessage(models.Model):
             models.UniqueConstraint(fields=["mailing_list", "slug"], name="archive_message_slug")
         ]
         indexes = [
-            models.Index(fields=["mailing_list", "date"], name="archive_msg_date_idx"),
+            # Covers the month page by thread: (date, thread) read from the index alone.
+            models.Index(
+                fields=["mailing_list", "date", "thread"], name="archive_msg_date_thread_idx"
+            ),
+            # Reply order: a page of a thread, a message's neighbours and position.
+            models.Index(fields=["thread", "path"], name="archive_msg_thread_path_idx"),
             models.Index(fields=["mailing_list", "parent_slug"], name="archive_msg_parent_idx"),
             models.Index(fields=["author_email"], name="archive_msg_author_idx"),
         ]

@@ -16,13 +16,13 @@ from urllib.parse import quote
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Count, Max, Min
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils.feedgenerator import Atom1Feed
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from listkeeper.archive import access, mbox, parse, search, store
@@ -36,6 +36,11 @@ from listkeeper.web import access as web_access
 
 LATEST_THREADS = 20
 PAGE_SIZE = 100
+# A huge thread or month is shown a page at a time: a 2,000-message thread in
+# one page is megabytes of HTML and seconds of rendering.
+THREAD_PAGE = 100  # messages of a thread, in reply order
+MONTH_THREADS = 100  # threads of a month
+MONTH_MESSAGES = 200  # messages of a month by date
 FEED_SIZE = 30
 # Declared attachment types served as they are; anything else (HTML, SVG,
 # scripts, unknown) is application/octet-stream, always as a download.
@@ -165,7 +170,7 @@ def month(request: HttpRequest, list_id: str, year: int, month: int) -> HttpResp
         messages = in_month.order_by("date", "id").only(
             "slug", "subject", "author_name", "author_email", "date", "depth", "thread_id"
         )
-        page = Paginator(messages, PAGE_SIZE * 2).get_page(request.GET.get("page"))
+        page = Paginator(messages, MONTH_MESSAGES).get_page(request.GET.get("page"))
         base = reverse("archive:index", args=[ml.list_id])
         rows = [
             {
@@ -176,14 +181,26 @@ def month(request: HttpRequest, list_id: str, year: int, month: int) -> HttpResp
             for m in page
         ]
         return render(request, "archive/month.html", {**ctx, "rows": rows, "page": page})
-    counts = list(
-        in_month.values("thread_id")
-        .annotate(n=Count("id"), first=Min("date"), last=Max("date"))
-        .order_by("-last")
-    )
-    threads = Thread.objects.in_bulk([c["thread_id"] for c in counts])
-    rows = [{"thread": threads[c["thread_id"]], **c} for c in counts if c["thread_id"] in threads]
-    return render(request, "archive/month.html", {**ctx, "rows": rows, "page": None})
+    # One pass over the month's (date, thread) index entries; threads per
+    # month are few enough to sort and cut into pages here.
+    per_thread: dict[int, list] = {}
+    for thread_id, date in in_month.values_list("thread_id", "date"):
+        seen = per_thread.get(thread_id)
+        if seen is None:
+            per_thread[thread_id] = [1, date, date]
+        else:
+            seen[0] += 1
+            seen[1] = min(seen[1], date)
+            seen[2] = max(seen[2], date)
+    ordered = sorted(per_thread.items(), key=lambda kv: (kv[1][2], kv[0]), reverse=True)
+    thread_page = Paginator(ordered, MONTH_THREADS).get_page(request.GET.get("page"))
+    threads = Thread.objects.in_bulk([thread_id for thread_id, _ in thread_page])
+    rows = [
+        {"thread": threads[thread_id], "n": n, "first": first, "last": last}
+        for thread_id, (n, first, last) in thread_page
+        if thread_id in threads
+    ]
+    return render(request, "archive/month.html", {**ctx, "rows": rows, "page": thread_page})
 
 
 @archive_view
@@ -196,13 +213,44 @@ def thread(request: HttpRequest, list_id: str, slug: str) -> HttpResponse:
         message = ArchivedMessage.objects.filter(mailing_list=ml, slug=slug).first()
         if message is None:
             raise Http404("No such thread")
-        return redirect("archive:thread", list_id=ml.list_id, slug=message.thread.slug)
-    ctx = _context(request, ml, thread=found)
-    rows = ArchivedMessage.objects.filter(thread=found).order_by("path").defer("raw")
+        return redirect(thread_url(ml, message))
+    pages = max(1, -(-found.count // THREAD_PAGE))
+    number = min(_page_number(request), pages)
+    start = (number - 1) * THREAD_PAGE
+    ctx = _context(
+        request,
+        ml,
+        thread=found,
+        number=number,
+        pages=pages,
+        first_shown=start + 1,
+        last_shown=min(start + THREAD_PAGE, found.count),
+    )
+    rows = list(
+        ArchivedMessage.objects.filter(thread=found)
+        .order_by("path")
+        .defer("raw", "references", "in_reply_to", "message_id")[start : start + THREAD_PAGE]
+    )
     base = reverse("archive:index", args=[ml.list_id])
+    on_page = {m.slug for m in rows}
     # Every part of each item is escaped in _post.
-    items = mark_safe("\n".join(_post(m, base, found.subject, ctx["hide"]) for m in rows))  # noqa: S308
+    items = mark_safe(  # noqa: S308
+        "\n".join(_post(m, base, found.subject, ctx["hide"], on_page) for m in rows)
+    )
     return render(request, "archive/thread.html", {**ctx, "items": items})
+
+
+def thread_position(message: ArchivedMessage) -> int:
+    """Where a message stands in its thread's reply order, from 1."""
+    before = ArchivedMessage.objects.filter(thread_id=message.thread_id, path__lt=message.path)
+    return before.count() + 1
+
+
+def thread_url(ml: MailingList, message: ArchivedMessage, position: int | None = None) -> str:
+    """The page of its thread a message is on, scrolled to it."""
+    number = ((position or thread_position(message)) - 1) // THREAD_PAGE + 1
+    url = reverse("archive:thread", args=[ml.list_id, message.thread.slug])
+    return f"{url}{f'?page={number}' if number > 1 else ''}#m-{message.slug}"
 
 
 def _shown(message: ArchivedMessage, hide: bool) -> dict[str, Any]:
@@ -215,7 +263,9 @@ def _shown(message: ArchivedMessage, hide: bool) -> dict[str, Any]:
     }
 
 
-def _post(message: ArchivedMessage, base: str, thread_subject: str, hide: bool) -> str:
+def _post(
+    message: ArchivedMessage, base: str, thread_subject: str, hide: bool, on_page: set[str]
+) -> str:
     """One message of a thread page, as HTML built here with plain escaping: a
     200-message thread through the template engine costs several times more."""
     url = f"{base}m/{message.slug}/"
@@ -224,6 +274,12 @@ def _post(message: ArchivedMessage, base: str, thread_subject: str, hide: bool) 
         if message.subject != thread_subject
         else ""
     )
+    if message.reply_to and message.reply_to not in on_page:
+        # Its parent is on an earlier page: indentation alone would not say so.
+        subject += (
+            f'<div class="in-reply-to"><a href="{esc(base)}m/{esc(message.reply_to)}/">'
+            f"{esc(_('In reply to an earlier message'))}</a></div>"
+        )
     author = esc(show.author(message.author_name, message.author_email, hide))
     return (
         f'<li class="post depth-{min(message.depth, 10)}" id="m-{esc(message.slug)}">'
@@ -243,7 +299,7 @@ def _attachments(message: ArchivedMessage, url: str) -> str:
         f" <small>{esc(str(a['type']))}, {filesizeformat(a['size'])}</small></li>"
         for a in message.attachments
     )
-    return f'<ul class="attachments" aria-label="Attachments">{items}</ul>'
+    return f'<ul class="attachments" aria-label="{esc(_("Attachments"))}">{items}</ul>'
 
 
 def _message(ml: MailingList, slug: str) -> ArchivedMessage:
@@ -263,12 +319,16 @@ def message(request: HttpRequest, list_id: str, slug: str) -> HttpResponse:
     ml = access.readable_list(request, list_id)
     found = _message(ml, slug)
     ctx = _context(request, ml)
-    siblings = list(
-        ArchivedMessage.objects.filter(thread_id=found.thread_id)
-        .order_by("path")
-        .values_list("slug", flat=True)
-    )
-    at = siblings.index(found.slug)
+    # Neighbours and position from the (thread, path) index: a thread may
+    # hold thousands of messages, so never load all of it.
+    in_thread = ArchivedMessage.objects.filter(thread_id=found.thread_id)
+    previous = (
+        in_thread.filter(path__lt=found.path).order_by("-path").values_list("slug", flat=True)
+    ).first()
+    following = (
+        in_thread.filter(path__gt=found.path).order_by("path").values_list("slug", flat=True)
+    ).first()
+    position = thread_position(found)
     replies = (
         ArchivedMessage.objects.filter(thread_id=found.thread_id, reply_to=found.slug)
         .order_by("path")
@@ -297,10 +357,11 @@ def message(request: HttpRequest, list_id: str, slug: str) -> HttpResponse:
                 {"message": r, "author": show.author(r.author_name, r.author_email, ctx["hide"])}
                 for r in replies
             ],
-            "previous": siblings[at - 1] if at > 0 else None,
-            "next": siblings[at + 1] if at + 1 < len(siblings) else None,
-            "position": at + 1,
-            "thread_size": len(siblings),
+            "previous": previous,
+            "next": following,
+            "position": position,
+            "thread_size": found.thread.count,
+            "thread_url": thread_url(ml, found, position),
         },
     )
 
@@ -356,7 +417,7 @@ def feed(request: HttpRequest, list_id: str) -> HttpResponse:
     for m in latest:
         url = request.build_absolute_uri(reverse("archive:message", args=[ml.list_id, m.slug]))
         atom.add_item(
-            title=m.subject or "(no subject)",
+            title=m.subject or _("(no subject)"),
             link=url,
             unique_id=url,
             description=show.obscure(m.body_text[:2000]),
@@ -399,7 +460,7 @@ def delete(request: HttpRequest, list_id: str, slug: str) -> HttpResponse:
     if request.method == "POST" and reason:
         thread_slug = found.thread.slug
         store.delete_message(found, actor=web_access.actor(request), reason=reason)
-        messages.success(request, "The message was removed from the archive for good.")
+        messages.success(request, _("The message was removed from the archive for good."))
         if Thread.objects.filter(mailing_list=ml, slug=thread_slug).exists():
             return redirect("archive:thread", list_id=ml.list_id, slug=thread_slug)
         return redirect("archive:index", list_id=ml.list_id)
