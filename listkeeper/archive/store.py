@@ -119,15 +119,16 @@ class _Batch:
         return found
 
 
-@transaction.atomic
+# No savepoint: a post is archived inside the transaction that queues it, and
+# an error here must undo that whole transaction anyway (two statements saved
+# on every accepted post).
+@transaction.atomic(savepoint=False)
 def store_many(ml: MailingList, items: list[Item]) -> list[ArchivedMessage | None]:
     """Archive messages in order; None for those without a Message-ID or already archived."""
     slugs = [ids.slug(i.parsed.message_id) if i.parsed.message_id else "" for i in items]
-    taken = set(
-        ArchivedMessage.objects.filter(mailing_list=ml, slug__in=slugs).values_list(
-            "slug", flat=True
-        )
-    ) | set(Removed.objects.filter(mailing_list=ml, slug__in=slugs).values_list("slug", flat=True))
+    archived = ArchivedMessage.objects.filter(mailing_list=ml, slug__in=slugs).values_list("slug")
+    removed = Removed.objects.filter(mailing_list=ml, slug__in=slugs).values_list("slug")
+    taken = set(archived.union(removed).values_list("slug", flat=True))
     batch = _prefetch(ml, items, slugs)
     results: list[ArchivedMessage | None] = []
     created: list[ArchivedMessage] = []
@@ -172,6 +173,15 @@ def _insert(ml: MailingList, messages: list[ArchivedMessage]) -> None:
         for m in messages
     ]
     with connection.cursor() as cursor:
+        if len(rows) == 1:  # a post as it is accepted: its id in the same statement
+            marks = ", ".join(["%s"] * len(fields))
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) VALUES ({marks}) RETURNING id", rows[0]
+            )
+            messages[0].pk = cursor.fetchone()[0]
+            messages[0]._state.adding = False
+            messages[0]._state.db = connection.alias
+            return
         if connection.vendor == "postgresql":
             with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                 for row in rows:
