@@ -39,6 +39,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from pages import setup_django, timed, timed_many  # noqa: E402  (bench/pages.py)
 
 SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "zen", "dar", "bel", "gor", "pim"]
 COMMON = (
@@ -141,15 +144,8 @@ def generate_mbox(path: Path, messages: int, threads: int) -> dict:
     return {"size_mb": path.stat().st_size / 1e6, "attachments": attached}
 
 
-def setup() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "listkeeper.settings")
-    import django
-
-    django.setup()
-
-
 def seed(mbox_path: str) -> None:
-    setup()
+    setup_django()
     from django.core.management import call_command
     from django.db import connection
 
@@ -185,41 +181,8 @@ def seed(mbox_path: str) -> None:
     )
 
 
-def timed(client, url: str, n: int) -> dict[str, float]:
-    client.get(url)  # warm caches and the connection
-    times = []
-    for _ in range(n):
-        t = time.perf_counter()
-        response = client.get(url)
-        times.append((time.perf_counter() - t) * 1000)
-        assert response.status_code == 200, (url, response.status_code)
-    times.sort()
-    return {
-        "p50": statistics.median(times),
-        "p95": times[int(0.95 * (len(times) - 1))],
-        "load": os.getloadavg()[0],
-    }
-
-
-def timed_many(client, urls: list[str]) -> dict[str, float]:
-    for url in urls[:3]:
-        client.get(url)
-    times = []
-    for url in urls:
-        t = time.perf_counter()
-        response = client.get(url)
-        times.append((time.perf_counter() - t) * 1000)
-        assert response.status_code == 200, (url, response.status_code)
-    times.sort()
-    return {
-        "p50": statistics.median(times),
-        "p95": times[int(0.95 * (len(times) - 1))],
-        "load": os.getloadavg()[0],
-    }
-
-
 def web(n: int, posts: int) -> None:
-    setup()
+    setup_django()
     from django.db.models import Count
     from django.test import Client
     from django.test.utils import setup_test_environment

@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,17 +26,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
-
-def setup() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "listkeeper.settings")
-    import django
-
-    django.setup()
+from pages import setup_django, timed  # noqa: E402  (bench/pages.py)
 
 
 def seed(members: int) -> None:
-    setup()
+    setup_django()
     from django.core.management import call_command
 
     from listkeeper.lib.addresses import Address
@@ -72,20 +67,8 @@ def seed(members: int) -> None:
     print(json.dumps({"seed_s": seed_s}))
 
 
-def timed(client, url: str, n: int) -> dict[str, float]:
-    client.get(url)  # warm caches and the connection
-    times = []
-    for _ in range(n):
-        t = time.perf_counter()
-        response = client.get(url)
-        times.append((time.perf_counter() - t) * 1000)
-        assert response.status_code == 200, (url, response.status_code)
-    times.sort()
-    return {"p50": statistics.median(times), "p95": times[int(0.95 * (len(times) - 1))]}
-
-
 def web(members: int, rows: int, n: int) -> None:
-    setup()
+    setup_django()
     from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.core.files.uploadedfile import SimpleUploadedFile

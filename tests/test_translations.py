@@ -152,3 +152,57 @@ def test_subscribing_on_a_german_page_makes_german_the_members_language(db, mail
     subject = str(make_header(decode_header(mail.subject)))
     assert subject == "Bestätigen Sie Ihre Anmeldung bei Community"
     assert ml.address in mail.body
+
+
+@pytest.mark.skipif(
+    shutil.which("msgfmt") is None, reason="needs gettext (apt-get install gettext)"
+)
+def test_msgfmt_accepts_the_german_catalogue():
+    # Checks each python-format entry's placeholders and the plural forms.
+    done = subprocess.run(
+        ["msgfmt", "--check", "--output-file", "/dev/null", str(GERMAN)],
+        capture_output=True,
+        text=True,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+
+
+# Words a template may show untranslated: names, and the commands -request@ reads.
+UNTRANSLATED = {"Listkeeper", "Postfix", "UTC", "app"} | {
+    "subscribe",
+    "unsubscribe",
+    "digest",
+    "on",
+    "plain",
+    "off",
+    "help",
+}
+TEMPLATE_CODE = re.compile(r"{%.*?%}|{{.*?}}|{#.*?#}", re.S)
+READ_ATTRIBUTE = re.compile(r'\b(?:aria-label|title|placeholder|alt)="([^"]*)"')
+
+
+def unmarked_words(template: str) -> list[str]:
+    """Words a template shows that no translate/blocktranslate tag carries."""
+    text = re.sub(r"{%\s*blocktranslate.*?{%\s*endblocktranslate\s*%}", " ", template, flags=re.S)
+    text = TEMPLATE_CODE.sub(" ", text)
+    said = " ".join(READ_ATTRIBUTE.findall(text))
+    text = re.sub(r"<(style|script)\b.*?</\1>", " ", text, flags=re.S)
+    text = re.sub(r"<[^>]*>|&\w+;", " ", text)
+    words = re.findall(r"[A-Za-z][A-Za-z'-]+", f"{text} {said}")
+    return [w for w in words if w not in UNTRANSLATED]
+
+
+def test_every_page_and_mail_template_marks_its_words_for_translation():
+    unmarked = {}
+    for path in sorted(PACKAGE.glob("*/templates/**/*")):
+        if path.is_file() and "postfix" not in path.parts:  # Postfix's own config files
+            words = unmarked_words(path.read_text())
+            if words:
+                unmarked[str(path.relative_to(PACKAGE))] = words
+    assert unmarked == {}
+
+
+def test_the_check_for_unmarked_words_finds_them():
+    assert unmarked_words('<p>{% translate "Hello" %} there</p>') == ["there"]
+    assert unmarked_words('<a aria-label="Open it">{{ x }}</a>') == ["Open", "it"]
+    assert unmarked_words("{% blocktranslate %}Hi {{ x }}{% endblocktranslate %} UTC") == []

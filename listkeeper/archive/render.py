@@ -15,6 +15,8 @@ from html import escape as html_escape
 import nh3
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from listkeeper.archive.search import MARK_END, MARK_START
 
@@ -108,10 +110,10 @@ def marked(text: str, public: bool) -> SafeString:
 def author(name: str, address: str, public: bool) -> str:
     if name:
         return obscure(name) if public else name
-    return shown_address(address, public) or "(unknown)"
+    return shown_address(address, public) or _("(unknown)")
 
 
-_FOLD = {"quote": "Quoted text ({} lines)", "signature": "Signature"}
+_FOLD = {"quote": gettext_lazy("Quoted text ({} lines)"), "signature": gettext_lazy("Signature")}
 
 
 def body(text: str, html: str, public: bool) -> SafeString:

@@ -23,6 +23,7 @@ from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils.feedgenerator import Atom1Feed
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from listkeeper.archive import access, mbox, parse, search, store
@@ -271,7 +272,7 @@ def _post(
         # Its parent is on an earlier page: indentation alone would not say so.
         subject += (
             f'<div class="in-reply-to"><a href="{esc(base)}m/{esc(message.reply_to)}/">'
-            "In reply to an earlier message</a></div>"
+            f"{esc(_('In reply to an earlier message'))}</a></div>"
         )
     author = esc(show.author(message.author_name, message.author_email, hide))
     return (
@@ -292,7 +293,7 @@ def _attachments(message: ArchivedMessage, url: str) -> str:
         f" <small>{esc(str(a['type']))}, {filesizeformat(a['size'])}</small></li>"
         for a in message.attachments
     )
-    return f'<ul class="attachments" aria-label="Attachments">{items}</ul>'
+    return f'<ul class="attachments" aria-label="{esc(_("Attachments"))}">{items}</ul>'
 
 
 def _message(ml: MailingList, slug: str) -> ArchivedMessage:
@@ -410,7 +411,7 @@ def feed(request: HttpRequest, list_id: str) -> HttpResponse:
     for m in latest:
         url = request.build_absolute_uri(reverse("archive:message", args=[ml.list_id, m.slug]))
         atom.add_item(
-            title=m.subject or "(no subject)",
+            title=m.subject or _("(no subject)"),
             link=url,
             unique_id=url,
             description=show.obscure(m.body_text[:2000]),
@@ -453,7 +454,7 @@ def delete(request: HttpRequest, list_id: str, slug: str) -> HttpResponse:
     if request.method == "POST" and reason:
         thread_slug = found.thread.slug
         store.delete_message(found, actor=web_access.actor(request), reason=reason)
-        messages.success(request, "The message was removed from the archive for good.")
+        messages.success(request, _("The message was removed from the archive for good."))
         if Thread.objects.filter(mailing_list=ml, slug=thread_slug).exists():
             return redirect("archive:thread", list_id=ml.list_id, slug=thread_slug)
         return redirect("archive:index", list_id=ml.list_id)

@@ -33,8 +33,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Sum
-from django.utils import timezone
+from django.db.models import Q, Sum
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from listkeeper.delivery import ledger
 from listkeeper.delivery.models import Delivery, DigestEntry, DigestIssue, JobState
@@ -191,24 +192,27 @@ def cut(ml: MailingList, *, actor: str, now: datetime | None = None) -> DigestIs
             subs.exclude(delivery__in=DIGEST_MODES).filter(delivery_next__in=DIGEST_MODES).update(
                 delivery_next=""
             )
-        title = issue_title(ml, issue)
-        items = [_item(e) for e in entries]
         total = 0
         for mode in DIGEST_MODES:
-            if not Subscription.objects.filter(ledger.recipients_of(ml.id, mode)).exists():
-                continue  # nobody reads this form now: not built, not stored
-            build = build_mime if mode == DeliveryMode.DIGEST else build_plain
-            delivery = Delivery.objects.create(
-                digest=issue,
-                digest_mode=mode,
-                message=build(ml, title, items),
-                envelope_from=ml.suffixed(RouteKind.BOUNCES),
-                personalised=True,
-            )
-            count = ledger.enqueue_digest(delivery, ml.id)
-            if count == 0:  # cannot happen inside this transaction; kept honest anyway
-                Delivery.objects.filter(id=delivery.id).update(state=JobState.DONE, finished=now)
-            total += count
+            # One build per form and language its readers write in; a form or
+            # language nobody reads now is not built, not stored.
+            for language in reader_languages(ml, mode):
+                build = build_mime if mode == DeliveryMode.DIGEST else build_plain
+                with translation.override(language):
+                    message = build(ml, issue_title(ml, issue), [_item(e) for e in entries])
+                delivery = Delivery.objects.create(
+                    digest=issue,
+                    digest_mode=mode,
+                    message=message,
+                    envelope_from=ml.suffixed(RouteKind.BOUNCES),
+                    personalised=True,
+                )
+                count = ledger.enqueue_digest(delivery, ml.id, speaks(language))
+                if count == 0:  # cannot happen inside this transaction; kept honest anyway
+                    Delivery.objects.filter(id=delivery.id).update(
+                        state=JobState.DONE, finished=now
+                    )
+                total += count
         issue.recipients = total
         issue.save(update_fields=["recipients"])
         switched = services.apply_waiting_deliveries(ml)
@@ -277,8 +281,32 @@ class Built:
         return cls(mime=build_mime(ml, title, items), plain=build_plain(ml, title, items))
 
 
+def reader_languages(ml: MailingList, mode: str) -> list[str]:
+    """The languages the members on `mode` read, the site's first; [] when nobody is."""
+    chosen = set(
+        Subscription.objects.filter(ledger.recipients_of(ml.id, mode))
+        .values_list("member__language", flat=True)
+        .distinct()
+    )
+    known = {code for code, _name in settings.LANGUAGES}
+    wanted = {code if code in known else settings.LANGUAGE_CODE for code in chosen}
+    return sorted(wanted, key=lambda code: (code != settings.LANGUAGE_CODE, code))
+
+
+def speaks(language: str) -> Q:
+    """Members whose notices are in `language` (no or an unknown choice: the site's)."""
+    others = {code for code, _name in settings.LANGUAGES} - {language}
+    if language == settings.LANGUAGE_CODE:
+        return ~Q(member__language__in=others)
+    return Q(member__language=language)
+
+
 def issue_title(ml: MailingList, issue: DigestIssue) -> str:
-    return f"{ml.name} Digest, Vol {issue.volume}, Issue {issue.number}"
+    return _("%(name)s Digest, Vol %(volume)s, Issue %(number)s") % {
+        "name": ml.name,
+        "volume": issue.volume,
+        "number": issue.number,
+    }
 
 
 def _item(entry: DigestEntry) -> Item:
@@ -286,7 +314,7 @@ def _item(entry: DigestEntry) -> Item:
     head = email.message_from_bytes(
         data.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n", policy=policy.default
     )
-    subject = entry.post.subject or "(no subject)"
+    subject = entry.post.subject or _("(no subject)")
     return Item(subject=subject, author=_author_name(head, entry.post.author), message=data)
 
 
@@ -340,7 +368,7 @@ def _toc(ml: MailingList, title: str, items: list[Item]) -> str:
     lines = [title, ""]
     if ml.digest_header.strip():
         lines += [ml.digest_header.strip(), ""]
-    lines += ["Today's Topics:", ""]
+    lines += [_("Today's Topics:"), ""]
     width = len(str(len(items)))
     for n, item in enumerate(items, 1):
         lines.append(f"  {n:>{width}}. {item.subject} ({item.author})")
@@ -354,11 +382,11 @@ def footer_text(ml: MailingList) -> str:
         lines += [ml.digest_footer.strip(), ""]
     lines += [
         "_" * 47,
-        f"{ml.name} mailing list <{ml.address}>",
-        f"Unsubscribe: {PLACEHOLDER}",
+        _("%(name)s mailing list <%(address)s>") % {"name": ml.name, "address": ml.address},
+        _("Unsubscribe: %(url)s") % {"url": PLACEHOLDER},
         # Manage links expire after a week, so a digest kept in a mailbox
         # points at the page that mails a fresh one.
-        f"Each post, a digest or no mail: {settings.SITE_URL}/manage/",
+        _("Each post, a digest or no mail: %(url)s") % {"url": f"{settings.SITE_URL}/manage/"},
     ]
     return "\r\n".join(lines) + "\r\n"
 
@@ -389,8 +417,8 @@ def _crlf(data: bytes) -> bytes:
 def build_mime(ml: MailingList, title: str, items: list[Item]) -> bytes:
     """multipart/mixed: the table of contents, a multipart/digest of the posts, the footer."""
     posts = [_crlf(bytes(i.message)) for i in items]
-    toc, toc_8bit = _text_part(_toc(ml, title, items), "Table of contents")
-    foot, foot_8bit = _text_part(footer_text(ml), "Digest footer")
+    toc, toc_8bit = _text_part(_toc(ml, title, items), _("Table of contents"))
+    foot, foot_8bit = _text_part(footer_text(ml), _("Digest footer"))
     outer, inner = _boundary(posts), _boundary(posts)
     body = [f"--{outer}\r\n".encode(), toc, CRLF, f"--{outer}\r\n".encode()]
     body.append(f'Content-Type: multipart/digest; boundary="{inner}"\r\n\r\n'.encode())
@@ -412,7 +440,7 @@ def build_plain(ml: MailingList, title: str, items: list[Item]) -> bytes:
         out += _plain_message(item.message)
         out += ["", RFC1153_RULE, ""]
     out += [footer_text(ml).rstrip("\r\n"), "", RFC1153_RULE, ""]
-    end = f"End of {title}"
+    end = _("End of %(title)s") % {"title": title}
     out += [end, "*" * len(end)]
     text = "\r\n".join(out) + "\r\n"
     eight_bit = not text.isascii()
@@ -445,9 +473,12 @@ def _plain_body(msg: EmailMessage) -> str:
             try:
                 parts.append(str(part.get_content()).rstrip())
             except (LookupError, UnicodeError, AssertionError):
-                parts.append("[a text part in an unknown character set was left out]")
+                parts.append(_("[a text part in an unknown character set was left out]"))
         else:
-            name = part.get_filename() or "no name"
+            name = part.get_filename() or _("no name")
             size = len(part.get_payload(decode=True) or b"")
-            parts.append(f"[{kind} ({name}, {size} bytes) is not included in the plain digest]")
+            parts.append(
+                _("[%(kind)s (%(name)s, %(size)s bytes) is not included in the plain digest]")
+                % {"kind": kind, "name": name, "size": size}
+            )
     return "\n\n".join(parts)

@@ -139,14 +139,17 @@ def _record_chunk(delivery: Delivery, who: Q, limit: int | None) -> int:
     return count
 
 
-def enqueue_digest(delivery: Delivery, list_id: int) -> int:
-    """Record every member on `delivery.digest_mode` now: the issue's recipients.
+def enqueue_digest(delivery: Delivery, list_id: int, readers: Q | None = None) -> int:
+    """Record every member on `delivery.digest_mode` now (of them, `readers`).
 
     All at once, in the transaction that cuts the issue (the digest switches
     waiting for this issue take effect right after, in the same transaction).
+    `readers` picks the members this build is for (its language); the builds
+    of one issue and form split the members between them.
     """
     delivery.expand_after = 0
-    return _record_chunk(delivery, recipients_of(list_id, delivery.digest_mode), None)
+    who = recipients_of(list_id, delivery.digest_mode)
+    return _record_chunk(delivery, who if readers is None else who & readers, None)
 
 
 @transaction.atomic

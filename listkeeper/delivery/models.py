@@ -2,15 +2,16 @@ from __future__ import annotations
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from listkeeper.lists.models import DeliveryMode, MailingList, Member
 from listkeeper.mail.models import Post
 
 
 class JobState(models.TextChoices):
-    PENDING = "pending", "Waiting"
-    RUNNING = "running", "Sending"
-    DONE = "done", "Handed to Postfix"
+    PENDING = "pending", gettext_lazy("Waiting")
+    RUNNING = "running", gettext_lazy("Sending")
+    DONE = "done", gettext_lazy("Handed to Postfix")
 
 
 class DigestIssue(models.Model):
@@ -102,11 +103,11 @@ class Delivery(models.Model):
 
 
 class RecipientState(models.TextChoices):
-    PENDING = "pending", "Waiting"
-    CLAIMED = "claimed", "Being sent"
-    SENT = "sent", "Handed to Postfix"
-    FAILED = "failed", "Refused by Postfix"
-    SKIPPED = "skipped", "Left the list before sending"
+    PENDING = "pending", gettext_lazy("Waiting")
+    CLAIMED = "claimed", gettext_lazy("Being sent")
+    SENT = "sent", gettext_lazy("Handed to Postfix")
+    FAILED = "failed", gettext_lazy("Refused by Postfix")
+    SKIPPED = "skipped", gettext_lazy("Left the list before sending")
 
 
 class Recipient(models.Model):

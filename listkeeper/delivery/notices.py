@@ -75,6 +75,24 @@ def language_for(to: Sequence[str]) -> str:
     return translation.get_language() or settings.LANGUAGE_CODE
 
 
+def by_language(to: Sequence[str]) -> dict[str, list[str]]:
+    """The recipients grouped by the language to write to each in (language_for).
+
+    Members with a preferred language get it; everyone else shares the
+    language active now. One group, in the order given, when nobody chose.
+    """
+    current = translation.get_language() or settings.LANGUAGE_CODE
+    chosen = dict(
+        Member.objects.filter(key__in=[address_key(a) for a in to])
+        .exclude(language="")
+        .values_list("key", "language")
+    )
+    groups: dict[str, list[str]] = {}
+    for address in to:
+        groups.setdefault(chosen.get(address_key(address), current), []).append(address)
+    return groups
+
+
 def send_template(
     name: str,
     to: Sequence[str],
@@ -87,7 +105,8 @@ def send_template(
 ) -> None:
     """Render emails/NAME.* with the list's name and links, queue it for delivery.
 
-    In `language`, else the recipient's preferred language (language_for).
+    In `language`, else each recipient's preferred language: recipients who
+    read different languages (a list's moderators) get one message per language.
 
     From and the envelope sender are the list's -owner / -bounces addresses (or
     DEFAULT_FROM_EMAIL without a list), so SES sees a verified identity and a
@@ -106,8 +125,23 @@ def send_template(
         domain = settings.LISTKEEPER_DOMAIN
     if envelope_from is not None:
         envelope = envelope_from
-    with translation.override(language or language_for(to)):
-        subject, text, html = render_email(name, ctx)
+    groups = {language: list(to)} if language else by_language(to)
+    for lang, recipients in groups.items():
+        with translation.override(lang):
+            subject, text, html = render_email(name, ctx)
+        _send(subject, text, html, recipients, from_email, envelope, domain, headers)
+
+
+def _send(
+    subject: str,
+    text: str,
+    html: str,
+    to: list[str],
+    from_email: str,
+    envelope: str,
+    domain: str,
+    headers: dict[str, str] | None,
+) -> None:
     msg = EmailMultiAlternatives(
         _encoded_subject(subject),
         text,

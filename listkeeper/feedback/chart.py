@@ -5,6 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
 from listkeeper.feedback.figures import Day
 
 
@@ -58,14 +62,26 @@ def stacked_bars(
 
 
 HARD, SOFT, COMPLAINT, SENT = "#a33", "#d08a00", "#6b3fa0", "#0b5cad"
-LEGEND = [(HARD, "hard bounces"), (SOFT, "soft bounces"), (COMPLAINT, "complaints")]
+LEGEND = [
+    (HARD, gettext_lazy("hard bounces")),
+    (SOFT, gettext_lazy("soft bounces")),
+    (COMPLAINT, gettext_lazy("complaints")),
+]
+
+
+def _day(d: Day) -> str:
+    """`07 Mar`, with the month's name in the active language."""
+    return date_format(d.day, "d M")
 
 
 def sent_chart(series: Sequence[Day]) -> Chart:
     return stacked_bars(
-        [[(d.sent, SENT, f"{d.day:%d %b}: {d.sent} sent")] for d in series],
-        [f"{d.day:%d %b}" for d in series],
-        label="Copies handed to Postfix per day, last 30 days",
+        [
+            [(d.sent, SENT, _("%(day)s: %(n)s sent") % {"day": _day(d), "n": d.sent})]
+            for d in series
+        ],
+        [_day(d) for d in series],
+        label=_("Copies handed to Postfix per day, last 30 days"),
     )
 
 
@@ -73,12 +89,24 @@ def problem_chart(series: Sequence[Day]) -> Chart:
     return stacked_bars(
         [
             [
-                (d.hard_bounces, HARD, f"{d.day:%d %b}: {d.hard_bounces} hard bounces"),
-                (d.soft_bounces, SOFT, f"{d.day:%d %b}: {d.soft_bounces} soft bounces"),
-                (d.complaints, COMPLAINT, f"{d.day:%d %b}: {d.complaints} complaints"),
+                (
+                    d.hard_bounces,
+                    HARD,
+                    _("%(day)s: %(n)s hard bounces") % {"day": _day(d), "n": d.hard_bounces},
+                ),
+                (
+                    d.soft_bounces,
+                    SOFT,
+                    _("%(day)s: %(n)s soft bounces") % {"day": _day(d), "n": d.soft_bounces},
+                ),
+                (
+                    d.complaints,
+                    COMPLAINT,
+                    _("%(day)s: %(n)s complaints") % {"day": _day(d), "n": d.complaints},
+                ),
             ]
             for d in series
         ],
-        [f"{d.day:%d %b}" for d in series],
-        label="Bounces and complaints per day, last 30 days",
+        [_day(d) for d in series],
+        label=_("Bounces and complaints per day, last 30 days"),
     )

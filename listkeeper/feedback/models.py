@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from listkeeper.delivery.models import Recipient
 from listkeeper.lists.models import MailingList, Member, Subscription
@@ -10,16 +11,16 @@ from listkeeper.mail.models import Post
 
 
 class EventKind(models.TextChoices):
-    ACCEPTED = "accepted", "Accepted by SES"
-    DELIVERED = "delivered", "Delivered"
-    HARD_BOUNCE = "hard", "Bounced (permanent)"
-    SOFT_BOUNCE = "soft", "Bounced (temporary)"
-    COMPLAINT = "complaint", "Complained"
+    ACCEPTED = "accepted", gettext_lazy("Accepted by SES")
+    DELIVERED = "delivered", gettext_lazy("Delivered")
+    HARD_BOUNCE = "hard", gettext_lazy("Bounced (permanent)")
+    SOFT_BOUNCE = "soft", gettext_lazy("Bounced (temporary)")
+    COMPLAINT = "complaint", gettext_lazy("Complained")
 
 
 class EventSource(models.TextChoices):
-    SNS = "sns", "SES notification"
-    DSN = "dsn", "Delivery report"
+    SNS = "sns", gettext_lazy("SES notification")
+    DSN = "dsn", gettext_lazy("Delivery report")
 
 
 class DeliveryEvent(models.Model):
@@ -87,9 +88,9 @@ class SnsMessage(models.Model):
 
 
 class ProbeState(models.TextChoices):
-    PENDING = "pending", "Waiting for a bounce"
-    BOUNCED = "bounced", "Bounced: delivery disabled"
-    EXPIRED = "expired", "Did not bounce: score reset"
+    PENDING = "pending", gettext_lazy("Waiting for a bounce")
+    BOUNCED = "bounced", gettext_lazy("Bounced: delivery disabled")
+    EXPIRED = "expired", gettext_lazy("Did not bounce: score reset")
 
 
 class BounceProbe(models.Model):

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core import signing
+from django.utils.translation import gettext as _
 
 
 class BadToken(ValueError):
@@ -29,9 +30,11 @@ def read(purpose: str, token: str, max_age: float | None = None) -> Any:
         age = None if max_age is None else timedelta(seconds=max_age)
         return signing.loads(token, salt=f"listkeeper.{purpose}", max_age=age)
     except signing.SignatureExpired:
-        raise BadToken("this link has expired") from None
+        raise BadToken(_("this link has expired")) from None
     except signing.BadSignature:
-        raise BadToken("this link is not valid (it may have been altered or cut short)") from None
+        raise BadToken(
+            _("this link is not valid (it may have been altered or cut short)")
+        ) from None
 
 
 # Unsubscribe: names list and member, never expires (RFC 8058 links live in old mail).

@@ -5,6 +5,7 @@ from typing import Any
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 
 class RouteKind(StrEnum):
@@ -40,58 +41,58 @@ class Member(models.Model):
 
 
 class PostingPolicy(models.TextChoices):
-    OPEN = "open", "Open: anyone may post"
-    MEMBERS = "members", "Members only"
-    MODERATED = "moderated", "Moderated: every post is held"
-    ANNOUNCE = "announce", "Announce only: named posters"
+    OPEN = "open", gettext_lazy("Open: anyone may post")
+    MEMBERS = "members", gettext_lazy("Members only")
+    MODERATED = "moderated", gettext_lazy("Moderated: every post is held")
+    ANNOUNCE = "announce", gettext_lazy("Announce only: named posters")
 
 
 class ReplyTo(models.TextChoices):
-    LIST = "list", "The list"
-    AUTHOR = "author", "The author"
+    LIST = "list", gettext_lazy("The list")
+    AUTHOR = "author", gettext_lazy("The author")
 
 
 class NonMemberAction(models.TextChoices):
-    HOLD = "hold", "Hold for moderation"
-    REJECT = "reject", "Reject"
+    HOLD = "hold", gettext_lazy("Hold for moderation")
+    REJECT = "reject", gettext_lazy("Reject")
 
 
 class DeliveryMode(models.TextChoices):
-    REGULAR = "regular", "Regular"
-    DIGEST = "digest", "Digest (MIME)"
-    DIGEST_PLAIN = "digest-plain", "Digest (plain text)"
-    NOMAIL = "nomail", "No mail"
+    REGULAR = "regular", gettext_lazy("Regular")
+    DIGEST = "digest", gettext_lazy("Digest (MIME)")
+    DIGEST_PLAIN = "digest-plain", gettext_lazy("Digest (plain text)")
+    NOMAIL = "nomail", gettext_lazy("No mail")
 
 
 DIGEST_MODES = (DeliveryMode.DIGEST, DeliveryMode.DIGEST_PLAIN)
 
 
 class DigestFrequency(models.TextChoices):
-    DAILY = "daily", "Daily"
-    WEEKLY = "weekly", "Weekly"
+    DAILY = "daily", gettext_lazy("Daily")
+    WEEKLY = "weekly", gettext_lazy("Weekly")
 
 
 class Weekday(models.IntegerChoices):
-    MONDAY = 0, "Monday"
-    TUESDAY = 1, "Tuesday"
-    WEDNESDAY = 2, "Wednesday"
-    THURSDAY = 3, "Thursday"
-    FRIDAY = 4, "Friday"
-    SATURDAY = 5, "Saturday"
-    SUNDAY = 6, "Sunday"
+    MONDAY = 0, gettext_lazy("Monday")
+    TUESDAY = 1, gettext_lazy("Tuesday")
+    WEDNESDAY = 2, gettext_lazy("Wednesday")
+    THURSDAY = 3, gettext_lazy("Thursday")
+    FRIDAY = 4, gettext_lazy("Friday")
+    SATURDAY = 5, gettext_lazy("Saturday")
+    SUNDAY = 6, gettext_lazy("Sunday")
 
 
 class ArchiveVisibility(models.TextChoices):
-    PUBLIC = "public", "Public: anyone may read it"
-    MEMBERS = "members", "Members only: subscribers who sign in"
-    PRIVATE = "private", "Private: owners and moderators"
-    OFF = "off", "Off: posts are not archived"
+    PUBLIC = "public", gettext_lazy("Public: anyone may read it")
+    MEMBERS = "members", gettext_lazy("Members only: subscribers who sign in")
+    PRIVATE = "private", gettext_lazy("Private: owners and moderators")
+    OFF = "off", gettext_lazy("Off: posts are not archived")
 
 
 class UnauthenticatedAction(models.TextChoices):
-    HOLD = "hold", "Hold for moderation"
-    REJECT = "reject", "Reject"
-    ACCEPT = "accept", "Accept (trust the From address)"
+    HOLD = "hold", gettext_lazy("Hold for moderation")
+    REJECT = "reject", gettext_lazy("Reject")
+    ACCEPT = "accept", gettext_lazy("Accept (trust the From address)")
 
 
 class MailingList(models.Model):
@@ -177,8 +178,8 @@ class MailingList(models.Model):
 
 
 class SenderKind(models.TextChoices):
-    POSTER = "poster", "May post to an announce-only list"
-    ALLOWED = "allowed", "Non-member always allowed to post"
+    POSTER = "poster", gettext_lazy("May post to an announce-only list")
+    ALLOWED = "allowed", gettext_lazy("Non-member always allowed to post")
 
 
 class ListSender(models.Model):
@@ -198,24 +199,24 @@ class ListSender(models.Model):
 
 
 class Status(models.TextChoices):
-    ACTIVE = "active", "Active"
-    PENDING = "pending", "Pending confirmation"
-    UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
-    DISABLED = "disabled", "Disabled (bounces)"
+    ACTIVE = "active", gettext_lazy("Active")
+    PENDING = "pending", gettext_lazy("Pending confirmation")
+    UNSUBSCRIBED = "unsubscribed", gettext_lazy("Unsubscribed")
+    DISABLED = "disabled", gettext_lazy("Disabled (bounces)")
 
 
 class Role(models.TextChoices):
-    MEMBER = "member", "Member"
-    MODERATOR = "moderator", "Moderator"
-    OWNER = "owner", "Owner"
+    MEMBER = "member", gettext_lazy("Member")
+    MODERATOR = "moderator", gettext_lazy("Moderator")
+    OWNER = "owner", gettext_lazy("Owner")
 
 
 class Source(models.TextChoices):
-    IMPORT = "import", "Import"
-    WEB = "web", "Web"
-    API = "api", "API"
-    EMAIL = "email", "Email"
-    ADMIN = "admin", "Admin"
+    IMPORT = "import", gettext_lazy("Import")
+    WEB = "web", gettext_lazy("Web")
+    API = "api", gettext_lazy("API")
+    EMAIL = "email", gettext_lazy("Email")
+    ADMIN = "admin", gettext_lazy("Admin")
 
 
 class Subscription(models.Model):

@@ -25,11 +25,15 @@ import logging
 from datetime import timedelta
 from email import policy
 from email.message import EmailMessage
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
+from listkeeper.delivery.notices import language_for
 from listkeeper.lib import links
 from listkeeper.lib.addresses import Address, InvalidAddress, parse
 from listkeeper.lists import services
@@ -47,6 +51,9 @@ from listkeeper.mail.context import read_author, wire_form
 from listkeeper.mail.handlers.subject_tag import REPLY_PREFIXES
 from listkeeper.mail.models import INBOUND_ADDRESS, InboundKind, InboundMessage
 from listkeeper.mail.replies import reply, why_not_answer
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrPromise
 
 log = logging.getLogger("listkeeper.mail")
 
@@ -173,8 +180,18 @@ def _handle_request(ml: MailingList, raw: bytes, sender: str) -> str:
     return "; ".join(results)
 
 
+# The command as the reply names it ("You asked the list … to subscribe …"),
+# translated when the reply is rendered in the recipient's language.
+COMMAND_WORDS = {
+    "subscribe": gettext_lazy("subscribe"),
+    "unsubscribe": gettext_lazy("unsubscribe"),
+    "send digests to": gettext_lazy("send digests to"),
+    "stop digests for": gettext_lazy("stop digests for"),
+}
+
+
 def _result(ml: MailingList, to: str, block: h.HeaderBlock, command: str, outcome: str) -> None:
-    context = {"command": command, "outcome": outcome, "address": to}
+    context = {"command": COMMAND_WORDS.get(command, command), "outcome": outcome, "address": to}
     reply("request-result", to, context, mailing_list=ml, original=block)
 
 
@@ -246,10 +263,25 @@ def _unsubscribe(ml: MailingList, author: Address, sender: str, block: h.HeaderB
     return f"unsubscribe: {author.email} is not subscribed"
 
 
-DELIVERY_WORDS: dict[str, str] = {
-    DeliveryMode.REGULAR: "each post as it is sent",
-    DeliveryMode.DIGEST: "the digest (one message with the posts attached)",
-    DeliveryMode.DIGEST_PLAIN: "the plain-text digest",
+# What the member now gets: "From the next digest on, ADDRESS gets WHAT."
+DELIVERY_NOW: dict[str, StrPromise] = {
+    DeliveryMode.REGULAR: gettext_lazy("%(address)s gets each post as it is sent."),
+    DeliveryMode.DIGEST: gettext_lazy(
+        "%(address)s gets the digest (one message with the posts attached)."
+    ),
+    DeliveryMode.DIGEST_PLAIN: gettext_lazy("%(address)s gets the plain-text digest."),
+}
+DELIVERY_NEXT: dict[str, StrPromise] = {
+    DeliveryMode.REGULAR: gettext_lazy(
+        "From the next digest on, %(address)s gets each post as it is sent."
+    ),
+    DeliveryMode.DIGEST: gettext_lazy(
+        "From the next digest on, %(address)s gets the digest "
+        "(one message with the posts attached)."
+    ),
+    DeliveryMode.DIGEST_PLAIN: gettext_lazy(
+        "From the next digest on, %(address)s gets the plain-text digest."
+    ),
 }
 
 
@@ -267,13 +299,13 @@ def _digest(ml: MailingList, author: Address, block: h.HeaderBlock, mode: str) -
     try:
         when = services.set_delivery(sub, mode, actor=ACTOR)
     except services.ServiceError as exc:
-        _result(ml, author.email, block, command, f"Nothing has changed: {exc}.")
+        with translation.override(language_for([author.email])):
+            refused = _("Nothing has changed: %(problem)s.") % {"problem": exc}
+        _result(ml, author.email, block, command, refused)
         return f"digest refused for {author.email}: {exc}"
-    what = DELIVERY_WORDS[mode]
-    outcome = (
-        f"From the next digest on, {author.email} gets {what}."
-        if when == "next-digest"
-        else f"{author.email} gets {what}."
-    )
+    sentence = (DELIVERY_NEXT if when == "next-digest" else DELIVERY_NOW)[mode]
+    # Worded here, so in the language the reply will be rendered in.
+    with translation.override(language_for([author.email])):
+        outcome = str(sentence) % {"address": author.email}
     _result(ml, author.email, block, command, outcome)
     return f"{author.email} delivery {mode} ({when})"

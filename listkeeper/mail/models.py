@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from listkeeper.lists.models import MailingList, RouteKind
 
@@ -24,10 +25,10 @@ class HeldNotice(models.Model):
 
 
 class PostStatus(models.TextChoices):
-    ACCEPTED = "accepted", "Accepted"
-    HELD = "held", "Held for moderation"
-    REJECTED = "rejected", "Rejected"
-    DISCARDED = "discarded", "Discarded"
+    ACCEPTED = "accepted", gettext_lazy("Accepted")
+    HELD = "held", gettext_lazy("Held for moderation")
+    REJECTED = "rejected", gettext_lazy("Rejected")
+    DISCARDED = "discarded", gettext_lazy("Discarded")
 
 
 class Post(models.Model):
@@ -58,9 +59,9 @@ class Post(models.Model):
 
 
 class InboundKind(models.TextChoices):
-    BOUNCE = "bounce", "Delivery report"
-    OWNER = "owner", "Mail to the owners"
-    REQUEST = "request", "Command"
+    BOUNCE = "bounce", gettext_lazy("Delivery report")
+    OWNER = "owner", gettext_lazy("Mail to the owners")
+    REQUEST = "request", gettext_lazy("Command")
 
 
 # The list address each kind of inbound mail arrives at.

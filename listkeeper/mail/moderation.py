@@ -8,17 +8,21 @@ conditional UPDATE), so two moderators clicking at once deliver it once.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from listkeeper.archive.store import archive_post
 from listkeeper.delivery.ledger import enqueue_post
-from listkeeper.delivery.notices import send_template
+from listkeeper.delivery.notices import language_for, send_template
 from listkeeper.lib.log import mail_event
 from listkeeper.lists import services
 from listkeeper.lists.models import MailingList, PostingPolicy, RouteKind, SenderKind
@@ -159,7 +163,9 @@ def reject(post: Post, actor: str, reason: str = "") -> Post:
     stored = f"rejected by a moderator: {reason}" if reason else post.reason
     with transaction.atomic():
         _decide(post, PostStatus.REJECTED, actor, reason=stored[:500])
-        told = _tell_sender(post, reason or "a moderator declined it")
+        told = _tell_sender(
+            post, (lambda: reason) if reason else (lambda: _("a moderator declined it"))
+        )
         services.audit(
             actor, "post.reject", mailing_list=ml, post=post.id, reason=reason, sender_told=told
         )
@@ -192,7 +198,7 @@ def expire_held(now: datetime | None = None) -> int:
                     _decide(
                         post, PostStatus.REJECTED, services.SYSTEM, reason=f"expired: {why}"[:500]
                     )
-                    told = _tell_sender(post, why)
+                    told = _tell_sender(post, partial(_expired, ml.held_expiry_days))
                     services.audit(
                         services.SYSTEM,
                         "post.expire",
@@ -211,12 +217,23 @@ def housekeeping(now: datetime | None = None) -> dict[str, int]:
     return {"expired": expire_held(now), "notices": send_due_held_notices(now)}
 
 
-def _tell_sender(post: Post, reason: str) -> bool:
-    original, _ = h.split(wire_form(bytes(post.raw)))
+def _expired(days: int) -> str:
+    return ngettext(
+        "no moderator approved it within %(days)s day",
+        "no moderator approved it within %(days)s days",
+        days,
+    ) % {"days": days}
+
+
+def _tell_sender(post: Post, reason: Callable[[], str]) -> bool:
+    """Mail the sender that the post was refused; `reason` is worded in their language."""
+    original, _rest = h.split(wire_form(bytes(post.raw)))
+    with translation.override(language_for([post.sender])):
+        why = reason()
     return reply(
         "post-rejected",
         post.sender,
-        {"subject": post.subject, "reason": reason, "received": post.received, "post": post},
+        {"subject": post.subject, "reason": why, "received": post.received, "post": post},
         mailing_list=post.mailing_list,
         original=original,
     )

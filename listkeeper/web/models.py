@@ -3,17 +3,18 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from listkeeper.lists.models import MailingList
 
 
 class ImportState(models.TextChoices):
-    ANALYSING = "analysing", "Checking the rows"
-    PREVIEW = "preview", "Ready to add"
-    IMPORTING = "importing", "Adding"
-    DONE = "done", "Done"
-    FAILED = "failed", "Failed"
-    CANCELLED = "cancelled", "Cancelled"
+    ANALYSING = "analysing", gettext_lazy("Checking the rows")
+    PREVIEW = "preview", gettext_lazy("Ready to add")
+    IMPORTING = "importing", gettext_lazy("Adding")
+    DONE = "done", gettext_lazy("Done")
+    FAILED = "failed", gettext_lazy("Failed")
+    CANCELLED = "cancelled", gettext_lazy("Cancelled")
 
 
 class BulkImport(models.Model):
@@ -64,9 +65,9 @@ class BulkImport(models.Model):
 
 
 class ProblemKind(models.TextChoices):
-    INVALID = "invalid", "Not a valid address"
-    DUPLICATE = "duplicate", "Duplicate within the file"
-    ALREADY = "already", "Already a member"
+    INVALID = "invalid", gettext_lazy("Not a valid address")
+    DUPLICATE = "duplicate", gettext_lazy("Duplicate within the file")
+    ALREADY = "already", gettext_lazy("Already a member")
 
 
 class BulkImportProblem(models.Model):

@@ -23,6 +23,8 @@ import secrets
 from email import policy
 from email.message import Message
 
+from django.utils.translation import gettext as _
+
 from listkeeper.lib import links
 from listkeeper.mail import headers as h
 from listkeeper.mail.context import InFlight
@@ -39,7 +41,10 @@ ASCII_SAFE = re.compile(
 def footer_text(ctx: InFlight) -> str:
     ml = ctx.mailing_list
     url = PLACEHOLDER if ml.personalised else links.list_page_url(ml.local_part, ml.domain)
-    return f"{RULE}\r\n{ml.name} mailing list <{ml.address}>\r\nUnsubscribe: {url}\r\n"
+    # One footer for every copy, so in the site's language (the digest's footer
+    # uses the same sentences); their translations must stay ASCII, see above.
+    title = _("%(name)s mailing list <%(address)s>") % {"name": ml.name, "address": ml.address}
+    return f"{RULE}\r\n{title}\r\n{_('Unsubscribe: %(url)s') % {'url': url}}\r\n"
 
 
 def _top(ctx: InFlight) -> Message:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import translation
+from django.utils.translation import gettext as _
 
 from listkeeper.delivery import notices
 from listkeeper.lib import links, tokens
@@ -131,10 +132,12 @@ def read_confirm(token: str) -> tuple[MailingList, str]:
     try:
         list_id, email = tokens.read_confirm_token(token, max_age=link_max_age())
     except tokens.BadToken as exc:
-        raise LinkError(f"This confirmation link cannot be used: {exc}.") from None
+        raise LinkError(
+            _("This confirmation link cannot be used: %(problem)s.") % {"problem": exc}
+        ) from None
     ml = MailingList.objects.filter(id=list_id).first()
     if ml is None:
-        raise LinkError("This confirmation link is for a list that no longer exists.")
+        raise LinkError(_("This confirmation link is for a list that no longer exists."))
     return ml, email
 
 
@@ -182,9 +185,11 @@ def read_unsubscribe(token: str) -> UnsubscribeTarget:
     try:
         list_id, member_id = tokens.read_unsubscribe_token(token)
     except tokens.BadToken as exc:
-        raise LinkError(f"This unsubscribe link cannot be used: {exc}.") from None
+        raise LinkError(
+            _("This unsubscribe link cannot be used: %(problem)s.") % {"problem": exc}
+        ) from None
     except (TypeError, ValueError):  # signed but not ours: wrong shape
-        raise LinkError("This unsubscribe link cannot be used.") from None
+        raise LinkError(_("This unsubscribe link cannot be used.")) from None
     ml = MailingList.objects.filter(id=list_id).first()
     sub = (
         Subscription.objects.filter(mailing_list_id=list_id, member_id=member_id)
@@ -235,9 +240,9 @@ def read_manage(token: str) -> str:
         email = tokens.read_manage_token(token, max_age=link_max_age())
         return parse(email).email
     except tokens.BadToken as exc:
-        raise LinkError(f"This link cannot be used: {exc}.") from None
+        raise LinkError(_("This link cannot be used: %(problem)s.") % {"problem": exc}) from None
     except InvalidAddress:
-        raise LinkError("This link cannot be used.") from None
+        raise LinkError(_("This link cannot be used.")) from None
 
 
 @dataclass

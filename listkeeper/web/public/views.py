@@ -165,20 +165,33 @@ def _manage_action(request: HttpRequest, email: str, data: dict) -> None:
             return
         messages.success(request, _delivery_message(ml, data["delivery"], when))
     else:
-        messages.error(request, "Choose each post, a digest or no mail.")
+        messages.error(request, _("Choose each post, a digest or no mail."))
 
 
 def _delivery_message(ml: MailingList, delivery: str, when: str) -> str:
-    what: dict[str, str] = {
-        DeliveryMode.REGULAR: f"You will get each post of {ml.name}",
-        DeliveryMode.DIGEST: f"You will get {ml.name} as a digest",
-        DeliveryMode.DIGEST_PLAIN: f"You will get {ml.name} as a plain-text digest",
-    }
+    names = {"list": ml.name}
     if delivery == DeliveryMode.NOMAIL:
-        return f"You stay on {ml.name} but get no mail from it."
+        return _("You stay on %(list)s but get no mail from it.") % names
     if when == "next-digest":
         # docs/digests.md: the switch waits for the next issue, so no post comes twice.
-        return f"{what[delivery]} from its next digest on; until then nothing changes."
-    if delivery == DeliveryMode.REGULAR:
-        return f"You will get the mail of {ml.name} again."
-    return f"{what[delivery]}."
+        later: dict[str, str] = {
+            DeliveryMode.REGULAR: _(
+                "You will get each post of %(list)s from its next digest on; "
+                "until then nothing changes."
+            ),
+            DeliveryMode.DIGEST: _(
+                "You will get %(list)s as a digest from its next digest on; "
+                "until then nothing changes."
+            ),
+            DeliveryMode.DIGEST_PLAIN: _(
+                "You will get %(list)s as a plain-text digest from its next digest on; "
+                "until then nothing changes."
+            ),
+        }
+        return later[delivery] % names
+    now: dict[str, str] = {
+        DeliveryMode.REGULAR: _("You will get the mail of %(list)s again."),
+        DeliveryMode.DIGEST: _("You will get %(list)s as a digest."),
+        DeliveryMode.DIGEST_PLAIN: _("You will get %(list)s as a plain-text digest."),
+    }
+    return now[delivery] % names

@@ -3,17 +3,19 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 register = template.Library()
 
 
 def _value(item: Any) -> str:
     if item is None or item == "":
-        return "(empty)"
+        return _("(empty)")
     if isinstance(item, bool):
-        return "yes" if item else "no"
+        return _("yes") if item else _("no")
     if isinstance(item, list):
-        return ", ".join(_value(i) for i in item) or "none"
+        return ", ".join(_value(i) for i in item) or _("none")
     if isinstance(item, dict):
         return "; ".join(f"{_label(k)}: {_value(v)}" for k, v in item.items())
     return str(item)
@@ -52,7 +54,12 @@ def details(value: Any) -> list[str]:
     return lines
 
 
-DECIDED = {"accepted": "Approved", "rejected": "Rejected", "discarded": "Discarded"}
+# "Approved by mod@…": the status a moderator's decision left, as a sentence.
+DECIDED = {
+    "accepted": gettext_lazy("Approved by %(who)s"),
+    "rejected": gettext_lazy("Rejected by %(who)s"),
+    "discarded": gettext_lazy("Discarded by %(who)s"),
+}
 
 
 @register.filter
@@ -63,25 +70,25 @@ def outcome(post: Any) -> str:
     after "Accepted:" that reason reads as if it were why the post went out.
     """
     if post.decided_by and post.status in DECIDED:
-        text = f"{DECIDED[post.status]} by {post.decided_by}"
+        text = str(DECIDED[post.status]) % {"who": post.decided_by}
         if post.reason:
-            held = "held because" if post.status == "accepted" else "reason:"
+            held = _("held because") if post.status == "accepted" else _("reason:")
             text += f" ({held} {post.reason})"
-        return str(text)
+        return text
     status = str(post.get_status_display())
     return f"{status}: {post.reason}" if post.reason else status
 
 
 LIST_TABS = [
-    ("members", "Members", "list_members"),
-    ("settings", "Settings", "list_edit"),
-    ("digests", "Digests", "list_digests"),
-    ("held", "Held posts", "held_posts"),
-    ("deliverability", "Deliverability", "list_deliverability"),
-    ("bans", "Bans", "list_bans"),
-    ("audit", "Audit log", None),
-    ("bulk", "Bulk add", None),
-    ("export", "Export CSV", "list_export"),
+    ("members", gettext_lazy("Members"), "list_members"),
+    ("settings", gettext_lazy("Settings"), "list_edit"),
+    ("digests", gettext_lazy("Digests"), "list_digests"),
+    ("held", gettext_lazy("Held posts"), "held_posts"),
+    ("deliverability", gettext_lazy("Deliverability"), "list_deliverability"),
+    ("bans", gettext_lazy("Bans"), "list_bans"),
+    ("audit", gettext_lazy("Audit log"), None),
+    ("bulk", gettext_lazy("Bulk add"), None),
+    ("export", gettext_lazy("Export CSV"), "list_export"),
 ]
 
 

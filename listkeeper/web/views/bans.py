@@ -8,6 +8,8 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from listkeeper.lists import bans, permissions, services
@@ -17,10 +19,16 @@ from listkeeper.web.access import actor, managed_list
 
 class BanForm(forms.Form):
     pattern = forms.CharField(
-        label="Address or pattern", max_length=254, help_text="bob@example.org or *@spam.example"
+        label=gettext_lazy("Address or pattern"),
+        max_length=254,
+        help_text=gettext_lazy("bob@example.org or *@spam.example"),
     )
-    reason = forms.CharField(label="Reason (optional)", max_length=300, required=False)
-    site_wide = forms.BooleanField(label="Ban from every list on this site", required=False)
+    reason = forms.CharField(
+        label=gettext_lazy("Reason (optional)"), max_length=300, required=False
+    )
+    site_wide = forms.BooleanField(
+        label=gettext_lazy("Ban from every list on this site"), required=False
+    )
 
     def clean_pattern(self) -> str:
         try:
@@ -50,7 +58,7 @@ def list_bans(request: HttpRequest, list_id: int) -> HttpResponse:
                 actor=who,
                 reason=form.cleaned_data["reason"],
             )
-            messages.success(request, f"Banned {ban.pattern}.")
+            messages.success(request, _("Banned %(pattern)s.") % {"pattern": ban.pattern})
             return redirect(request.path)
     ctx = {
         "list": ml,
@@ -69,7 +77,7 @@ def _remove(
     scope = Q(mailing_list=ml) | (Q(mailing_list__isnull=True) if site_admin else Q(pk__in=[]))
     ban = Ban.objects.filter(scope, id=int(ban_id) if ban_id.isdigit() else 0).first()
     if ban is None:
-        messages.error(request, "That ban does not exist (any more) or is not yours to lift.")
+        messages.error(request, _("That ban does not exist (any more) or is not yours to lift."))
         return
     services.remove_ban(ban, actor=actor)
-    messages.success(request, f"Lifted the ban on {ban.pattern}.")
+    messages.success(request, _("Lifted the ban on %(pattern)s.") % {"pattern": ban.pattern})

@@ -7,6 +7,8 @@ from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from listkeeper.delivery.models import Delivery, JobState
 from listkeeper.feedback import figures
@@ -37,9 +39,14 @@ def attention(
         items.append(
             {
                 "kind": "warn",
-                "text": f"{n} held post{'s wait' if n != 1 else ' waits'} on {ml.address} for a moderator",
+                "text": ngettext(
+                    "%(count)s held post waits on %(list)s for a moderator",
+                    "%(count)s held posts wait on %(list)s for a moderator",
+                    n,
+                )
+                % {"count": n, "list": ml.address},
                 "url": held_url(ml.id),
-                "action": "Review",
+                "action": _("Review"),
             }
         )
     busiest = sorted((ml for ml in lists if ml.id in managed_ids), key=lambda ml: ml.id)
@@ -48,16 +55,18 @@ def attention(
         if rates.bounce_warning or rates.complaint_warning:
             what = []
             if rates.bounce_warning:
-                what.append(f"{rates.bounce_rate * 100:.1f}% hard bounces")
+                what.append(_("%(rate).1f%% hard bounces") % {"rate": rates.bounce_rate * 100})
             if rates.complaint_warning:
-                what.append(f"{rates.complaint_rate * 100:.2f}% complaints")
+                what.append(_("%(rate).2f%% complaints") % {"rate": rates.complaint_rate * 100})
             items.append(
                 {
                     "kind": "danger",
-                    "text": f"{ml.address}: {' and '.join(what)} in 30 days, "
-                    "above the rate at which SES reviews the account",
+                    "text": _(
+                        "%(list)s: %(what)s in 30 days, above the rate at which SES reviews the account"
+                    )
+                    % {"list": ml.address, "what": _(" and ").join(what)},
                     "url": reverse("list_deliverability", args=[ml.id]),
-                    "action": "See deliverability",
+                    "action": _("See deliverability"),
                 }
             )
     return items

@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from listkeeper.feedback import chart, figures
@@ -66,5 +67,7 @@ def re_enable(request: HttpRequest, list_id: int, subscription_id: int) -> HttpR
     )
     if sub.status == Status.DISABLED:
         services.set_status(sub, Status.ACTIVE, actor=actor(request))
-        messages.success(request, f"Delivery to {sub.member.email} is enabled again.")
+        messages.success(
+            request, _("Delivery to %(address)s is enabled again.") % {"address": sub.member.email}
+        )
     return redirect("list_deliverability", list_id=ml.id)

@@ -8,6 +8,7 @@ from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from listkeeper.delivery import digests
@@ -25,11 +26,12 @@ def digest_page(request: HttpRequest, list_id: int) -> HttpResponse:
     if request.method == "POST":
         issue = digests.cut(ml, actor=actor(request))
         if issue is None:
-            messages.info(request, "No posts are waiting for the digest: nothing was sent.")
+            messages.info(request, _("No posts are waiting for the digest: nothing was sent."))
         else:
             messages.success(
                 request,
-                f"{issue}: {issue.posts} post(s) queued for {issue.recipients} member(s).",
+                _("%(issue)s: %(posts)s post(s) queued for %(members)s member(s).")
+                % {"issue": issue, "posts": issue.posts, "members": issue.recipients},
             )
         return redirect("list_digests", ml.id)
     pending = digests.pending(ml)

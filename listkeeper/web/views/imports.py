@@ -10,6 +10,8 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from listkeeper.lists import permissions
@@ -24,25 +26,31 @@ MAX_UPLOAD = 50 * 1024 * 1024
 
 class BulkForm(forms.Form):
     lists = forms.ModelMultipleChoiceField(
-        label="Add to",
+        label=gettext_lazy("Add to"),
         queryset=MailingList.objects.none(),
         widget=forms.CheckboxSelectMultiple,
-        error_messages={"required": "Tick at least one list to add the addresses to."},
+        error_messages={
+            "required": gettext_lazy("Tick at least one list to add the addresses to.")
+        },
     )
     text = forms.CharField(
-        label="Paste addresses",
+        label=gettext_lazy("Paste addresses"),
         required=False,
         widget=forms.Textarea(
             attrs={"rows": 8, "placeholder": "alice@example.org\nBob Example <bob@example.org>"}
         ),
-        help_text="As copied from a mail client: addresses or Name <address>, separated by "
-        "commas, semicolons or new lines. The preview lists every address with its name.",
+        help_text=gettext_lazy(
+            "As copied from a mail client: addresses or Name <address>, separated by "
+            "commas, semicolons or new lines. The preview lists every address with its name."
+        ),
     )
     file = forms.FileField(
-        label="Or upload a CSV file",
+        label=gettext_lazy("Or upload a CSV file"),
         required=False,
-        help_text="UTF-8 (with or without BOM). An 'email' column is required, 'name' is optional; "
-        "without a header row the column holding the address is used.",
+        help_text=gettext_lazy(
+            "UTF-8 (with or without BOM). An 'email' column is required, 'name' is optional; "
+            "without a header row the column holding the address is used."
+        ),
     )
 
     def __init__(self, *args: Any, lists: QuerySet[MailingList], **kwargs: Any) -> None:
@@ -56,11 +64,12 @@ class BulkForm(forms.Form):
         upload = data.get("file")
         text = data.get("text", "").strip()
         if upload and text:
-            raise forms.ValidationError("Paste addresses or upload a file, not both.")
+            raise forms.ValidationError(_("Paste addresses or upload a file, not both."))
         if upload:
             if upload.size > MAX_UPLOAD:
                 raise forms.ValidationError(
-                    f"{upload.name} is {upload.size // (1024 * 1024)} MB; split it into files of at most 50 MB."
+                    _("%(file)s is %(size)s MB; split it into files of at most 50 MB.")
+                    % {"file": upload.name, "size": upload.size // (1024 * 1024)}
                 )
             try:
                 data["content"] = address_import.decode(upload.read())
@@ -72,7 +81,7 @@ class BulkForm(forms.Form):
             data["source_name"] = "pasted text"
             data["pasted"] = True
         else:
-            raise forms.ValidationError("Paste some addresses or choose a CSV file.")
+            raise forms.ValidationError(_("Paste some addresses or choose a CSV file."))
         return data
 
 
@@ -171,7 +180,7 @@ def detail(request: HttpRequest, job_id: int) -> HttpResponse:
 def commit(request: HttpRequest, job_id: int) -> HttpResponse:
     job = _job(request, job_id)
     if not address_import.start_commit(job):
-        messages.info(request, "This import is not waiting to be added; nothing changed.")
+        messages.info(request, _("This import is not waiting to be added; nothing changed."))
     return redirect("bulk", job.id)
 
 
@@ -182,5 +191,5 @@ def cancel(request: HttpRequest, job_id: int) -> HttpResponse:
     if BulkImport.objects.filter(id=job.id, state=ImportState.PREVIEW).update(
         state=ImportState.CANCELLED, addresses=""
     ):
-        messages.success(request, "Cancelled: nobody was added.")
+        messages.success(request, _("Cancelled: nobody was added."))
     return redirect("bulk_new")

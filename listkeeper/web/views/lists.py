@@ -9,6 +9,7 @@ from django.db import transaction
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from listkeeper.lists import permissions, services
@@ -50,7 +51,9 @@ def create(request: HttpRequest) -> HttpResponse:
         except services.ServiceError as exc:
             form.add_error("local_part", str(exc))
         else:
-            messages.success(request, f"Created {ml.address}. It takes mail now.")
+            messages.success(
+                request, _("Created %(list)s. It takes mail now.") % {"list": ml.address}
+            )
             return redirect("list_members", ml.id)
     return render(
         request,
@@ -83,7 +86,7 @@ def edit(request: HttpRequest, list_id: int) -> HttpResponse:
             services.update_list(fresh, actor=who, **{name: data[name] for name in LIST_SETTINGS})
             services.set_senders(fresh, SenderKind.POSTER, data["posters"], actor=who)
             services.set_senders(fresh, SenderKind.ALLOWED, data["allowed"], actor=who)
-        messages.success(request, f"Saved the settings of {fresh.address}.")
+        messages.success(request, _("Saved the settings of %(list)s.") % {"list": fresh.address})
         return redirect("list_edit", ml.id)
     return render(
         request,
@@ -105,11 +108,12 @@ def delete(request: HttpRequest, list_id: int) -> HttpResponse:
         typed = request.POST.get("confirm", "").strip().lower()
         if typed == ml.address:
             services.delete_list(ml, actor=actor(request))
-            messages.success(request, f"Deleted {ml.address}.")
+            messages.success(request, _("Deleted %(list)s.") % {"list": ml.address})
             return redirect("lists")
         messages.error(
             request,
-            f"Nothing was deleted: type the list's address {ml.address} exactly to confirm.",
+            _("Nothing was deleted: type the list's address %(list)s exactly to confirm.")
+            % {"list": ml.address},
         )
     by_status = dict(ml.subscriptions.values_list("status").annotate(n=Count("id")).order_by())
     return render(

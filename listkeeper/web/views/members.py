@@ -9,6 +9,8 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from listkeeper.lists import services
@@ -116,14 +118,21 @@ def add(request: HttpRequest, list_id: int) -> HttpResponse:
             role=form.cleaned_data["role"],
         )
         if result.outcome == "created":
-            messages.success(request, f"Added {addr.email} to {ml.address}.")
+            messages.success(
+                request,
+                _("Added %(address)s to %(list)s.") % {"address": addr.email, "list": ml.address},
+            )
         elif result.outcome == "reactivated":
             messages.success(
-                request, f"{addr.email} had left {ml.address}; they are a member again."
+                request,
+                _("%(address)s had left %(list)s; they are a member again.")
+                % {"address": addr.email, "list": ml.address},
             )
         else:
             messages.info(
-                request, f"{addr.email} is already a member of {ml.address}; nothing changed."
+                request,
+                _("%(address)s is already a member of %(list)s; nothing changed.")
+                % {"address": addr.email, "list": ml.address},
             )
         return redirect("list_members", ml.id)
     return render(request, "web/members/add.html", {"ml": ml, "form": form})
@@ -180,13 +189,16 @@ def action(request: HttpRequest, list_id: int) -> HttpResponse:
     chosen = data["action"]
     label = dict(ACTIONS)[chosen]
     if count == 0:
-        messages.error(request, "No member matches any more; nothing changed.")
+        messages.error(request, _("No member matches any more; nothing changed."))
         return _back(request, ml)
     if count > MATCHING_CAP:
         messages.error(
             request,
-            f"{count} members match; at most {MATCHING_CAP} can be changed at once. "
-            "Narrow the filter and apply it again.",
+            _(
+                "%(count)s members match; at most %(cap)s can be changed at once. "
+                "Narrow the filter and apply it again."
+            )
+            % {"count": count, "cap": MATCHING_CAP},
         )
         return _back(request, ml)
     if request.POST.get("confirmed") != "yes":
@@ -212,14 +224,24 @@ def action(request: HttpRequest, list_id: int) -> HttpResponse:
         except services.ServiceError as exc:
             refused, error = refused + 1, str(exc)
     if refused:
-        messages.error(request, f"{refused} not changed: {error}.")
+        messages.error(
+            request, _("%(count)s not changed: %(error)s.") % {"count": refused, "error": error}
+        )
     done = count - refused
-    messages.success(request, f"{label}: {done} member{'s' if done != 1 else ''} of {ml.address}.")
+    messages.success(
+        request,
+        ngettext(
+            "%(action)s: %(count)s member of %(list)s.",
+            "%(action)s: %(count)s members of %(list)s.",
+            done,
+        )
+        % {"action": label, "count": done, "list": ml.address},
+    )
     return _back(request, ml)
 
 
 def apply_action(sub: Subscription, chosen: str, *, actor: str) -> None:
-    kind, _, value = chosen.partition(":")
+    kind, _sep, value = chosen.partition(":")
     if kind == "remove":
         services.remove(sub, actor=actor)
     elif kind == "unsubscribe":

@@ -11,6 +11,8 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from listkeeper.lists import permissions
@@ -21,11 +23,18 @@ from listkeeper.mail.moderation import ModerationError
 from listkeeper.mail.preview import preview
 from listkeeper.web.access import actor, moderated_list
 
+# What the moderator is told: for one post (by subject) and for several.
 ACTIONS = {
-    "approve": "approved",
-    "approve_always": "approved (sender always allowed from now on)",
-    "reject": "rejected",
-    "discard": "discarded",
+    "approve": (gettext_lazy("“%(subject)s” approved."), gettext_lazy("%(count)s posts approved.")),
+    "approve_always": (
+        gettext_lazy("“%(subject)s” approved (sender always allowed from now on)."),
+        gettext_lazy("%(count)s posts approved (sender always allowed from now on)."),
+    ),
+    "reject": (gettext_lazy("“%(subject)s” rejected."), gettext_lazy("%(count)s posts rejected.")),
+    "discard": (
+        gettext_lazy("“%(subject)s” discarded."),
+        gettext_lazy("%(count)s posts discarded."),
+    ),
 }
 
 # The preview shows mail from strangers: even after sanitising, let the
@@ -80,11 +89,11 @@ def held_post(request: HttpRequest, list_id: int, post_id: int) -> HttpResponse:
 def _decide_selected(request: HttpRequest, ml: MailingList) -> None:
     action = request.POST.get("action", "")
     if action not in ACTIONS:
-        messages.error(request, "Choose approve, reject or discard.")
+        messages.error(request, _("Choose approve, reject or discard."))
         return
     ids = [int(i) for i in request.POST.getlist("post") if i.isdigit()]
     if not ids:
-        messages.error(request, "Select at least one post first.")
+        messages.error(request, _("Select at least one post first."))
         return
     reason = request.POST.get("reason", "").strip()[:1000]
     who = actor(request)
@@ -104,14 +113,18 @@ def _decide_selected(request: HttpRequest, ml: MailingList) -> None:
             else:
                 process.discard(post, who)
         except ModerationError as exc:
-            messages.error(request, f"“{post.subject or '(no subject)'}”: {exc}")
+            messages.error(request, f"“{post.subject or _('(no subject)')}”: {exc}")
             continue
-        done.append(post.subject or "(no subject)")
+        done.append(post.subject or _("(no subject)"))
     if done:
-        what = f"“{done[0]}”" if len(done) == 1 else f"{len(done)} posts"
-        messages.success(request, f"{what[0].upper()}{what[1:]} {ACTIONS[action]}.")
+        one, many = ACTIONS[action]
+        text = one if len(done) == 1 else many
+        messages.success(request, str(text) % {"subject": done[0], "count": len(done)})
     if gone:
         messages.warning(
             request,
-            f"{gone} of the selected posts had already been decided; they were left as they were.",
+            _(
+                "%(count)s of the selected posts had already been decided; they were left as they were."
+            )
+            % {"count": gone},
         )

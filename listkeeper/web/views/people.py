@@ -8,6 +8,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from listkeeper.archive import store as archive_store
@@ -100,10 +101,15 @@ def join(request: HttpRequest, member_id: int) -> HttpResponse:
         role = Role.MEMBER
     result = services.subscribe(ml, member.email, actor=actor(request), role=role)
     if result.changed:
-        messages.success(request, f"{member.email} is now on {ml.address}.")
+        messages.success(
+            request,
+            _("%(address)s is now on %(list)s.") % {"address": member.email, "list": ml.address},
+        )
     else:
         messages.info(
-            request, f"{member.email} is already a member of {ml.address}; nothing changed."
+            request,
+            _("%(address)s is already a member of %(list)s; nothing changed.")
+            % {"address": member.email, "list": ml.address},
         )
     return redirect("member", member.id)
 
@@ -127,7 +133,7 @@ def update_subscription(request: HttpRequest, member_id: int, sub_id: int) -> Ht
     sub = _subscription(request, member_id, sub_id)
     form = SubscriptionForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Choose a role, a delivery mode and a status from the lists.")
+        messages.error(request, _("Choose a role, a delivery mode and a status from the lists."))
         return redirect("member", member_id)
     who = actor(request)
     data = form.cleaned_data
@@ -142,7 +148,11 @@ def update_subscription(request: HttpRequest, member_id: int, sub_id: int) -> Ht
             services.unsubscribe(sub, actor=who, reason="changed by an owner")
         else:
             services.set_status(sub, data["status"], actor=who)
-    messages.success(request, f"Saved {sub.member.email} on {sub.mailing_list.address}.")
+    messages.success(
+        request,
+        _("Saved %(address)s on %(list)s.")
+        % {"address": sub.member.email, "list": sub.mailing_list.address},
+    )
     return redirect("member", member_id)
 
 
@@ -151,7 +161,11 @@ def update_subscription(request: HttpRequest, member_id: int, sub_id: int) -> Ht
 def remove_subscription(request: HttpRequest, member_id: int, sub_id: int) -> HttpResponse:
     sub = _subscription(request, member_id, sub_id)
     services.remove(sub, actor=actor(request))
-    messages.success(request, f"Removed {sub.member.email} from {sub.mailing_list.address}.")
+    messages.success(
+        request,
+        _("Removed %(address)s from %(list)s.")
+        % {"address": sub.member.email, "list": sub.mailing_list.address},
+    )
     if not visible_members(request).filter(id=member_id).exists():
         return redirect("list_members", sub.mailing_list_id)
     return redirect("member", member_id)
@@ -163,7 +177,10 @@ def _editable_member(request: HttpRequest, member_id: int):  # noqa: ANN202
         # Visible, but on lists of other owners too: only a site admin may change the person.
         messages.error(
             request,
-            f"{member.email} is also on lists you do not manage; ask a site admin to change this person.",
+            _(
+                "%(address)s is also on lists you do not manage; ask a site admin to change this person."
+            )
+            % {"address": member.email},
         )
         return member, False
     return member, True
@@ -176,7 +193,7 @@ def rename(request: HttpRequest, member_id: int) -> HttpResponse:
     form = MemberNameForm(request.POST)
     if ok and form.is_valid():
         services.rename_member(member, form.cleaned_data["name"].strip(), actor=actor(request))
-        messages.success(request, "Saved the name.")
+        messages.success(request, _("Saved the name."))
     return redirect("member", member.id)
 
 
@@ -195,9 +212,15 @@ def change_address(request: HttpRequest, member_id: int) -> HttpResponse:
     old = member.email
     kept = services.change_address(member, new.email, actor=actor(request))
     if kept.id != member.id:
-        messages.success(request, f"{new.email} was already a member; merged {old} into it.")
+        messages.success(
+            request,
+            _("%(new)s was already a member; merged %(old)s into it.")
+            % {"new": new.email, "old": old},
+        )
     else:
-        messages.success(request, f"Changed {old} to {kept.email}.")
+        messages.success(
+            request, _("Changed %(old)s to %(new)s.") % {"old": old, "new": kept.email}
+        )
     return redirect("member", kept.id)
 
 
@@ -220,8 +243,13 @@ def erase(request: HttpRequest, member_id: int) -> HttpResponse:
             services.erase_member(member, actor=actor(request))
         messages.success(
             request,
-            f"Erased {email}: they are on no list and the log no longer names them."
-            + (f" {removed} archived message(s) removed." if removed else ""),
+            _("Erased %(address)s: they are on no list and the log no longer names them.")
+            % {"address": email}
+            + (
+                " " + _("%(count)s archived message(s) removed.") % {"count": removed}
+                if removed
+                else ""
+            ),
         )
         return redirect("members")
     subs = member.subscriptions.select_related("mailing_list")

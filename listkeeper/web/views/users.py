@@ -12,6 +12,8 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from listkeeper.lib.addresses import Address, address_key
@@ -23,20 +25,24 @@ from listkeeper.web.forms import AddressField
 
 
 class UserForm(forms.Form):
-    email = AddressField(label="Email")
-    is_superuser = forms.BooleanField(label="Site admin (may do everything)", required=False)
+    email = AddressField(label=gettext_lazy("Email"))
+    is_superuser = forms.BooleanField(
+        label=gettext_lazy("Site admin (may do everything)"), required=False
+    )
     owns = forms.ModelMultipleChoiceField(
-        label="Owner of",
+        label=gettext_lazy("Owner of"),
         queryset=MailingList.objects.all(),
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text="Makes the address an owner-member of these lists.",
+        help_text=gettext_lazy("Makes the address an owner-member of these lists."),
     )
 
     def clean_email(self) -> Address:
         addr = self.cleaned_data["email"]
         if User.objects.filter(username=addr.key).exists():
-            raise forms.ValidationError(f"{addr.email} already has an account.")
+            raise forms.ValidationError(
+                _("%(address)s already has an account.") % {"address": addr.email}
+            )
         return addr
 
 
@@ -92,7 +98,8 @@ def create(request: HttpRequest) -> HttpResponse:
         send_password_link(request, user, new_account=True)
         messages.success(
             request,
-            f"Created an account for {addr.email} and mailed them a link to set a password.",
+            _("Created an account for %(address)s and mailed them a link to set a password.")
+            % {"address": addr.email},
         )
         return redirect("users")
     return render(request, "web/users/create.html", {"form": form})
@@ -111,26 +118,39 @@ def change(request: HttpRequest, user_id: int) -> HttpResponse:
     user = _user(user_id)
     what = request.POST.get("do", "")
     if user.id == request.user.id and what in ("deactivate", "demote", "delete"):
-        messages.error(request, "You cannot lock yourself out; ask another site admin.")
+        messages.error(request, _("You cannot lock yourself out; ask another site admin."))
         return redirect("users")
     who = actor(request)
     if what == "reset":
         send_password_link(request, user, new_account=False)
-        messages.success(request, f"Mailed {user.email} a link to set a new password.")
+        messages.success(
+            request, _("Mailed %(address)s a link to set a new password.") % {"address": user.email}
+        )
     elif what in ("activate", "deactivate"):
         user.is_active = what == "activate"
         user.save(update_fields=["is_active"])
         audit(who, f"user.{what}", email=user.email)
         messages.success(
             request,
-            f"{user.email} {'may sign in again' if user.is_active else 'can no longer sign in'}.",
+            (
+                _("%(address)s may sign in again.")
+                if user.is_active
+                else _("%(address)s can no longer sign in.")
+            )
+            % {"address": user.email},
         )
     elif what in ("promote", "demote"):
         user.is_superuser = user.is_staff = what == "promote"
         user.save(update_fields=["is_superuser", "is_staff"])
         audit(who, f"user.{what}", email=user.email)
         messages.success(
-            request, f"{user.email} is {'now' if user.is_superuser else 'no longer'} a site admin."
+            request,
+            (
+                _("%(address)s is now a site admin.")
+                if user.is_superuser
+                else _("%(address)s is no longer a site admin.")
+            )
+            % {"address": user.email},
         )
     elif what == "delete" and request.POST.get("confirmed") != "yes":
         return render(
@@ -140,5 +160,9 @@ def change(request: HttpRequest, user_id: int) -> HttpResponse:
         email = user.email
         user.delete()
         audit(who, "user.delete", email=email)
-        messages.success(request, f"Deleted the account of {email}; their list memberships stay.")
+        messages.success(
+            request,
+            _("Deleted the account of %(address)s; their list memberships stay.")
+            % {"address": email},
+        )
     return redirect("users")
