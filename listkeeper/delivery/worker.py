@@ -316,8 +316,26 @@ class Worker:
                 if first is None:
                     return
                 batch, last = self._next_batch(first)
-                if self.stopping.is_set() or not self._alive():
-                    continue  # left claimed; release_own (or a live worker) hands it back
+                if self.stopping.is_set():
+                    continue  # left claimed; release_own hands it back
+                if not self._alive():
+                    # Our heartbeat lapsed (database unreachable): back to the
+                    # ledger once it answers, unless another worker counted us
+                    # dead and took them already. Left claimed, our own renewed
+                    # heartbeat would keep them from everyone, us included.
+                    for job in batch:
+                        self._results.put_nowait(
+                            Result(
+                                job.delivery_id,
+                                [],
+                                [],
+                                [
+                                    (r[0], "not sent: the worker's heartbeat lapsed")
+                                    for r in job.rows
+                                ],
+                            )
+                        )
+                    continue
                 finished: set[int] = set()
                 deferred = False
 

@@ -8,7 +8,7 @@ container) exactly as it would from SNS.
 
 Everything lives in the directory /ses, shared with the test on the host:
   config.json     credentials, verified domains, rate; read again at every AUTH,
-                  so the test can rotate the SES password while this runs
+                  so the test can rotate the SES credentials while this runs
   server.pem/.key the certificate for the relay and SNS names, from the test CA
   sns-cert.pem    the SNS signing certificate
   messages.jsonl  one line per accepted message (envelope, Message-ID, data)
@@ -83,9 +83,16 @@ def config() -> dict[str, Any]:
 
 class LiveStub(SESStub):
     def _authenticate(self, server, session, envelope, mechanism, auth_data):  # type: ignore[no-untyped-def]
+        # An IAM user may have two access keys at once (credential rotation):
+        # "also_accept" lists the other [user, password] pairs that work.
         current = config()
-        self.username, self.password = current["username"], current["password"]
-        return super()._authenticate(server, session, envelope, mechanism, auth_data)
+        pairs = [(current["username"], current["password"])]
+        pairs += [tuple(p) for p in current.get("also_accept", [])]
+        for self.username, self.password in pairs:
+            result = super()._authenticate(server, session, envelope, mechanism, auth_data)
+            if result.success:
+                return result
+        return result
 
 
 class CertificateHandler(BaseHTTPRequestHandler):

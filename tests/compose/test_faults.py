@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 from collections.abc import Iterator
 
@@ -34,6 +35,7 @@ pytestmark = [
 MEMBERS = 2000
 SENDER = "alice@example.org"
 RATE = 60  # SES_MAX_SEND_RATE for this stack, and the stand-in's own limit
+TOOK_BACK = re.compile(r"took back (\d+) recipients an earlier run of")
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +77,12 @@ def start_fan_out(stack: Stack, subject: str, before_fault: int = 300) -> None:
     )
 
 
-def finish(stack: Stack, members: list[str], subject: str) -> None:
-    """Every member's copy arrived once; the ledger and Postfix's queue are empty."""
+def finish(stack: Stack, members: list[str], subject: str, may_repeat: int = 0) -> None:
+    """Every member's copy arrived once; the ledger and Postfix's queue are empty.
+
+    `may_repeat`: how many copies may have arrived twice (those a SIGKILLed
+    worker had handed to Postfix but not yet recorded; nothing else may).
+    """
     wanted = set(members)
     wait_until(
         f"all {len(wanted)} copies of {subject!r}",
@@ -91,7 +97,10 @@ def finish(stack: Stack, members: list[str], subject: str) -> None:
     wait_until("an empty Postfix queue", lambda: stack.postfix_queue() == [], within=300, every=2)
     copies = stack.copies(subject)
     twice = {key: n for key, n in copies.items() if n > 1}
-    assert not twice, f"{len(twice)} copies arrived more than once, e.g. {list(twice)[:5]}"
+    assert len(twice) <= may_repeat and set(twice.values()) <= {2}, (
+        f"{len(twice)} copies arrived more than once (at most {may_repeat} may),"
+        f" e.g. {list(twice)[:5]}"
+    )
     assert {rcpt for _, rcpt in copies} == wanted
     assert len(copies) == len(wanted)  # one Message-ID per member's copy
     stack.wait_healthy()
@@ -127,7 +136,19 @@ def test_worker_killed_during_a_fan_out(stack: Stack, members: list[str]) -> Non
         ),
         within=60,
     )
-    finish(stack, members, subject)
+    # The restarted worker has its predecessor's name (the container's
+    # hostname) and takes back what it left claimed, at once: not after
+    # WORKER_STALE_AFTER, and not never (its own heartbeat would keep them).
+    took_back = wait_until(
+        "the restarted worker taking back its predecessor's claims",
+        lambda: [int(n) for n in TOOK_BACK.findall(stack.logs("worker"))],
+        within=120,
+    )
+    assert len(took_back) == 1 and took_back[0] > 0, took_back
+    # What the killed worker had handed to Postfix but not yet recorded goes
+    # again (at-least-once: no transaction spans Postfix's queue and the
+    # ledger); that is a few copies of those it held, never more.
+    finish(stack, members, subject, may_repeat=min(took_back[0], len(members) // 100))
 
 
 def test_database_restarted_during_a_fan_out(stack: Stack, members: list[str]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import time
 from collections import Counter
 from email import policy
 
@@ -20,6 +21,7 @@ from listkeeper.delivery.models import (
 from listkeeper.lib import tokens
 from listkeeper.lists import services
 from tests.support.delivery import post_to
+from tests.support.lmtp import database_down
 from tests.support.servers import SinkHandler, smtp_sink
 from tests.support.worker import WorkerThread, wait_for
 
@@ -158,6 +160,27 @@ def test_it_sends_paced_what_its_killed_predecessor_under_the_same_name_left_cla
     # The copies taken back went through the pacer like the others.
     times = sorted(m.at for m in handler.messages)
     assert max(sum(1 for t in times if s <= t < s + 1) for s in times) <= 5
+
+
+def test_it_sends_what_it_had_queued_when_its_heartbeat_lapsed_in_a_database_outage(
+    community, sink
+) -> None:
+    # Without a fresh heartbeat a worker stops sending (another might count it
+    # dead and take its claims). What it had claimed and queued must go back
+    # to the ledger: its own heartbeat, renewed after the outage, would
+    # otherwise keep those claims "live" and nobody would ever send them.
+    handler, server = sink
+    delivery = post_to(community, 20)
+    worker = WorkerThread(server.port, rate=5, connections=1, stale_after=2).start()
+    wait_for(lambda: len(handler.messages) >= 2, what="the first copies")
+
+    with database_down():
+        time.sleep(2)  # over stale_after / 2 without a heartbeat
+    wait_for(lambda: _done(delivery), timeout=20, what="the delivery to finish")
+    worker.stop()
+
+    received = Counter(r for m in handler.messages for r in m.rcpt_tos)
+    assert received == Counter({f"m{i}@example.net": 1 for i in range(20)})
 
 
 def test_it_lets_two_workers_share_a_fan_out_without_sending_anyone_twice(community, sink) -> None:

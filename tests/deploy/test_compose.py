@@ -45,6 +45,10 @@ def config() -> dict:
     """The resolved configuration, as docker-compose sees it."""
     result = compose("config")
     assert result.returncode == 0, result.stderr
+    return yaml_to_json(result.stdout)
+
+
+def yaml_to_json(text: str) -> dict:
     # docker-compose is a Python program with PyYAML; its interpreter reads the YAML.
     to_json = subprocess.run(
         [
@@ -52,7 +56,7 @@ def config() -> dict:
             "-c",
             "import json, sys, yaml; json.dump(yaml.safe_load(sys.stdin), sys.stdout)",
         ],
-        input=result.stdout,
+        input=text,
         capture_output=True,
         text=True,
         timeout=60,
@@ -110,6 +114,20 @@ def test_it_lets_only_the_internal_network_use_the_reinjection_listener(config) 
     assert postfix["environment"]["REINJECT_NETWORKS"] == subnet
     assert postfix["environment"]["REINJECT_HOST"] == f"{address}:10025"
     assert config["services"]["worker"]["environment"]["REINJECT_HOST"] == "postfix:10025"
+
+
+def test_it_passes_the_pacing_settings_from_env(tmp_path) -> None:
+    env_file = tmp_path / "env"
+    env_file.write_text(
+        (ROOT / ".env.example").read_text() + "SES_RATE_HEADROOM=0.9\nRELAY_CONCURRENCY=7\n"
+    )
+
+    result = compose("config", env_file=env_file)
+
+    assert result.returncode == 0, result.stderr
+    services = yaml_to_json(result.stdout)["services"]
+    assert services["worker"]["environment"]["SES_RATE_HEADROOM"] == "0.9"
+    assert services["postfix"]["environment"]["RELAY_CONCURRENCY"] == "7"
 
 
 def test_it_has_healthchecks_and_starts_in_order(config) -> None:
