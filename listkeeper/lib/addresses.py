@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from email.utils import parseaddr
 
+from django.utils.translation import gettext as _
 from email_validator import EmailNotValidError, validate_email
 
 
@@ -44,15 +45,16 @@ def normalise(raw: str) -> str:
     if text.startswith("<") and text.endswith(">"):
         text = text[1:-1].strip()
     if not text:
-        raise InvalidAddress("the address is empty")
+        raise InvalidAddress(_("the address is empty"))
     if "@" not in text:
-        raise InvalidAddress(f"{text!r} has no @domain part")
-    local, _, domain = text.rpartition("@")
+        raise InvalidAddress(_("%(text)s has no @domain part") % {"text": repr(text)})
+    local, _at, domain = text.rpartition("@")
     try:
         domain = domain.encode("idna").decode("ascii").lower()
     except UnicodeError:
         raise InvalidAddress(
-            f"{text!r}: the domain {domain!r} is not a valid domain name"
+            _("%(text)s: the domain %(domain)s is not a valid domain name")
+            % {"text": repr(text), "domain": repr(domain)}
         ) from None
     try:
         result = validate_email(
@@ -69,6 +71,6 @@ def parse(raw: str) -> Address:
     if "<" in text and text.endswith(">"):
         name, email = parseaddr(text)
         if not email:
-            raise InvalidAddress(f"{text!r} is not an address")
+            raise InvalidAddress(_("%(text)s is not an address") % {"text": repr(text)})
         return Address(normalise(email), name.strip())
     return Address(normalise(text))

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from fnmatch import fnmatchcase
 
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext as _
 
 from listkeeper.lib.addresses import InvalidAddress, address_key, normalise
 from listkeeper.lists.models import Ban, MailingList
@@ -35,19 +36,27 @@ def clean_pattern(raw: str) -> str:
     if text.startswith("@"):
         text = "*" + text
     if not text:
-        raise BadPattern("the ban is empty: give an address or a pattern like *@spam.example")
+        raise BadPattern(_("the ban is empty: give an address or a pattern like *@spam.example"))
     if len(text) > 254:
-        raise BadPattern(f"{text[:40]!r}... is longer than 254 characters")
+        raise BadPattern(_("%(text)s... is longer than 254 characters") % {"text": repr(text[:40])})
     if any(c.isspace() for c in text):
-        raise BadPattern(f"{text!r} contains spaces; give one address or pattern per ban")
+        raise BadPattern(
+            _("%(text)s contains spaces; give one address or pattern per ban")
+            % {"text": repr(text)}
+        )
     if is_pattern(text):
         if not text.translate(str.maketrans("", "", "*?[]@.-")):
-            raise BadPattern(f"{text!r} would ban everybody; name a domain, e.g. *@spam.example")
+            raise BadPattern(
+                _("%(text)s would ban everybody; name a domain, e.g. *@spam.example")
+                % {"text": repr(text)}
+            )
         return text
     try:
         return address_key(normalise(text))
     except InvalidAddress as exc:
-        raise BadPattern(f"{exc}; give an address or a pattern like *@spam.example") from None
+        raise BadPattern(
+            _("%(problem)s; give an address or a pattern like *@spam.example") % {"problem": exc}
+        ) from None
 
 
 def _bans_for(ml: MailingList | None) -> Q:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from listkeeper.lib.addresses import Address, InvalidAddress, parse
 from listkeeper.lists.models import LIST_SUFFIXES, MailingList, RouteKind
@@ -25,11 +26,11 @@ class Route:
 
 
 def resolve(address: str) -> Route | None:
-    local, _, domain = address.strip().strip("<>").rpartition("@")
+    local, _at, domain = address.strip().strip("<>").rpartition("@")
     local, domain = local.lower(), domain.lower()
     if not local or not domain:
         return None
-    local, _, token = local.partition("+")
+    local, _plus, token = local.partition("+")
     candidates = {local: RouteKind.POST}
     for suffix in LIST_SUFFIXES:
         if local.endswith(f"-{suffix}"):
@@ -70,11 +71,16 @@ def personal_address(raw: str) -> Address:
     try:
         addr = parse(raw)
     except InvalidAddress as exc:
-        raise InvalidAddress(f"{exc}. Give an address like you@example.org.") from None
+        raise InvalidAddress(
+            _("%(problem)s. Give an address like you@example.org.") % {"problem": exc}
+        ) from None
     if serves_domain(addr.domain):
         raise InvalidAddress(
-            f"{addr.email} is in {addr.domain}, a domain Listkeeper serves: its Postfix "
-            "accepts only list addresses there, so mail to it would never reach a person. "
-            "Give an address at your own mail provider, e.g. you@example.org."
+            _(
+                "%(address)s is in %(domain)s, a domain Listkeeper serves: its Postfix "
+                "accepts only list addresses there, so mail to it would never reach a person. "
+                "Give an address at your own mail provider, e.g. you@example.org."
+            )
+            % {"address": addr.email, "domain": addr.domain}
         )
     return addr

@@ -101,10 +101,13 @@ def _decide(post: Post, status: str, actor: str, **fields: object) -> None:
     if not updated:
         current = Post.objects.filter(id=post.id).values_list("status", "decided_by").first()
         if current is None:
-            raise ModerationError("this post no longer exists")
+            raise ModerationError(_("this post no longer exists"))
         state, by = current
         raise ModerationError(
-            f"this post is no longer held: it was {state}" + (f" by {by}" if by else "")
+            _("this post is no longer held: it was %(state)s by %(who)s")
+            % {"state": state, "who": by}
+            if by
+            else _("this post is no longer held: it was %(state)s") % {"state": state}
         )
     post.status, post.decided, post.decided_by = status, now, actor
     for name, value in fields.items():
@@ -119,7 +122,8 @@ def approve(post: Post, actor: str, always_allow: bool = False) -> Post:
         message = pipeline.run(ctx)
     except Stop as stop:
         raise ModerationError(
-            f"this post cannot be sent to the list: {stop.reason}; discard it"
+            _("this post cannot be sent to the list: %(reason)s; discard it")
+            % {"reason": stop.reason}
         ) from None
     message_id = (ctx.headers.get("Message-ID") or post.message_id)[:998]
     with transaction.atomic():

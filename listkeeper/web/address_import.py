@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db import connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from email_validator.rfc_constants import DOT_ATOM_TEXT, EMAIL_MAX_LENGTH
 
 from listkeeper.lib.addresses import Address, InvalidAddress, normalise
@@ -61,8 +62,11 @@ def decode(data: bytes) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise UnreadableInput(
-            f"The file is not UTF-8 text (byte 0x{data[exc.start]:02x} at position {exc.start}). "
-            "Save it as 'CSV UTF-8' and upload it again."
+            _(
+                "The file is not UTF-8 text (byte 0x%(byte)02x at position %(position)s). "
+                "Save it as 'CSV UTF-8' and upload it again."
+            )
+            % {"byte": data[exc.start], "position": exc.start}
         ) from None
 
 
@@ -83,7 +87,7 @@ class Normaliser:
         text = raw.strip()
         if text.startswith("<") and text.endswith(">"):
             text = text[1:-1].strip()
-        local, _, domain = text.rpartition("@")
+        local, _at, domain = text.rpartition("@")
         if local and DOT_ATOM_TEXT.match(local):
             if domain not in self.domains:
                 try:
@@ -125,8 +129,11 @@ def _header(cells: list[str]) -> tuple[int, Callable[[list[str]], str]] | None:
     if email is None:
         if len([c for c in lowered if c]) > 1:
             raise UnreadableInput(
-                f"Line 1 ({', '.join(cells)}) looks like a header but has no column called "
-                "'email'. Name the address column 'email' (and the name column 'name')."
+                _(
+                    "Line 1 (%(cells)s) looks like a header but has no column called "
+                    "'email'. Name the address column 'email' (and the name column 'name')."
+                )
+                % {"cells": ", ".join(cells)}
             )
         return None
     name = next((i for i, c in enumerate(lowered) if c in NAME_HEADERS), None)
@@ -167,14 +174,14 @@ def _pasted_pairs(line: str) -> list[tuple[str, str, str]]:
         # Plain words around plain addresses: "Ann Example ann@example.org".
         words: list[str] = []
         out: list[tuple[str, str, str]] = []
-        for raw, _, addr in pieces:
+        for raw, _name, addr in pieces:
             if "@" in addr:
                 out.append((" ".join([*words, raw]), " ".join(words), addr))
                 words = []
             else:
                 words.append(raw)
         if words and out and not out[-1][1]:
-            raw, _, addr = out[-1]
+            raw, _name, addr = out[-1]
             out[-1] = (f"{raw}, {' '.join(words)}", " ".join(words), addr)
         elif words:
             out.append((" ".join(words), "", " ".join(words)))
@@ -190,7 +197,7 @@ def _pasted_pairs(line: str) -> list[tuple[str, str, str]]:
         pending = ""
         out.append((formataddr((name, addr)) if name else addr, name, addr))
     if pending and out and not out[-1][1]:
-        raw, _, addr = out[-1]
+        raw, _name, addr = out[-1]
         out[-1] = (f"{raw}, {pending}", pending, addr)
     elif pending:
         out.append((pending, "", pending))

@@ -140,6 +140,10 @@ class ListSettingsForm(forms.ModelForm):
                 "Members' posts that fail their domain's DMARC policy"
             ),
         }
+        widgets = {
+            "digest_header": forms.Textarea(attrs={"rows": 3}),
+            "digest_footer": forms.Textarea(attrs={"rows": 3}),
+        }
         help_texts = {
             "unauthenticated_action": gettext_lazy(
                 "For a post whose From is a member but whose domain publishes DMARC "

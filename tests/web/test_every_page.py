@@ -241,3 +241,34 @@ def test_every_page_is_accessible_and_fits_a_phone(browser, live_server, transac
                 problems[f"{name} {url} at {width}"] = found
         context.close()
     assert problems == {}
+
+
+@pytest.mark.parametrize("role", ["admin", "public"])
+def test_every_page_fits_in_german(browser, live_server, transactional_db, role):
+    """German words are longer: no page may scroll sideways at either width."""
+    site = build_site()
+    user = site["users"].get(role)
+    host = urlsplit(live_server.url).hostname
+    problems: dict[str, list[str]] = {}
+    for viewport, width in ((WIDE, "1280"), (PHONE, "390")):
+        context = signed_in_context(browser, live_server.url, user, viewport)
+        # What the footer's language switch leaves behind (and a German browser asks for).
+        context.add_cookies(
+            [{"name": settings.LANGUAGE_COOKIE_NAME, "value": "de", "domain": host, "path": "/"}]
+        )
+        context.set_extra_http_headers({"Accept-Language": "de"})
+        page = context.new_page()
+        page.set_default_timeout(15000)
+        for name, url in pages_for(role, site).items():
+            page.goto(url)
+            found = [] if page.locator("html").get_attribute("lang") == "de" else ["not German"]
+            extra = overflow(page)
+            if extra > 0:
+                found.append(f"{extra} px wider than the {width} px screen")
+            if SCREENSHOTS:
+                Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=f"{SCREENSHOTS}/de-{role}-{name}-{width}.png", full_page=True)
+            if found:
+                problems[f"{name} {url} at {width}"] = found
+        context.close()
+    assert problems == {}

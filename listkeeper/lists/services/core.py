@@ -15,6 +15,7 @@ from zoneinfo import available_timezones
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from listkeeper.lib.addresses import Address, InvalidAddress, address_key, parse
 from listkeeper.lists import bans
@@ -114,14 +115,18 @@ def check_settings(settings: dict[str, Any]) -> None:
     zone = settings.get("time_zone")
     if zone is not None and zone not in available_timezones():
         raise ServiceError(
-            f"{zone!r} is not a time zone; use an IANA name such as Europe/Berlin or UTC"
+            _("%(zone)s is not a time zone; use an IANA name such as Europe/Berlin or UTC")
+            % {"zone": repr(zone)}
         )
     hour = settings.get("digest_hour")
     if hour is not None and not 0 <= hour <= 23:
-        raise ServiceError(f"the digest hour must be 0 to 23, not {hour}")
+        raise ServiceError(_("the digest hour must be 0 to 23, not %(hour)s") % {"hour": hour})
     weekday = settings.get("digest_weekday")
     if weekday is not None and not 0 <= weekday <= 6:
-        raise ServiceError(f"the digest weekday must be 0 (Monday) to 6 (Sunday), not {weekday}")
+        raise ServiceError(
+            _("the digest weekday must be 0 (Monday) to 6 (Sunday), not %(weekday)s")
+            % {"weekday": weekday}
+        )
 
 
 def create_list(local_part: str, domain: str, *, actor: str, **settings: Any) -> MailingList:
@@ -315,7 +320,7 @@ def subscribe(
     if bans.is_banned(ml, addr.email):
         raise Banned(f"{addr.email} is banned from {ml.address} and cannot subscribe")
     with transaction.atomic():
-        member, _ = get_or_create_member(addr, actor=actor, name=name)
+        member, _created = get_or_create_member(addr, actor=actor, name=name)
         sub = (
             Subscription.objects.select_for_update().filter(member=member, mailing_list=ml).first()
         )
@@ -414,8 +419,11 @@ def set_delivery(sub: Subscription, delivery: str, *, actor: str) -> str:
     ml = sub.mailing_list
     if delivery in DIGEST_MODES and not ml.digests_enabled and sub.delivery not in DIGEST_MODES:
         raise ServiceError(
-            f"{ml.address} sends no digests; choose regular or nomail, "
-            "or ask an owner to allow digests"
+            _(
+                "%(list)s sends no digests; choose regular or nomail, "
+                "or ask an owner to allow digests"
+            )
+            % {"list": ml.address}
         )
     with transaction.atomic():
         if _switch_waits(sub.delivery, delivery):

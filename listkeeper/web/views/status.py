@@ -10,8 +10,9 @@ from django.conf import settings
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 
-from listkeeper.delivery import catcher
+from listkeeper.delivery import catcher, quota
 from listkeeper.lists.models import MailingList, Status
 from listkeeper.postfix import instance
 from listkeeper.web.access import site_admin_required
@@ -20,21 +21,25 @@ from listkeeper.web.access import site_admin_required
 def relay_description(relay: instance.Relay | None) -> str:
     """Where Postfix sends list mail, in words, from the configuration it runs with."""
     if relay is None:
-        return "no Postfix configuration has been written yet (listkeeper serve writes one)"
+        return _("no Postfix configuration has been written yet (listkeeper serve writes one)")
     where = f"[{relay.host}]:{relay.port}"
     if relay.host.endswith(".amazonaws.com"):
         kind = "Amazon SES"
     elif relay.host in ("127.0.0.1", "::1", "localhost") and not relay.sasl and relay.tls == "none":
         # What serve sets up without SES_USER (serving.CatchingPostfix).
-        return (
-            f"the local catcher at {where}: nobody is mailed, every copy is kept in "
-            f"{catcher.outbox_dir()}"
-        )
+        return _(
+            "the local catcher at %(where)s: nobody is mailed, every copy is kept in %(dir)s"
+        ) % {"where": where, "dir": catcher.outbox_dir()}
     else:
         kind = "RELAY_HOST"
-    auth = "signs in with SASL" if relay.sasl else "without SASL (no SES_USER)"
-    tls = "TLS with the certificate checked" if relay.tls == "secure" else "no TLS"
-    return f"{kind} at {where}, {auth}, {tls}"
+    auth = _("signs in with SASL") if relay.sasl else _("without SASL (no SES_USER)")
+    tls = _("TLS with the certificate checked") if relay.tls == "secure" else _("no TLS")
+    return _("%(kind)s at %(where)s, %(auth)s, %(tls)s") % {
+        "kind": kind,
+        "where": where,
+        "auth": auth,
+        "tls": tls,
+    }
 
 
 @site_admin_required
@@ -51,5 +56,6 @@ def status(request: HttpRequest) -> HttpResponse:
             "postfix": instance.describe(),
             "relay": relay_description(relay),
             "ses_user_set": bool(settings.SES_USER),
+            "ses": quota.overview(),
         },
     )
