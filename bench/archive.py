@@ -157,12 +157,12 @@ def seed(mbox_path: str) -> None:
     services.update_list(ml, actor="bench", archive_visibility="public")
     t = time.perf_counter()
     with open(mbox_path, "rb") as stream:
-        result = mbox.import_mbox(ml, stream)
+        result = mbox.import_mbox(ml, stream, workers=mbox.default_workers())
     import_s = time.perf_counter() - t
     import_load = os.getloadavg()[0]
     t = time.perf_counter()
     with open(mbox_path, "rb") as stream:
-        again = mbox.import_mbox(ml, stream)
+        again = mbox.import_mbox(ml, stream, workers=mbox.default_workers())
     resume_s = time.perf_counter() - t
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:

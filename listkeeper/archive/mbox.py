@@ -18,10 +18,14 @@ after an interruption resumes where it stopped.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+import os
 import re
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from multiprocessing.pool import AsyncResult, Pool
 from typing import BinaryIO
 
 from listkeeper.archive import ids, store
@@ -116,18 +120,44 @@ class ImportResult:
     skipped: list[str] = field(default_factory=list)
 
 
+def default_workers() -> int:
+    """Processes to parse messages while this one stores: the other cores, at most 3."""
+    return max(0, min(3, (os.cpu_count() or 1) - 1))
+
+
 def import_mbox(
-    ml: MailingList, stream: BinaryIO, report: Callable[[str], None] | None = None
+    ml: MailingList,
+    stream: BinaryIO,
+    report: Callable[[str], None] | None = None,
+    *,
+    workers: int = 0,
 ) -> ImportResult:
+    """Import an mbox a batch at a time, each batch committed on its own.
+
+    With `workers`, that many processes parse the next batches (Python's
+    email parser is most of an import's time) while this one stores the
+    previous batch; the result is the same as without.
+    """
     result = ImportResult()
-    batch: list[Entry] = []
-    for entry in read(stream):
-        batch.append(entry)
-        if len(batch) >= BATCH:
-            _import_batch(ml, batch, result, report)
-            batch = []
-    if batch:
-        _import_batch(ml, batch, result, report)
+    pool = multiprocessing.get_context("fork").Pool(workers) if workers > 0 else None
+    pending: deque[_Prepared] = deque()
+    try:
+        batch: list[Entry] = []
+        for entry in read(stream):
+            batch.append(entry)
+            if len(batch) >= BATCH:
+                pending.append(_prepare(ml, batch, result, pool))
+                batch = []
+                while len(pending) > workers:
+                    _store(ml, pending.popleft(), result, report)
+        if batch:
+            pending.append(_prepare(ml, batch, result, pool))
+        while pending:
+            _store(ml, pending.popleft(), result, report)
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
     return result
 
 
@@ -142,12 +172,19 @@ def message_id_of(raw: bytes) -> str:
     return f"<{hashlib.sha256(raw).hexdigest()[:32]}@archive.invalid>"
 
 
-def _import_batch(
-    ml: MailingList,
-    batch: list[Entry],
-    result: ImportResult,
-    report: Callable[[str], None] | None,
-) -> None:
+@dataclass
+class _Prepared:
+    """A batch whose new messages are being parsed (by a worker, or already)."""
+
+    problems: list[tuple[Entry, str]]  # found before parsing, in file order
+    entries: list[Entry]  # the ones sent to be parsed
+    parsed: AsyncResult | list[store.Item | str]
+
+
+def _prepare(
+    ml: MailingList, batch: list[Entry], result: ImportResult, pool: Pool | None
+) -> _Prepared:
+    """Skip what is archived already (cheap, so resuming is quick); send the rest to parse."""
     keyed = [(entry, message_id_of(entry.raw)) for entry in batch]
     slugs = [ids.slug(mid) for _, mid in keyed]
     done = set(
@@ -155,26 +192,60 @@ def _import_batch(
             "slug", flat=True
         )
     )
-    items: list[store.Item] = []
+    problems: list[tuple[Entry, str]] = []
+    entries: list[Entry] = []
+    jobs: list[tuple[bytes, datetime | None]] = []
     for (entry, message_id), slug in zip(keyed, slugs, strict=True):
         if slug in done:
             result.already += 1
             continue
         done.add(slug)
         problem = _problem(entry.raw)
-        if not problem:
-            raw = entry.raw
-            if not _MESSAGE_ID.search(raw.split(b"\n\n", 1)[0]):
-                raw = f"Message-ID: {message_id}\n".encode() + raw
-            try:
-                items.append(store.item_from(ml, raw, envelope_date(entry.envelope)))
-            except (ValueError, TypeError, LookupError, UnicodeError) as exc:
-                problem = f"cannot be read ({exc})"
         if problem:
-            note = f"message {entry.number} (line {entry.line}): {problem}; skipped"
-            result.skipped.append(note)
-            if report:
-                report(note)
+            problems.append((entry, problem))
+            continue
+        raw = entry.raw
+        if not _MESSAGE_ID.search(raw.split(b"\n\n", 1)[0]):
+            raw = f"Message-ID: {message_id}\n".encode() + raw
+        entries.append(entry)
+        jobs.append((raw, envelope_date(entry.envelope)))
+    parsed: AsyncResult | list[store.Item | str] = (
+        pool.apply_async(_parse, (ml, jobs)) if pool is not None else _parse(ml, jobs)
+    )
+    return _Prepared(problems, entries, parsed)
+
+
+def _parse(ml: MailingList, jobs: list[tuple[bytes, datetime | None]]) -> list[store.Item | str]:
+    """Each message as an Item to store, or why it cannot be read. Runs in a worker."""
+    out: list[store.Item | str] = []
+    for raw, fallback in jobs:
+        try:
+            out.append(store.item_from(ml, raw, fallback))
+        except (ValueError, TypeError, LookupError, UnicodeError) as exc:
+            out.append(f"cannot be read ({exc})")
+    return out
+
+
+def _store(
+    ml: MailingList,
+    prepared: _Prepared,
+    result: ImportResult,
+    report: Callable[[str], None] | None,
+) -> None:
+    parsed = prepared.parsed
+    outcomes = parsed.get() if isinstance(parsed, AsyncResult) else parsed
+    problems = list(prepared.problems)
+    items: list[store.Item] = []
+    for entry, outcome in zip(prepared.entries, outcomes, strict=True):
+        if isinstance(outcome, str):
+            problems.append((entry, outcome))
+        else:
+            items.append(outcome)
+    for entry, problem in sorted(problems, key=lambda p: p[0].number):
+        note = f"message {entry.number} (line {entry.line}): {problem}; skipped"
+        result.skipped.append(note)
+        if report:
+            report(note)
     stored = store.store_many(ml, items)
     result.imported += sum(1 for m in stored if m is not None)
     result.already += sum(1 for m in stored if m is None)

@@ -58,18 +58,14 @@ _TABLE = "archive_archivedmessage"
 def _postgresql(list_id: int, query: str, limit: int, offset: int) -> tuple[list, int]:
     options = f"StartSel={MARK_START}, StopSel={MARK_END}"
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT count(*) FROM {_TABLE} m "
-            "WHERE m.mailing_list_id = %s "
-            "AND m.search_vector @@ websearch_to_tsquery('english', %s)",
-            [list_id, query],
-        )
-        total = cursor.fetchone()[0]
+        # One pass over the matches: the total comes from a window over them,
+        # and ts_headline (the costly part) runs only on the page's rows.
         cursor.execute(
             f"""
             WITH q AS (SELECT websearch_to_tsquery('english', %s) AS q),
             page AS (
-                SELECT m.id, m.subject, m.body_text, ts_rank(m.search_vector, q.q) AS rank, m.date
+                SELECT m.id, m.subject, m.body_text, ts_rank(m.search_vector, q.q) AS rank,
+                       m.date, count(*) OVER () AS total
                 FROM {_TABLE} m, q
                 WHERE m.mailing_list_id = %s AND m.search_vector @@ q.q
                 ORDER BY rank DESC, m.date DESC, m.id DESC
@@ -79,13 +75,27 @@ def _postgresql(list_id: int, query: str, limit: int, offset: int) -> tuple[list
                    ts_headline('english', page.subject, q.q, %s || ', HighlightAll=true'),
                    ts_headline('english', left(page.body_text, 20000), q.q,
                                %s || ', MaxFragments=2, MaxWords=25, MinWords=10'),
-                   page.rank
+                   page.rank, page.total
             FROM page, q
             ORDER BY page.rank DESC, page.date DESC, page.id DESC
             """,
             [query, list_id, limit, offset, options, options],
         )
-        return cursor.fetchall(), total
+        rows = cursor.fetchall()
+    if not rows and offset:
+        return [], _pg_count(list_id, query)  # past the last page: still say how many
+    return [row[:4] for row in rows], (rows[0][4] if rows else 0)
+
+
+def _pg_count(list_id: int, query: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT count(*) FROM {_TABLE} m "
+            "WHERE m.mailing_list_id = %s "
+            "AND m.search_vector @@ websearch_to_tsquery('english', %s)",
+            [list_id, query],
+        )
+        return int(cursor.fetchone()[0])
 
 
 def fts5_query(query: str) -> str:
@@ -121,30 +131,35 @@ def _sqlite(list_id: int, query: str, limit: int, offset: int) -> tuple[list, in
     if not expression:
         return [], 0
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT count(*) FROM archive_fts CROSS JOIN {_TABLE} m ON m.id = archive_fts.rowid "
-            "WHERE archive_fts MATCH %s AND m.mailing_list_id = %s",
-            [expression, list_id],
-        )
-        total = cursor.fetchone()[0]
         # CROSS JOIN makes SQLite read the full-text matches first and look each
         # up by id; left to itself it may walk the list's messages and run the
         # MATCH once per message (seconds on a big archive).
         # Rank first, then mark up only the page: highlight() and snippet() in
         # the ranking query would run for every match, not just the 20 shown.
+        # The total is a window over the same matches: one pass, not two.
         cursor.execute(
             f"""
-            SELECT m.id, bm25(archive_fts, 10.0, 5.0, 1.0) AS rank
-            FROM archive_fts CROSS JOIN {_TABLE} m ON m.id = archive_fts.rowid
-            WHERE archive_fts MATCH %s AND m.mailing_list_id = %s
-            ORDER BY rank, m.date DESC, m.id DESC
+            SELECT id, rank, count(*) OVER () AS total FROM (
+                SELECT m.id, bm25(archive_fts, 10.0, 5.0, 1.0) AS rank, m.date
+                FROM archive_fts CROSS JOIN {_TABLE} m ON m.id = archive_fts.rowid
+                WHERE archive_fts MATCH %s AND m.mailing_list_id = %s
+            )
+            ORDER BY rank, date DESC, id DESC
             LIMIT %s OFFSET %s
             """,
             [expression, list_id, limit, offset],
         )
         ranked = cursor.fetchall()
         if not ranked:
-            return [], total
+            if not offset:
+                return [], 0
+            cursor.execute(  # past the last page: still say how many
+                f"SELECT count(*) FROM archive_fts CROSS JOIN {_TABLE} m "
+                "ON m.id = archive_fts.rowid WHERE archive_fts MATCH %s AND m.mailing_list_id = %s",
+                [expression, list_id],
+            )
+            return [], int(cursor.fetchone()[0])
+        total = ranked[0][2]
         marks = ", ".join(["%s"] * len(ranked))
         cursor.execute(
             f"""
@@ -156,4 +171,4 @@ def _sqlite(list_id: int, query: str, limit: int, offset: int) -> tuple[list, in
         )
         marked = {row[0]: row[1:] for row in cursor.fetchall()}
     # bm25 is lower-is-better; turn it round so both engines rank high-is-better.
-    return [(mid, *marked.get(mid, ("", "")), -rank) for mid, rank in ranked], total
+    return [(mid, *marked.get(mid, ("", "")), -rank) for mid, rank, _ in ranked], total

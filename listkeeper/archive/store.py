@@ -119,16 +119,15 @@ class _Batch:
         return found
 
 
-@transaction.atomic
+# No savepoint: a post is archived inside the transaction that queues it, and
+# an error here must undo that whole transaction anyway (two statements saved
+# on every accepted post).
+@transaction.atomic(savepoint=False)
 def store_many(ml: MailingList, items: list[Item]) -> list[ArchivedMessage | None]:
     """Archive messages in order; None for those without a Message-ID or already archived."""
     slugs = [ids.slug(i.parsed.message_id) if i.parsed.message_id else "" for i in items]
-    taken = set(
-        ArchivedMessage.objects.filter(mailing_list=ml, slug__in=slugs).values_list(
-            "slug", flat=True
-        )
-    ) | set(Removed.objects.filter(mailing_list=ml, slug__in=slugs).values_list("slug", flat=True))
-    batch = _prefetch(ml, items, slugs)
+    taken, had_thread = _known(ml, [s for s in slugs if s])
+    batch = _prefetch(ml, items, slugs, had_thread)
     results: list[ArchivedMessage | None] = []
     created: list[ArchivedMessage] = []
     months: Counter[tuple[int, int]] = Counter()
@@ -172,6 +171,15 @@ def _insert(ml: MailingList, messages: list[ArchivedMessage]) -> None:
         for m in messages
     ]
     with connection.cursor() as cursor:
+        if len(rows) == 1:  # a post as it is accepted: its id in the same statement
+            marks = ", ".join(["%s"] * len(fields))
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) VALUES ({marks}) RETURNING id", rows[0]
+            )
+            messages[0].pk = cursor.fetchone()[0]
+            messages[0]._state.adding = False
+            messages[0]._state.db = connection.alias
+            return
         if connection.vendor == "postgresql":
             with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                 for row in rows:
@@ -190,7 +198,33 @@ def _insert(ml: MailingList, messages: list[ArchivedMessage]) -> None:
         m._state.db = connection.alias
 
 
-def _prefetch(ml: MailingList, items: list[Item], slugs: list[str]) -> _Batch:
+def _known(ml: MailingList, slugs: list[str]) -> tuple[set[str], set[str]]:
+    """Of these slugs: those archived or removed, and those that name a thread.
+
+    One query, as it runs for every accepted post.
+    """
+    if not slugs:
+        return set(), set()
+    marks = ", ".join(["%s"] * len(slugs))
+    tables = [
+        (ArchivedMessage._meta.db_table, "m"),
+        (Removed._meta.db_table, "r"),
+        (Thread._meta.db_table, "t"),
+    ]
+    sql = " UNION ALL ".join(
+        f"SELECT slug, '{kind}' FROM {table} WHERE mailing_list_id = %s AND slug IN ({marks})"
+        for table, kind in tables
+    )
+    with connection.cursor() as cursor:
+        params: list[int | str] = []
+        for _ in tables:
+            params += [ml.id, *slugs]
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return {s for s, kind in rows if kind != "t"}, {s for s, kind in rows if kind == "t"}
+
+
+def _prefetch(ml: MailingList, items: list[Item], slugs: list[str], had_thread: set[str]) -> _Batch:
     batch = _Batch(ml)
     wanted = {ids.slug(mid) for item in items for mid in item.parsed.parent_ids}
     if wanted:
@@ -202,8 +236,9 @@ def _prefetch(ml: MailingList, items: list[Item], slugs: list[str]) -> _Batch:
         for slug, thread_id, path, depth in found:
             batch.nodes[slug] = _Node(slug, batch.thread(threads[thread_id]), path, depth)
     # A message whose thread survived its removal starts that thread again.
-    for row in Thread.objects.select_for_update().filter(mailing_list=ml, slug__in=slugs):
-        batch.thread(row)
+    if had_thread:
+        for row in Thread.objects.select_for_update().filter(mailing_list=ml, slug__in=had_thread):
+            batch.thread(row)
     keys = {ids.subject_key(i.parsed.subject) for i in items if _may_join_by_subject(i)}
     keys.discard("")
     if keys:

@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.db.models import Count, Max, Min
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import filesizeformat
@@ -181,24 +182,17 @@ def month(request: HttpRequest, list_id: str, year: int, month: int) -> HttpResp
             for m in page
         ]
         return render(request, "archive/month.html", {**ctx, "rows": rows, "page": page})
-    # One pass over the month's (date, thread) index entries; threads per
-    # month are few enough to sort and cut into pages here.
-    per_thread: dict[int, list] = {}
-    for thread_id, date in in_month.values_list("thread_id", "date"):
-        seen = per_thread.get(thread_id)
-        if seen is None:
-            per_thread[thread_id] = [1, date, date]
-        else:
-            seen[0] += 1
-            seen[1] = min(seen[1], date)
-            seen[2] = max(seen[2], date)
-    ordered = sorted(per_thread.items(), key=lambda kv: (kv[1][2], kv[0]), reverse=True)
+    # Grouped by the database from the (list, date, thread) index alone; the
+    # threads of a month are few enough to cut into pages here.
+    ordered = list(
+        in_month.values("thread_id")
+        .annotate(n=Count("*"), first=Min("date"), last=Max("date"))
+        .order_by("-last", "-thread_id")
+    )
     thread_page = Paginator(ordered, MONTH_THREADS).get_page(request.GET.get("page"))
-    threads = Thread.objects.in_bulk([thread_id for thread_id, _ in thread_page])
+    threads = Thread.objects.in_bulk([c["thread_id"] for c in thread_page])
     rows = [
-        {"thread": threads[thread_id], "n": n, "first": first, "last": last}
-        for thread_id, (n, first, last) in thread_page
-        if thread_id in threads
+        {"thread": threads[c["thread_id"]], **c} for c in thread_page if c["thread_id"] in threads
     ]
     return render(request, "archive/month.html", {**ctx, "rows": rows, "page": thread_page})
 

@@ -121,3 +121,40 @@ def test_the_command_imports_and_exports(cli, ml, tmp_path) -> None:
     assert exported.returncode == 0
     assert exported.stdout.count("\nFrom ") + exported.stdout.startswith("From ") == 3
     assert cli("archive", "import", "nosuch@lists.example.org", str(source)).returncode != 0
+
+
+def test_parsing_in_worker_processes_imports_the_same_as_in_one(ml, db) -> None:
+    from listkeeper.lists import services
+
+    other = services.create_list("other", "lists.example.org", actor="test")
+    # Enough batches that several are parsed ahead while earlier ones are stored,
+    # with replies before their parents, a duplicate and an unreadable message.
+    parts = []
+    for n in range(mbox.BATCH * 2 + 37):
+        parent = f"In-Reply-To: <w{n + 700}@x>\n" if n % 3 == 0 else ""
+        parts.append(
+            f"From a@example.org Mon Jan  1 12:00:00 2007\n"
+            f"From: A <a@example.org>\nSubject: Re: Topic {n % 40}\n"
+            f"Message-ID: <w{n}@x>\n{parent}Date: Mon, 01 Jan 2007 12:00:00 +0000\n\n"
+            f"Body {n}.\n"
+        )
+    parts.insert(5, parts[3])
+    parts.insert(9, "From x@example.org Mon Jan  1 12:00:00 2007\nX-Junk: 1\n\nno headers\n")
+    data = "\n".join(parts).encode()
+
+    def shape(mailing_list) -> list[tuple[str, str, int, str]]:
+        return sorted(
+            ArchivedMessage.objects.filter(mailing_list=mailing_list).values_list(
+                "message_id", "path", "depth", "thread__slug"
+            )
+        )
+
+    notes: list[str] = []
+    serial = mbox.import_mbox(ml, io.BytesIO(data), notes.append)
+    parallel_notes: list[str] = []
+    parallel = mbox.import_mbox(other, io.BytesIO(data), parallel_notes.append, workers=2)
+
+    assert (parallel.imported, parallel.already) == (serial.imported, serial.already)
+    assert serial.imported == mbox.BATCH * 2 + 37 and serial.already == 1
+    assert parallel_notes == notes and len(notes) == 1
+    assert shape(other) == shape(ml)

@@ -52,3 +52,14 @@ def test_search_syntax_from_a_visitor_is_never_an_error(ml) -> None:
         search.search(ml, query)  # no exception on either database
     assert search.search(ml, '"hello world"').total == 1
     assert search.search(ml, "hello -world").total == 0
+
+
+def test_the_total_counts_every_match_on_every_page(ml) -> None:
+    for n in range(7):
+        put(ml, n, f"Rota {n}", "kitchen duty\n")
+
+    pages = [search.search(ml, "kitchen rota", limit=3, offset=k * 3) for k in range(4)]
+
+    assert [len(p.hits) for p in pages] == [3, 3, 1, 0]
+    assert [p.total for p in pages] == [7, 7, 7, 7]
+    assert len({h.message.id for p in pages for h in p.hits}) == 7

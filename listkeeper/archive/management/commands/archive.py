@@ -37,6 +37,13 @@ class Command(BaseCommand):
         )
         imp.add_argument("list")
         imp.add_argument("file")
+        imp.add_argument(
+            "--jobs",
+            type=int,
+            default=mbox.default_workers(),
+            help="processes that parse messages while the import stores them "
+            "(default: one per other CPU core, at most 3; 0: parse in this process)",
+        )
         exp = sub.add_parser("export", help="Write the archive as mboxrd to FILE (or stdout).")
         exp.add_argument("list")
         exp.add_argument("file", nargs="?")
@@ -44,11 +51,11 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         ml = find(options["list"])
         if options["action"] == "import":
-            self._import(ml, options["file"])
+            self._import(ml, options["file"], max(0, options["jobs"]))
         else:
             self._export(ml, options.get("file"))
 
-    def _import(self, ml: MailingList, path: str) -> None:
+    def _import(self, ml: MailingList, path: str, jobs: int) -> None:
         started = time.monotonic()
         try:
             stream = open(path, "rb")  # noqa: SIM115 - closed below
@@ -56,7 +63,7 @@ class Command(BaseCommand):
             raise CommandError(f"cannot read {path}: {exc.strerror}") from None
         with stream:
             result = mbox.import_mbox(
-                ml, stream, report=lambda note: self.stderr.write(f"{path}: {note}")
+                ml, stream, report=lambda note: self.stderr.write(f"{path}: {note}"), workers=jobs
             )
         took = time.monotonic() - started
         self.stdout.write(
