@@ -8,6 +8,7 @@ Run as root (Postfix's master needs it) from the repository root:
     .venv/bin/python bench/fanout.py --database-url postgres://postgres@127.0.0.1/lk_bench
     .venv/bin/python bench/fanout.py --tls           # relay over STARTTLS + AUTH, like SES
     .venv/bin/python bench/fanout.py --workers 2 --database-url postgres://...
+    .venv/bin/python bench/fanout.py --profile /tmp/prof   # the worker under pyinstrument
 
 See bench/README.md for what is measured and how to read it.
 """
@@ -67,6 +68,13 @@ def parse_args() -> argparse.Namespace:
     )
     p.add_argument("--sink-procs", type=int, default=2, help="processes of the Python sink")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    p.add_argument(
+        "--profile",
+        default="",
+        metavar="DIR",
+        help="run the 1-worker fan-out under pyinstrument (pip install pyinstrument); "
+        "DIR gets the event loop's and the database thread's profiles",
+    )
     args = p.parse_args()
     if args.large:
         args.members = 100_000
@@ -102,10 +110,13 @@ def configure(args: argparse.Namespace, tmp: Path) -> dict[str, str]:
 
 
 def start_command(
-    env: dict[str, str], log: Path, *args: str, **extra: str
+    env: dict[str, str], log: Path, *args: str, profile: str = "", **extra: str
 ) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "listkeeper.cli", *args]
+    if profile:
+        command = [sys.executable, __file__, "--profiled-worker", profile, *args]
     return subprocess.Popen(
-        [sys.executable, "-m", "listkeeper.cli", *args],
+        command,
         env={**os.environ, **env, **extra, "PYTHONPATH": str(ROOT)},
         stdout=open(log, "ab"),
         stderr=subprocess.STDOUT,
@@ -259,7 +270,45 @@ class TimingSink:
         self.loop.call_soon_threadsafe(self.loop.stop)
 
 
+def profiled_worker(directory: str, args: list[str]) -> None:
+    """`listkeeper worker` with one pyinstrument profiler in the event loop's thread
+    and one in the database thread (pyinstrument samples only the thread it starts in)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pyinstrument import Profiler
+
+    from listkeeper.cli import main as cli_main
+    from listkeeper.delivery import worker
+
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    db_profiler = Profiler(interval=0.0005)
+
+    class ProfiledExecutor(ThreadPoolExecutor):
+        def __init__(self, *a: Any, **kw: Any) -> None:
+            super().__init__(*a, **kw)
+            self.submit(db_profiler.start).result()
+
+        def shutdown(self, wait: bool = True, **kw: Any) -> None:
+            self.submit(db_profiler.stop).result()
+            (out / "worker-db-thread.txt").write_text(db_profiler.output_text(show_all=False))
+            super().shutdown(wait, **kw)
+
+    worker.ThreadPoolExecutor = ProfiledExecutor  # type: ignore[misc]
+    loop_profiler = Profiler(interval=0.0005, async_mode="disabled")
+    loop_profiler.start()
+    sys.argv = ["listkeeper", *args]
+    try:
+        cli_main()
+    finally:
+        loop_profiler.stop()
+        (out / "worker-event-loop.txt").write_text(loop_profiler.output_text(show_all=False))
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--profiled-worker"]:
+        profiled_worker(sys.argv[2], sys.argv[3:])
+        return
     args = parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root: Postfix's master must start as root")
@@ -378,7 +427,12 @@ def main() -> None:
 
         # 2. Listkeeper: LMTP accept, ledger, worker, Postfix, the same sink.
         def fan_out(
-            mailing_list: Any, count: int, label: str, extra: dict[str, str], sink: Any
+            mailing_list: Any,
+            count: int,
+            label: str,
+            extra: dict[str, str],
+            sink: Any,
+            profile: str = "",
         ) -> float:
             nonlocal workers
             workers = [
@@ -388,6 +442,7 @@ def main() -> None:
                     "worker",
                     "--name",
                     f"{label}-{w}",
+                    profile=profile,
                     **extra,
                 )
                 for w in range(count)
@@ -414,7 +469,9 @@ def main() -> None:
             )
             return rate
 
-        ours = fan_out(ml, 1, "Listkeeper, 1 worker", {}, new_sink())
+        ours = fan_out(ml, 1, "Listkeeper, 1 worker", {}, new_sink(), profile=args.profile)
+        if args.profile:
+            print(f"  (under pyinstrument: slower than unprofiled; profiles in {args.profile})")
         delivery = Delivery.objects.filter(post__mailing_list=ml).latest("id")
         deadline = time.monotonic() + 10  # the last results are written within RECORD_EVERY
         while delivery.state != "done" and time.monotonic() < deadline:

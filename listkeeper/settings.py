@@ -132,7 +132,7 @@ SES_MAX_SEND_RATE = env_float("SES_MAX_SEND_RATE", 14.0)
 # The worker paces at this fraction of its share of the rate, so that the
 # jitter Postfix adds between hand-off and SES stays inside the quota
 # (docs/postfix.md, "Pacing where SES counts").
-SES_RATE_HEADROOM = env_float("SES_RATE_HEADROOM", 0.96, minimum=0.5)
+SES_RATE_HEADROOM = env_float("SES_RATE_HEADROOM", 0.97, minimum=0.5)
 if SES_RATE_HEADROOM > 1:
     raise ImproperlyConfigured(f"SES_RATE_HEADROOM={SES_RATE_HEADROOM} must be at most 1")
 # Postfix's connections to the relay at once (the `ses` transport's concurrency).
@@ -150,6 +150,14 @@ RELAY_TLS = env("RELAY_TLS", "secure")
 if RELAY_TLS not in ("secure", "none"):
     raise ImproperlyConfigured(f"RELAY_TLS={RELAY_TLS!r} must be secure or none")
 SES_SNS_TOPIC_ARNS = [a for a in env("SES_SNS_TOPIC_ARNS").split(",") if a]
+# The account's real quota, read through the SES API with boto3 (the optional
+# `ses` extra) and AWS API credentials from boto3's usual places (environment,
+# AWS_SHARED_CREDENTIALS_FILE, an instance role); SMTP credentials cannot call
+# the API. Every SES_QUOTA_REFRESH seconds (0: never); asked only when
+# RELAY_HOST is SES's SMTP endpoint or SES_API_ENDPOINT names an API endpoint.
+# See docs/ses.md, "Send rate and 24-hour quota".
+SES_QUOTA_REFRESH = env_float("SES_QUOTA_REFRESH", 300.0)
+SES_API_ENDPOINT = env("SES_API_ENDPOINT")
 
 # Where the parts listen.
 LMTP_LISTEN = env_hostport("LMTP_LISTEN", "127.0.0.1:8024")
@@ -192,7 +200,7 @@ DNS_NAMESERVERS = _nameservers("DNS_NAMESERVERS", env("DNS_NAMESERVERS"))
 DNS_TIMEOUT = env_float("DNS_TIMEOUT", 2.0, minimum=0.1)
 
 # A worker whose heartbeat is older than this is dead; its claims go back to pending.
-WORKER_STALE_AFTER = env_float("WORKER_STALE_AFTER", 60.0, minimum=1.0)
+WORKER_STALE_AFTER = env_float("WORKER_STALE_AFTER", 15.0, minimum=1.0)
 WORKER_NAME = env("WORKER_NAME")
 # `serve` without SES_USER: where the local catcher listens (port 0: any free port).
 CATCHER_LISTEN = env_hostport("CATCHER_LISTEN", "127.0.0.1:0")

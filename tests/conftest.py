@@ -13,6 +13,16 @@ from listkeeper.lists import services
 from tests.support.database import child_database_url
 from tests.support.dns import TestDNS
 
+# No test asks the real SES API for the account's quota (RELAY_HOST defaults to
+# SES's endpoint): not in this process, not in the commands it starts.
+# tests/delivery/test_ses_quota.py turns it on against its stand-in.
+os.environ["SES_QUOTA_REFRESH"] = "0"
+
+
+@pytest.fixture(autouse=True)
+def _no_ses_quota(settings) -> None:
+    settings.SES_QUOTA_REFRESH = 0
+
 
 @pytest.fixture
 def community(db):

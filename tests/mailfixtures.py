@@ -91,6 +91,8 @@ def _postfix_instance(
         RELAY_TLS_CA_FILE=str(test_ca.ca_file),
         SES_USER=_ses_server.username,
         SES_PASS=_ses_server.password,
+        # No SES API behind this stand-in (tests/delivery/test_ses_quota.py has one).
+        SES_QUOTA_REFRESH=0,
     )
     overrides.enable()
     instance = PostfixInstance(root, Options())

@@ -131,3 +131,22 @@ class Recipient(models.Model):
 class WorkerHeartbeat(models.Model):
     name = models.CharField(max_length=100, unique=True)
     seen = models.DateTimeField(default=timezone.now)
+
+
+class SESQuota(models.Model):
+    """The SES account's quota as SES last reported it: one row (id 1), written by
+    the workers (`quota.refresh`), read by the dashboard, /metrics and the feeder."""
+
+    max_send_rate = models.FloatField(default=0)
+    max_24h_send = models.FloatField(default=0)
+    sent_last_24h = models.FloatField(default=0)
+    # When SES answered with the figures above (None: never).
+    fetched = models.DateTimeField(null=True, blank=True)
+    # The sum of every Delivery.handed_off then: what we sent since is the sum now minus this.
+    handed_off_at_fetch = models.BigIntegerField(default=0)
+    # When we last asked, and why the figures could not be read then ("" when they could).
+    checked = models.DateTimeField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        verbose_name = "SES quota"

@@ -10,7 +10,9 @@ One asyncio loop runs
   database commit when they arrive faster than one commit takes;
 - a heartbeat that first takes back what a killed earlier run under the same
   name left claimed, then keeps this worker's claims alive, releases those of
-  dead workers and re-divides the SES rate among the live ones.
+  dead workers and re-divides the SES rate among the live ones;
+- a quota watch that reads SES's own rate and 24-hour quota (`quota`) and
+  holds back what the 24-hour quota cannot take yet.
 
 All database work runs in one thread (Django's ORM is synchronous), so the
 loop never waits on the database while copies are being sent.
@@ -32,7 +34,7 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.db import DatabaseError, connection
 
-from listkeeper.delivery import claims, personalise
+from listkeeper.delivery import claims, personalise, quota
 from listkeeper.delivery.models import Delivery
 from listkeeper.delivery.pacing import Pacer, max_batch, share_of_rate
 from listkeeper.delivery.smtp import Connection, Outcome, SMTPError, Transaction
@@ -48,14 +50,24 @@ CLAIM_SIZE = 200  # rows per claim when unpaced
 # can repeat, so the number stays small.
 PIPELINE_DEPTH = 16
 PIPELINE_BYTES = 4 * 1024 * 1024
-# Results are written at most this often. A copy handed off but not yet recorded
-# is the only kind a crash can repeat, so this also bounds repeats after SIGKILL.
+# Unpaced, results are written at most this often. A copy handed off but not yet
+# recorded is the only kind a crash can repeat, so this also bounds repeats
+# after SIGKILL. Paced, each connection waits for its last transaction's
+# result to be committed before it sends the next, so a SIGKILL can repeat at
+# most the one transaction each connection has in flight (the at-least-once
+# boundary, docs/postfix.md).
 RECORD_EVERY = 0.05
 # Every live worker recounts the live workers (and so its share of the SES
 # rate) this often; a worker that joins waits this long before its first send.
 RECOUNT_EVERY = 1.0
 # A connection unused for this long is reopened (Postfix's smtpd times out at 300 s).
 IDLE_RECONNECT = 60.0
+# How often the 24-hour quota left is worked out again (from SES's last answer
+# and the ledger), while SES's figures are known.
+QUOTA_CHECK_EVERY = 5.0
+# At start the feeder waits this long at most for SES's first answer; a slow
+# API (or boto3 probing for credentials) must not hold up the mail.
+QUOTA_FIRST_WAIT = 5.0
 
 
 def default_name() -> str:
@@ -99,6 +111,8 @@ class Result:
     sent: list[int]
     failed: list[tuple[int, str]]
     retry: list[tuple[int, str]]
+    # Set once the result is committed; a paced sender waits for it (see _send).
+    recorded: asyncio.Event | None = None
 
 
 def outcome_to_result(job: Job, outcome: Outcome) -> Result:
@@ -142,6 +156,12 @@ class Worker:
         self._results: asyncio.Queue[Result] = asyncio.Queue()
         self._templates: collections.OrderedDict[int, Template] = collections.OrderedDict()
         self._alive_until = 0.0  # monotonic time our claims are safe until
+        self._live = 1  # workers sharing the account, at the last recount
+        self.ses_rate = 0.0  # SES's own MaxSendRate when known and fresh, else 0
+        # Recipients this worker may still claim under the 24-hour quota (None: no limit known).
+        self.quota_left: float | None = None
+        self.quota_every = settings.SES_QUOTA_REFRESH
+        self._quota_checked = asyncio.Event()  # the first look at the quota is done
         self.sent = 0  # copies handed off by this worker, for logs and tests
 
     @classmethod
@@ -232,7 +252,8 @@ class Worker:
                             self.name,
                         )
                 live = await self._call(claims.heartbeat, self.name, self.stale_after)
-                self.pacer.set_rate(share_of_rate(self.account_rate, live))
+                self._live = live
+                self.pacer.set_rate(self._share())
                 if not joined and live > 1 and self.account_rate > 0:
                     # The others still pace at their old share until their next
                     # recount; sending now would put more than the account's
@@ -259,13 +280,84 @@ class Worker:
             except TimeoutError:
                 pass
 
+    def _share(self) -> float:
+        rate = self.account_rate
+        if rate > 0 and self.ses_rate > 0:
+            rate = min(rate, self.ses_rate)
+        return share_of_rate(rate, self._live)
+
+    async def _watch_quota(self) -> None:
+        """SES's figures every `quota_every` seconds (one worker asks, all read them)."""
+        reason = quota.disabled_reason() if self.quota_every > 0 else "SES_QUOTA_REFRESH is 0"
+        if reason:
+            log.info("SES quota not read: %s; pacing at SES_MAX_SEND_RATE", reason)
+            self._quota_checked.set()
+            return
+        held_logged = False
+        while not self.stopping.is_set():
+            try:
+                every = quota.HELD_REFRESH if held_logged else self.quota_every
+                if await self._call(quota.due, min(every, self.quota_every)):
+                    try:
+                        result: quota.Quota | quota.QuotaUnavailable = await asyncio.to_thread(
+                            quota.fetch
+                        )
+                    except quota.QuotaUnavailable as exc:
+                        result = exc
+                    await self._call(quota.store, result)
+                standing = await self._call(quota.standing)
+                if standing is None:
+                    self.ses_rate, self.quota_left = 0.0, None
+                else:
+                    self.ses_rate = standing.quota.max_send_rate
+                    # Each live worker may claim its share of what is left.
+                    self.quota_left = standing.left / max(1, self._live)
+                    if standing.held and not held_logged:
+                        log.warning(
+                            "SES 24-hour quota: %d of %d used, %d copies waiting; sending "
+                            "what fits and holding %d until SES's rolling window frees",
+                            standing.used,
+                            standing.quota.max_24h_send,
+                            standing.waiting,
+                            standing.held,
+                        )
+                    elif held_logged and not standing.held:
+                        log.info("SES 24-hour quota: the held copies fit again")
+                    held_logged = bool(standing.held)
+                self.pacer.set_rate(self._share())
+            except DatabaseError as exc:
+                log.warning("cannot check the SES quota, database unavailable: %s", exc)
+            except Exception:
+                log.exception("checking the SES quota failed")
+            self._quota_checked.set()
+            try:
+                await asyncio.wait_for(
+                    self.stopping.wait(), min(QUOTA_CHECK_EVERY, self.quota_every)
+                )
+            except TimeoutError:
+                pass
+
     async def _feed(self) -> None:
+        try:
+            # Not a copy before SES's own rate and quota are known (or known unknown).
+            await asyncio.wait_for(self._quota_checked.wait(), QUOTA_FIRST_WAIT)
+        except TimeoutError:
+            pass
         while not self.stopping.is_set():
             if not self._alive():
                 await asyncio.sleep(0.1)
                 continue
             rate = self.pacer.rate
             limit = self.claim_size if rate <= 0 else max(1, min(self.claim_size, int(rate * 2)))
+            if self.quota_left is not None:
+                if self.quota_left < 1:
+                    # Over SES's 24-hour quota: the rows wait, pending, for the window.
+                    try:
+                        await asyncio.wait_for(self.stopping.wait(), 1.0)
+                    except TimeoutError:
+                        pass
+                    continue
+                limit = max(1, min(limit, int(self.quota_left)))
             try:
                 jobs = await self._call(self._claim_jobs, limit, max_batch(rate))
             except DatabaseError as exc:
@@ -284,6 +376,8 @@ class Worker:
                 except TimeoutError:
                     pass
                 continue
+            if self.quota_left is not None:
+                self.quota_left -= sum(len(job.rows) for job in jobs)
             for job in jobs:
                 await self._jobs.put(job)
         for _ in range(self.connections):
@@ -338,12 +432,17 @@ class Worker:
                     continue
                 finished: set[int] = set()
                 deferred = False
+                paced = self.pacer.rate > 0
+                recorded: list[asyncio.Event] = []
 
                 def done(txn: Transaction, outcome: Outcome) -> None:
                     nonlocal deferred
                     finished.add(id(txn.tag))  # noqa: B023 - called before this iteration ends
                     result = outcome_to_result(txn.tag, outcome)
                     deferred = deferred or bool(result.retry)
+                    if paced:  # noqa: B023 - as above
+                        result.recorded = asyncio.Event()
+                        recorded.append(result.recorded)  # noqa: B023 - as above
                     self._results.put_nowait(result)
 
                 try:
@@ -360,6 +459,8 @@ class Worker:
                         transactions.append(Transaction(sender, rcpts, data, tag=job))
                     await conn.send_many(transactions, done)
                     last_used = time.monotonic()
+                    for event in recorded:
+                        await event.wait()
                 except SMTPError as exc:
                     log.warning("connection %d: %s; retrying in %.1fs", index, exc, backoff)
                     for job in batch:
@@ -404,9 +505,11 @@ class Worker:
                         log.exception("recording results failed, retrying")
                         await asyncio.sleep(1)
                 self.sent += len(m.sent)
-            for _ in batch:
+            for r in batch:
+                if r.recorded is not None:
+                    r.recorded.set()
                 self._results.task_done()
-            if not self.stopping.is_set():
+            if not self.stopping.is_set() and self.pacer.rate <= 0:
                 # Let results gather: one write per RECORD_EVERY instead of one per
                 # copy keeps the database (and the GIL) free for the hand-off.
                 await asyncio.sleep(RECORD_EVERY)
@@ -422,6 +525,7 @@ class Worker:
             f"at most {self.account_rate:g} recipients/s" if self.account_rate > 0 else "unpaced",
         )
         heartbeat = asyncio.create_task(self._heartbeat())
+        watch = asyncio.create_task(self._watch_quota())
         recorder = asyncio.create_task(self._record())
         senders = [asyncio.create_task(self._send(i)) for i in range(self.connections)]
         try:
@@ -430,9 +534,9 @@ class Worker:
             await self._results.join()
         finally:
             self.stopping.set()
-            for task in [*senders, recorder]:
+            for task in [*senders, recorder, watch]:
                 task.cancel()
-            await asyncio.gather(heartbeat, *senders, recorder, return_exceptions=True)
+            await asyncio.gather(heartbeat, watch, *senders, recorder, return_exceptions=True)
             try:
                 released = await self._call(claims.release_own, self.name)
                 if released:

@@ -93,6 +93,8 @@ class MailCollector(Collector):
                 value=(timezone.now() - latest).total_seconds(),
             )
 
+        yield from _ses_quota()
+
         queue_status = postqueue.queue_status()
         if queue_status is not None:
             yield GaugeMetricFamily(
@@ -140,6 +142,53 @@ class MailCollector(Collector):
         for name, n in sorted(by_status.items()):
             subs.add_metric([name], n)
         yield subs
+
+
+def _ses_quota() -> Iterator[Metric]:
+    """The send rate the workers share, and SES's own figures while they are fresh."""
+    from listkeeper.delivery import quota
+
+    ses = quota.overview()
+    yield GaugeMetricFamily(
+        "listkeeper_ses_send_rate_in_use",
+        "Recipients per second the workers share: SES_MAX_SEND_RATE, or SES's MaxSendRate "
+        "when lower (0: unpaced).",
+        value=ses.rate_in_use,
+    )
+    if ses.standing is None:
+        return
+    row = ses.standing.quota
+    yield GaugeMetricFamily(
+        "listkeeper_ses_max_send_rate",
+        "SES's MaxSendRate for the account.",
+        value=row.max_send_rate,
+    )
+    yield GaugeMetricFamily(
+        "listkeeper_ses_max_24h_send",
+        "SES's Max24HourSend: recipients the account may send in any 24 hours.",
+        value=row.max_24h_send,
+    )
+    yield GaugeMetricFamily(
+        "listkeeper_ses_sent_last_24h",
+        "SES's SentLast24Hours when it was last asked.",
+        value=row.sent_last_24h,
+    )
+    yield GaugeMetricFamily(
+        "listkeeper_ses_quota_used",
+        "Recipients SES counts in the last 24 hours now (its last answer plus our ledger since).",
+        value=ses.standing.used,
+    )
+    yield GaugeMetricFamily(
+        "listkeeper_ses_quota_held",
+        "Copies waiting for SES's rolling 24-hour window to free.",
+        value=ses.standing.held,
+    )
+    if row.fetched is not None:
+        yield GaugeMetricFamily(
+            "listkeeper_ses_quota_age_seconds",
+            "Seconds since SES last answered with its quota.",
+            value=(timezone.now() - row.fetched).total_seconds(),
+        )
 
 
 class _ThisProcess(Collector):

@@ -114,6 +114,10 @@ def test_it_starts_slowly_after_a_pause_so_postfix_can_open_its_connections() ->
     for sent in (first, again):
         start = sent[0][0]
         in_first_second = sum(1 for t, _ in sent if t < start + 1.0)
+        # The first copies wait for Postfix's TLS handshakes with SES and arrive
+        # together, so SES counts about 1.25 s of sending as its first second.
+        in_first_handshake_second = sum(1 for t, _ in sent if t < start + 1.25 - 1e-9)
         steady = sum(1 for t, _ in sent if start + 3.0 <= t < start + 4.0)
-        assert in_first_second <= 10
+        assert in_first_second <= 16
+        assert in_first_handshake_second <= 20
         assert steady == 20

@@ -157,9 +157,12 @@ def test_it_sends_paced_what_its_killed_predecessor_under_the_same_name_left_cla
 
     received = Counter(r for m in handler.messages for r in m.rcpt_tos)
     assert received == Counter({f"m{i}@example.net": 1 for i in range(12)})
-    # The copies taken back went through the pacer like the others.
+    # The copies taken back went through the pacer like the others, not all at
+    # once (that would put 6 and the next ones into the first second). The sink
+    # notes arrivals, not hand-offs: on a loaded machine one copy delayed by more
+    # than the pacer's headroom (31 ms at 5/s) shares a second with the next five.
     times = sorted(m.at for m in handler.messages)
-    assert max(sum(1 for t in times if s <= t < s + 1) for s in times) <= 5
+    assert max(sum(1 for t in times if s <= t < s + 1) for s in times) <= 5 + 1
 
 
 def test_it_sends_what_it_had_queued_when_its_heartbeat_lapsed_in_a_database_outage(

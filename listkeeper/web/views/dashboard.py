@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from listkeeper.delivery import quota
 from listkeeper.delivery.models import Delivery, JobState
 from listkeeper.feedback import figures
 from listkeeper.lists import permissions
@@ -26,7 +27,12 @@ def held_url(list_id: int) -> str:
 
 
 def attention(
-    user: object, lists: list[MailingList], held: dict[int, int], managed_ids: set[int]
+    user: object,
+    lists: list[MailingList],
+    held: dict[int, int],
+    managed_ids: set[int],
+    ses_held: int = 0,
+    ses: quota.Standing | None = None,
 ) -> list[dict[str, object]]:
     """What needs someone now, most urgent first: held posts, then bounce-rate warnings.
 
@@ -47,6 +53,24 @@ def attention(
                 % {"count": n, "list": ml.address},
                 "url": held_url(ml.id),
                 "action": _("Review"),
+            }
+        )
+    if ses_held and ses is not None:
+        items.append(
+            {
+                "kind": "warn",
+                "text": ngettext(
+                    "%(count)s copy waits for SES's 24-hour quota (%(used)s of %(quota)s sent "
+                    "in the last 24 hours): it goes out as SES's rolling window frees; none "
+                    "is dropped",
+                    "%(count)s copies wait for SES's 24-hour quota (%(used)s of %(quota)s sent "
+                    "in the last 24 hours): they go out as SES's rolling window frees; none "
+                    "is dropped",
+                    ses_held,
+                )
+                % {"count": ses_held, "used": ses.used, "quota": int(ses.quota.max_24h_send)},
+                "url": "",
+                "action": "",
             }
         )
     busiest = sorted((ml for ml in lists if ml.id in managed_ids), key=lambda ml: ml.id)
@@ -132,6 +156,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         .values_list("mailing_list_id", flat=True)
     )
     ownerless = [ml for ml in lists if ml.id not in owned and ml.id in managed_ids]
+    # SES's quota is the account's: an owner hears of it when their posts are
+    # among those waiting, a site admin always.
+    ses = quota.overview()
+    ses_held = ses.standing.held if ses.standing is not None else 0
+    if not (fanouts or permissions.is_site_admin(user)):
+        ses_held = 0
     bounced = (
         Subscription.objects.filter(mailing_list_id__in=managed_ids, status=Status.DISABLED)
         .select_related("member", "mailing_list")
@@ -144,7 +174,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "rows": rows,
             "held_total": sum(held.values()),
             "active_total": sum(row["active"] for row in rows),
-            "attention": attention(user, lists, held, managed_ids),
+            "attention": attention(user, lists, held, managed_ids, ses_held, ses.standing),
+            "ses": ses,
             "posts": posts,
             "fanouts": fanouts,
             "bounced": bounced,

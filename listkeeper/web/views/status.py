@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
-from listkeeper.delivery import catcher
+from listkeeper.delivery import catcher, quota
 from listkeeper.lists.models import MailingList, Status
 from listkeeper.postfix import instance
 from listkeeper.web.access import site_admin_required
@@ -56,5 +56,6 @@ def status(request: HttpRequest) -> HttpResponse:
             "postfix": instance.describe(),
             "relay": relay_description(relay),
             "ses_user_set": bool(settings.SES_USER),
+            "ses": quota.overview(),
         },
     )
