@@ -275,8 +275,11 @@ def profiled_worker(directory: str, args: list[str]) -> None:
     and one in the database thread (pyinstrument samples only the thread it starts in)."""
     from concurrent.futures import ThreadPoolExecutor
 
+    import django
     from pyinstrument import Profiler
 
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "listkeeper.settings")
+    django.setup()
     from listkeeper.cli import main as cli_main
     from listkeeper.delivery import worker
 

@@ -206,3 +206,11 @@ def test_the_check_for_unmarked_words_finds_them():
     assert unmarked_words('<p>{% translate "Hello" %} there</p>') == ["there"]
     assert unmarked_words('<a aria-label="Open it">{{ x }}</a>') == ["Open", "it"]
     assert unmarked_words("{% blocktranslate %}Hi {{ x }}{% endblocktranslate %} UTC") == []
+
+
+def test_the_post_footer_stays_ascii_in_german():
+    # mail/handlers/footer.py appends these bytes to a 7bit part as they are.
+    footer = {"%(name)s mailing list <%(address)s>", "Unsubscribe: %(url)s"}
+    german = {e["id"]: e["str"][0] for e in catalogue(GERMAN) if e["id"] in footer}
+    assert set(german) == footer
+    assert all(str(text).isascii() for text in german.values())

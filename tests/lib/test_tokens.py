@@ -32,3 +32,29 @@ def test_it_makes_the_same_unsubscribe_tokens_as_before_without_trying_to_compre
         compressed = signing.dumps(list(ids), salt="listkeeper.unsubscribe", compress=True)
         assert tokens.unsubscribe_token(*ids) == compressed
         assert tokens.read_unsubscribe_token(compressed) == ids
+
+
+def test_the_fast_unsubscribe_token_is_djangos_byte_for_byte_under_any_key(
+    settings, monkeypatch
+) -> None:
+    import time
+
+    from django.core import signing
+
+    monkeypatch.setattr(time, "time", lambda: 1_800_000_000.5)  # both read the same second
+    for secret in ("first-secret-key-" * 3, "another-secret-key-" * 3):
+        settings.SECRET_KEY = secret
+        for ids in [(1, 1), (12, 34567), (999999, 2**40)]:
+            django_made = signing.dumps(list(ids), salt="listkeeper.unsubscribe", compress=False)
+            assert tokens.unsubscribe_token(*ids) == django_made
+            assert tokens.read_unsubscribe_token(django_made) == ids
+
+
+def test_a_verp_token_made_under_one_key_does_not_verify_under_another(settings) -> None:
+    settings.SECRET_KEY = "first-secret-key-" * 3
+    token = tokens.verp_token(42)
+    assert tokens.read_verp_token(token) == 42
+    settings.SECRET_KEY = "another-secret-key-" * 3
+    assert tokens.verp_token(42) != token
+    with pytest.raises(tokens.BadToken):
+        tokens.read_verp_token(token)
