@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from pages import setup_django, timed, timed_many  # noqa: E402  (bench/pages.py)
+from pages import child, setup_django, timed, timed_many  # noqa: E402  (bench/pages.py)
 
 SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "zen", "dar", "bel", "gor", "pim"]
 COMMON = (
@@ -284,20 +284,6 @@ def lmtp_cost(posts: int) -> dict[str, float]:
     return out
 
 
-def child(mode: str, env: dict[str, str], *args: str) -> dict:
-    out = subprocess.run(
-        [sys.executable, __file__, f"--{mode}", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
-    if out.returncode:
-        sys.stderr.write(out.stderr)
-        raise SystemExit(f"{mode} failed")
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -315,8 +301,8 @@ def run_backend(name: str, url: str | None, mbox_path: Path, args: argparse.Name
         else:
             env.pop("DATABASE_URL", None)
         print(f"\n== {name}: load average {load()} before")
-        seeded = child("seed", env, str(mbox_path))
-        got = child("web", env, str(args.requests), str(args.posts))
+        seeded = child(__file__, "seed", env, str(mbox_path))
+        got = child(__file__, "web", env, str(args.requests), str(args.posts))
         if url:
             subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", dbname], check=True)
     pages = got["pages"]

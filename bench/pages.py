@@ -6,9 +6,15 @@ carries the 1-minute load average at the moment it was taken.
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
+import subprocess
+import sys
 import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def setup_django() -> None:
@@ -39,3 +45,18 @@ def timed_many(client, urls: list[str]) -> dict[str, float]:
 def timed(client, url: str, n: int) -> dict[str, float]:
     """The same page n times."""
     return timed_many(client, [url] * n)
+
+
+def child(script: str, mode: str, env: dict[str, str], *args: str) -> dict:
+    """Run `script --MODE ARGS` in a fresh process; its last output line is JSON."""
+    out = subprocess.run(
+        [sys.executable, script, f"--{mode}", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    if out.returncode:
+        sys.stderr.write(out.stderr)
+        raise SystemExit(f"{mode} failed")
+    return json.loads(out.stdout.strip().splitlines()[-1])

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from pages import setup_django, timed  # noqa: E402  (bench/pages.py)
+from pages import child, setup_django, timed  # noqa: E402  (bench/pages.py)
 
 
 def seed(members: int) -> None:
@@ -147,20 +147,6 @@ def web(members: int, rows: int, n: int) -> None:
     )
 
 
-def child(mode: str, env: dict[str, str], *args: str) -> dict:
-    out = subprocess.run(
-        [sys.executable, __file__, f"--{mode}", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
-    if out.returncode:
-        sys.stderr.write(out.stderr)
-        raise SystemExit(f"{mode} failed")
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def run_backend(name: str, url: str | None, members: int, rows: int, n: int) -> None:
     with tempfile.TemporaryDirectory(prefix=f"lk-bench-{name}-") as tmp:
         env = {**os.environ, "LISTKEEPER_DATA_DIR": tmp, "LOG_LEVEL": "WARNING"}
@@ -174,8 +160,8 @@ def run_backend(name: str, url: str | None, members: int, rows: int, n: int) -> 
             subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", dbname], check=True)
         else:
             env.pop("DATABASE_URL", None)
-        seeded = child("seed", env, str(members))
-        got = child("web", env, str(members), str(rows), str(n))
+        seeded = child(__file__, "seed", env, str(members))
+        got = child(__file__, "web", env, str(members), str(rows), str(n))
         if url:
             subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", dbname], check=True)
             del base
