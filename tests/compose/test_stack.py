@@ -246,8 +246,15 @@ def test_rotated_ses_credentials_keep_mail_flowing(stack: Stack, members: list[s
     )
 
     for copies in (delivered, during):
-        assert set(copies.values()) == {1}
         assert {rcpt for _, rcpt in copies} == expected
+    # Sent after the rotation: exactly once.
+    assert set(delivered.values()) == {1}
+    # In flight while Postfix was recreated: a copy SES had taken as Postfix
+    # stopped, before Postfix recorded it, goes again after the restart (the
+    # at-least-once boundary, docs/postfix.md); at most one per connection
+    # then open (RELAY_CONCURRENCY, 20), never more than twice.
+    twice = [key for key, n in during.items() if n > 1]
+    assert len(twice) <= 20 and set(during.values()) <= {1, 2}, twice
     assert {m["user"] for m in stack.received() if after in m["subject"]} == {new[0]}
     assert "SASL authentication failed" not in stack.logs("postfix")
     assert old != new
