@@ -28,7 +28,7 @@ import socket
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -111,6 +111,8 @@ class Result:
     sent: list[int]
     failed: list[tuple[int, str]]
     retry: list[tuple[int, str]]
+    # Sent, but the connection broke before Postfix answered (claims.record).
+    lost: list[tuple[int, str]] = field(default_factory=list)
     # Set once the result is committed; a paced sender waits for it (see _send).
     recorded: asyncio.Event | None = None
 
@@ -467,7 +469,11 @@ class Worker:
                         if id(job) not in finished:
                             self._results.put_nowait(
                                 Result(
-                                    job.delivery_id, [], [], [(r[0], str(exc)) for r in job.rows]
+                                    job.delivery_id,
+                                    [],
+                                    [],
+                                    [],
+                                    lost=[(r[0], str(exc)) for r in job.rows],
                                 )
                             )
                     deferred = True
@@ -491,11 +497,18 @@ class Worker:
                 m.sent += r.sent
                 m.failed += r.failed
                 m.retry += r.retry
+                m.lost += r.lost
             for m in merged.values():
                 while True:
                     try:
                         await self._call(
-                            claims.record, self.name, m.delivery_id, m.sent, m.failed, m.retry
+                            claims.record,
+                            self.name,
+                            m.delivery_id,
+                            m.sent,
+                            m.failed,
+                            m.retry,
+                            m.lost,
                         )
                         break
                     except DatabaseError as exc:
