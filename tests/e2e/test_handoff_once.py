@@ -44,54 +44,59 @@ def _worker(tmp_path: Path, name: str, rate: float) -> subprocess.Popen[bytes]:
     )
 
 
-def _handed(delivery: Delivery) -> int:
-    return Recipient.objects.filter(
-        delivery=delivery, state__in=[RecipientState.SENT, RecipientState.CLAIMED]
-    ).count()
+def _recorded(delivery: Delivery) -> int:
+    return Recipient.objects.filter(delivery=delivery, state=RecipientState.SENT).count()
 
 
 @pytest.mark.parametrize(
-    ("members", "rate", "successor"),
+    ("members", "rate", "same_name"),
     [
         # Unpaced (a local relay): results are written every 50 ms, so many
-        # copies are in flight or unrecorded at any moment. The successor runs
+        # copies are in flight or unrecorded at any moment. Each successor runs
         # under the same name: it takes back its predecessor's claims at start.
-        (600, 0.0, "first"),
-        # Paced: the successor has another name and takes the claims back once
-        # the first one's heartbeat is stale.
-        (300, 40.0, "second"),
+        (600, 0.0, True),
+        # Paced: each connection sends its next copy once the last one's result
+        # is committed, so only a copy in that window can be unrecorded. Each
+        # successor has a new name and takes the claims back once the killed
+        # one's heartbeat is stale.
+        (600, 200.0, False),
     ],
     ids=["unpaced", "paced"],
 )
-def test_a_worker_killed_mid_fan_out_and_its_successor_send_every_copy_exactly_once(
-    mailpath: MailPath, tmp_path: Path, members: int, rate: float, successor: str
+def test_workers_killed_mid_fan_out_and_their_successor_send_every_copy_exactly_once(
+    mailpath: MailPath, tmp_path: Path, members: int, rate: float, same_name: bool
 ) -> None:
     everyone = {f"community.m{i}@example.net" for i in range(members)}
     ml = mailpath.make_list(members=members, posting_policy="open")
-    first = _worker(tmp_path, "first", rate)
-    try:
-        mailpath.post(ml.address, subject="Exactly once")
-        wait_for(
-            lambda: Delivery.objects.filter(post__mailing_list=ml).exists(),
-            timeout=60,
-            what="the post to be accepted",
-        )
-        delivery = Delivery.objects.get(post__mailing_list=ml)
-        wait_for(
-            lambda: _handed(delivery) >= members // 5,
-            timeout=60,
-            what="the fan-out to be under way",
-        )
-        first.send_signal(signal.SIGKILL)
-        first.wait(10)
-    finally:
-        first.kill()
+    kills = 3
+    names = ["w"] * (kills + 1) if same_name else [f"w{i}" for i in range(kills + 1)]
+    mailpath.post(ml.address, subject="Exactly once")
+    wait_for(
+        lambda: Delivery.objects.filter(post__mailing_list=ml).exists(),
+        timeout=60,
+        what="the post to be accepted",
+    )
+    delivery = Delivery.objects.get(post__mailing_list=ml)
+    for i in range(kills):
+        worker = _worker(tmp_path, names[i], rate)
+        try:
+            wait_for(
+                lambda i=i: _recorded(delivery) >= (i + 1) * members // (kills + 1),
+                timeout=60,
+                what="the fan-out to be under way",
+            )
+            worker.send_signal(signal.SIGKILL)
+            worker.wait(10)
+        finally:
+            worker.kill()
     delivery.refresh_from_db()
-    assert delivery.state != JobState.DONE, "the worker finished before it was killed"
-    left = Recipient.objects.filter(delivery=delivery, state=RecipientState.PENDING).count()
+    assert delivery.state != JobState.DONE, "the workers finished before the last was killed"
+    left = Recipient.objects.filter(
+        delivery=delivery, state__in=[RecipientState.PENDING, RecipientState.CLAIMED]
+    ).count()
     assert left > 0, "nothing was left for the successor"
 
-    second = _worker(tmp_path, successor, rate)
+    last = _worker(tmp_path, names[-1], rate)
     try:
         mailpath.wait_delivered(ml, timeout=120)
         wait_for(
@@ -104,15 +109,15 @@ def test_a_worker_killed_mid_fan_out_and_its_successor_send_every_copy_exactly_o
         mailpath.flush()
         time.sleep(2)
     finally:
-        second.send_signal(signal.SIGTERM)
-        second.wait(30)
+        last.send_signal(signal.SIGTERM)
+        last.wait(30)
 
     received = Counter(r for m in mailpath.ses.messages for r in m.rcpt_tos)
     assert set(received) == everyone
     repeats = {r: n for r, n in received.items() if n > 1}
     assert not repeats, (
         f"{sum(n - 1 for n in repeats.values())} repeats: {list(repeats.items())[:5]}",
-        (tmp_path / f"{successor}.log").read_text()[-3000:],
+        (tmp_path / f"{names[-1]}.log").read_text()[-3000:],
     )
     assert Recipient.objects.filter(delivery=delivery, state=RecipientState.SENT).count() == members
     delivery.refresh_from_db()
@@ -186,10 +191,12 @@ def test_while_the_policy_service_is_down_copies_wait_and_then_go_exactly_once(
     mailpath.start_worker()
     mailpath.post(ml.address, subject="Policy down")
     wait_for(
-        lambda: Recipient.objects.filter(
-            delivery__post__mailing_list=ml, error__contains="Hand-off policy"
-        ).count()
-        == 3,
+        lambda: (
+            Recipient.objects.filter(
+                delivery__post__mailing_list=ml, error__contains="Hand-off policy"
+            ).count()
+            == 3
+        ),
         timeout=60,
         what="Postfix to answer 4xx for every copy",
     )
