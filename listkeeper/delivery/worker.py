@@ -51,8 +51,8 @@ CLAIM_SIZE = 200  # rows per claim when unpaced
 PIPELINE_DEPTH = 16
 PIPELINE_BYTES = 4 * 1024 * 1024
 # Unpaced, results are written at most this often. A copy handed off but not yet
-# recorded is the only kind a crash can repeat, so this also bounds repeats
-# after SIGKILL. Paced, each connection waits for its last transaction's
+# recorded can be repeated after a SIGKILL only when the hand-off policy did
+# not mark it (no VERP token: shared copies, notices), so this also bounds those. Paced, each connection waits for its last transaction's
 # result to be committed before it sends the next, so a SIGKILL can repeat at
 # most the one transaction each connection has in flight (the at-least-once
 # boundary, docs/postfix.md).
