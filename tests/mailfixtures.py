@@ -68,6 +68,7 @@ def ses(_ses_server: SESStub) -> SESStub:
     stub.max_rate = 0.0
     stub.rate_window = 1.0
     stub.reject_recipients = set()
+    stub.reply_delay = 0.0
     return stub
 
 
