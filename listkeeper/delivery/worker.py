@@ -178,6 +178,8 @@ class Worker:
         # Recipients this worker may still claim under the 24-hour quota (None: no limit known).
         self.quota_left: float | None = None
         self.quota_every = settings.SES_QUOTA_REFRESH
+        # Why SES's quota is not asked at all, when the caller knows (serve's catcher).
+        self.quota_off = ""
         self._quota_checked = asyncio.Event()  # the first look at the quota is done
         self.sent = 0  # copies handed off by this worker, for logs and tests
 
@@ -313,7 +315,9 @@ class Worker:
 
     async def _watch_quota(self) -> None:
         """SES's figures every `quota_every` seconds (one worker asks, all read them)."""
-        reason = quota.disabled_reason() if self.quota_every > 0 else "SES_QUOTA_REFRESH is 0"
+        reason = self.quota_off or (
+            quota.disabled_reason() if self.quota_every > 0 else "SES_QUOTA_REFRESH is 0"
+        )
         if reason:
             log.info("SES quota not read: %s; pacing at SES_MAX_SEND_RATE", reason)
             self._quota_checked.set()
