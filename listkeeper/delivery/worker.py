@@ -249,7 +249,12 @@ class Worker:
         for i in range(0, len(rows), per_job):
             part = rows[i : i + per_job]
             jobs.append(
-                Job(batch.delivery_id, template, part, any(_in_list_domain(r[1], ours) for r in part))
+                Job(
+                    batch.delivery_id,
+                    template,
+                    part,
+                    any(_in_list_domain(r[1], ours) for r in part),
+                )
             )
         return jobs
 
