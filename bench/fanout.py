@@ -448,7 +448,7 @@ def main() -> None:
     from sink import PASSWORD, USER, Sink
 
     from listkeeper.delivery import personalise
-    from listkeeper.delivery.models import Delivery
+    from listkeeper.delivery.models import Delivery, WorkerHeartbeat
     from listkeeper.lib.addresses import parse
     from listkeeper.lists import services
     from listkeeper.postfix.instance import PostfixInstance
@@ -576,7 +576,16 @@ def main() -> None:
                 )
                 for w in range(count)
             ]
-            time.sleep(2.5)  # started, heartbeats sent, each knows the others
+            # Started (imports, Django's checks: seconds on a loaded machine),
+            # heartbeats sent, each knows the others; only then the post, so
+            # that neither the rate nor the CPU figures include the start.
+            names = [f"{label}-{w}" for w in range(count)]
+            deadline = time.monotonic() + 120
+            while WorkerHeartbeat.objects.filter(name__in=names).count() < count:
+                if time.monotonic() > deadline or any(w.poll() is not None for w in workers):
+                    raise SystemExit(f"{label}: a worker did not start; see {tmp}")
+                time.sleep(0.1)
+            time.sleep(1.5)
             idle_rss = [rss_kib(w.pid, "VmRSS") for w in workers]
             meter = CpuMeter(
                 postfix.master_pid(),
