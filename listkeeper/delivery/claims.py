@@ -197,12 +197,24 @@ def heartbeat(worker: str, stale_after: float) -> int:
 
 
 def release_stale(stale_after: float) -> int:
-    """Give the claims of workers not seen for `stale_after` seconds back to pending."""
+    """Give the claims of workers not seen for `stale_after` seconds back to pending.
+
+    Every live worker runs this every few seconds, during fan-outs too, so it
+    must cost next to nothing: claimed rows exist only in open deliveries, and
+    (delivery, state) is indexed, so it reads those deliveries' claimed rows
+    instead of scanning every recipient ever recorded; and it writes nothing
+    unless some worker has gone quiet.
+    """
     cutoff = timezone.now() - timedelta(seconds=stale_after)
+    if not WorkerHeartbeat.objects.filter(seen__lt=cutoff).exists():
+        return 0  # every worker that ever claimed is alive (or left cleanly)
     live = WorkerHeartbeat.objects.filter(seen__gte=cutoff).values("name")
+    open_ = Delivery.objects.filter(state__in=[JobState.PENDING, JobState.RUNNING]).values("id")
     with transaction.atomic():
         released = (
-            Recipient.objects.filter(state=RecipientState.CLAIMED, claimed_at__lt=cutoff)
+            Recipient.objects.filter(
+                delivery_id__in=open_, state=RecipientState.CLAIMED, claimed_at__lt=cutoff
+            )
             .exclude(claimed_by__in=live)
             .update(state=RecipientState.PENDING, claimed_by="", claimed_at=None)
         )

@@ -383,6 +383,17 @@ class Worker:
                 continue
             rate = self.pacer.rate
             limit = self.claim_size if rate <= 0 else max(1, min(self.claim_size, int(rate * 2)))
+            if rate > 0 and self._jobs.qsize() >= limit:
+                # Paced, two seconds of copies in hand are enough. Claiming up
+                # to the queue's bound (20 s at 20/s) kept the database thread
+                # busy, and the recorder every paced send waits for behind it,
+                # during the first seconds of a fan-out; and it is what a
+                # SIGKILL leaves claimed for WORKER_STALE_AFTER.
+                try:
+                    await asyncio.wait_for(self.stopping.wait(), IDLE_POLL)
+                except TimeoutError:
+                    pass
+                continue
             if self.quota_left is not None:
                 if self.quota_left < 1:
                     # Over SES's 24-hour quota: the rows wait, pending, for the window.
