@@ -30,6 +30,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Case, Count, Exists, F, Q, QuerySet, When
 from django.db.models.functions import Coalesce
@@ -43,7 +44,7 @@ from listkeeper.delivery.models import (
     RecipientState,
     WorkerHeartbeat,
 )
-from listkeeper.lists.models import Subscription
+from listkeeper.lists.models import MailingList, Subscription
 
 CHUNK = 500  # ids per IN (...) list, well inside every backend's parameter limit
 
@@ -70,6 +71,16 @@ def _open_deliveries() -> list[tuple[int, bool]]:
         .order_by(notice, "id")
         .values_list("id", "expand_after")[:50]
     ]
+
+
+def list_domains() -> frozenset[str]:
+    """The domains Postfix routes to LMTP (main.cf's relay_domains), lower-cased.
+
+    Read at every claim, so a list created during a fan-out is known to the
+    next claim, as Postfix's live lookup knows it.
+    """
+    domains = MailingList.objects.values_list("domain", flat=True).distinct()
+    return frozenset({settings.LISTKEEPER_DOMAIN.lower(), *(d.lower() for d in domains)})
 
 
 def finish_if_done(delivery_id: int) -> bool:
