@@ -168,8 +168,10 @@ def record(
 
     `failed` and `retry` are Postfix's own refusals (4xx/5xx after the data:
     nothing was queued, so a mark made at end-of-data is void). `lost` are
-    rows whose connection broke before an answer: marked ones count as sent
-    (docs/postfix.md, "The at-least-once boundary"), the others go again.
+    rows whose connection broke before an answer: they go again, marked or
+    not. A live worker loses its connection mostly because Postfix stopped,
+    and smtpd killed after the mark most likely died before cleanup finished
+    the queue file (docs/postfix.md, "The at-least-once boundary").
     """
     now = timezone.now()
     mine = Q(delivery_id=delivery_id, state=RecipientState.CLAIMED, claimed_by=worker)
@@ -183,11 +185,6 @@ def record(
         for rid, error in failed:
             n_failed += Recipient.objects.filter(mine, id=rid).update(
                 state=RecipientState.FAILED, error=error[:500], sent_at=None
-            )
-        lost_ids = [rid for rid, _ in lost]
-        for ids in _chunks(lost_ids):
-            n_sent += Recipient.objects.filter(mine, id__in=ids, sent_at__isnull=False).update(
-                state=RecipientState.SENT, error=""
             )
         # Refused for now: back in the queue, with the reason for `deliveries`.
         by_error: dict[str, list[int]] = {}
