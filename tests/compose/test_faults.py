@@ -6,7 +6,7 @@ every member has the post exactly once (by Message-ID and recipient), nothing
 is left in the delivery ledger or in Postfix's queue. One stack serves the
 module: after each fault it is healthy again, which the next test checks first.
 
-These take minutes: they run when LISTKEEPER_COMPOSE_FAULTS=1 (README).
+These take minutes; LISTKEEPER_COMPOSE_FAULTS=0 leaves them out (README).
 """
 
 from __future__ import annotations
@@ -15,53 +15,24 @@ import json
 import os
 import re
 import signal
-from collections.abc import Iterator
 
 import pytest
 
-from tests.compose.engine import Engine
-from tests.compose.stack import Stack, members_file, wait_until
-from tests.support.compose import start_stack
+from tests.compose.stack import Stack, wait_until
+from tests.support.compose import LONG
 
-pytestmark = [
-    pytest.mark.compose,
-    pytest.mark.skipif(
-        os.environ.get("LISTKEEPER_COMPOSE_FAULTS") != "1",
-        reason="the fault tests take minutes; set LISTKEEPER_COMPOSE_FAULTS=1",
-    ),
-]
+pytestmark = [pytest.mark.compose, LONG]
 
 MEMBERS = 2000
 SENDER = "alice@example.org"
 RATE = 60  # SES_MAX_SEND_RATE for this stack, and the stand-in's own limit
+STACK_SETTINGS = {
+    "SES_MAX_SEND_RATE": str(RATE),
+    # A killed worker's claims go to the next worker after this long.
+    "WORKER_STALE_AFTER": "15",
+}
+SES_STAND_IN = {"max_rate": RATE, "rate_window": 1}
 TOOK_BACK = re.compile(r"took back (\d+) recipients an earlier run of")
-
-
-@pytest.fixture(scope="module")
-def stack(
-    docker_engine: Engine, images: dict[str, int], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
-    settings = {
-        "SES_MAX_SEND_RATE": str(RATE),
-        # A killed worker's claims go to the next worker after this long.
-        "WORKER_STALE_AFTER": "15",
-    }
-    stack = start_stack(docker_engine, tmp_path_factory.mktemp("faults"), settings)
-    try:
-        stack.write_ses_config(max_rate=RATE, rate_window=1)
-        yield stack
-    finally:
-        stack.down()
-
-
-@pytest.fixture(scope="module")
-def members(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    path = tmp_path_factory.mktemp("aliases") / "virtual_aliases.cf"
-    members = members_file(path, MEMBERS, SENDER)
-    imported = stack.import_aliases(path)
-    assert imported.returncode == 0, imported.stderr
-    stack.accept_unauthenticated()
-    return [m.lower() for m in members]
 
 
 def start_fan_out(stack: Stack, subject: str, before_fault: int = 300) -> None:
