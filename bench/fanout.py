@@ -168,6 +168,122 @@ def load() -> str:
     return f"load {one:.1f}/{five:.1f}"
 
 
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> tuple[str, int, float, float] | None:
+    """(command name, parent pid, own CPU s, reaped children's CPU s) from /proc/PID/stat."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    name = raw[raw.index("(") + 1 : raw.rindex(")")]
+    f = raw[raw.rindex(")") + 2 :].split()
+    # after the name: state ppid ... utime(12) stime(13) cutime(14) cstime(15)
+    return name, int(f[1]), (int(f[11]) + int(f[12])) / CLK_TCK, (int(f[13]) + int(f[14])) / CLK_TCK
+
+
+class CpuMeter:
+    """CPU seconds each part used during one run: a measure the machine's load does not flatter.
+
+    Postfix's daemons are the master's children; they come and go (cleanup
+    serves 100 messages, then exits), so they are polled every 50 ms by pid,
+    and what the ones that exited used after their last poll is taken from
+    the master's reaped-children total: the Postfix sum is exact, its split
+    by daemon nearly so. `pids` are other processes (worker, lmtpd, sink);
+    `pg_database` adds the PostgreSQL backends connected to that database.
+    """
+
+    def __init__(
+        self, master: int | None, pids: dict[str, list[int]], pg_database: str = ""
+    ) -> None:
+        self.master, self.pids, self.pg_database = master, pids, pg_database
+        self.first: dict[int, float] = {}
+        self.last: dict[int, tuple[str, float]] = {}
+        self.stopping = threading.Event()
+        self.reaped0 = self._reaped()
+        self._poll(first=True)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _reaped(self) -> float:
+        st = _stat(self.master) if self.master else None
+        return st[3] if st else 0.0
+
+    def _postgres(self) -> list[int]:
+        if not self.pg_database:
+            return []
+        found = []
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                try:
+                    cmd = Path(f"/proc/{d}/cmdline").read_bytes()
+                except OSError:
+                    continue
+                if cmd.startswith(b"postgres: ") and f" {self.pg_database} ".encode() in cmd:
+                    found.append(int(d))
+        return found
+
+    def _poll(self, first: bool = False) -> None:
+        watched = {pid: label for label, ps in self.pids.items() for pid in ps}
+        watched.update({pid: "postgres" for pid in self._postgres()})
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            pid = int(d)
+            st = _stat(pid)
+            if st is None:
+                continue
+            name, ppid, cpu, _ = st
+            if pid in watched:
+                label = watched[pid]
+            elif self.master and ppid == self.master:
+                label = "postfix/" + name
+            else:
+                continue
+            if first:
+                self.first[pid] = cpu
+            self.last[pid] = (label, cpu)
+
+    def _run(self) -> None:
+        while not self.stopping.wait(0.05):
+            self._poll()
+
+    def stop(self) -> dict[str, float]:
+        """CPU seconds per part; "postfix" is the exact total of Postfix's daemons."""
+        self.stopping.set()
+        self.thread.join()
+        self._poll()
+        used: dict[str, float] = {}
+        for pid, (label, cpu) in self.last.items():
+            used[label] = used.get(label, 0.0) + cpu - self.first.get(pid, 0.0)
+        polled = sum(v for k, v in used.items() if k.startswith("postfix/"))
+        alive = sum(
+            cpu - self.first.get(pid, 0.0)
+            for pid, (label, cpu) in self.last.items()
+            if label.startswith("postfix/") and _stat(pid) is not None
+        )
+        exited_polled = polled - alive
+        reaped = self._reaped() - self.reaped0
+        used["postfix"] = alive + max(reaped, exited_polled)
+        return used
+
+
+def cpu_report(used: dict[str, float], copies: int) -> str:
+    """CPU seconds per 1,000 copies, by part."""
+    per = 1000 / copies
+    parts = [f"postfix {used.get('postfix', 0) * per:.3f}"]
+    daemons = sorted(
+        ((k.split("/", 1)[1], v) for k, v in used.items() if k.startswith("postfix/") and v > 0),
+        key=lambda kv: -kv[1],
+    )
+    parts.append("(" + ", ".join(f"{k} {v * per:.3f}" for k, v in daemons) + ")")
+    for k in sorted(used):
+        if not k.startswith("postfix") and used[k] > 0:
+            parts.append(f"{k} {used[k] * per:.3f}")
+    return "CPU s per 1,000 copies: " + " ".join(parts)
+
+
 class SmtpSink:
     """Postfix's smtp-sink (plain SMTP, C, fast), with the interface of bench/sink.py's Sink."""
 
@@ -332,7 +448,7 @@ def main() -> None:
     from sink import PASSWORD, USER, Sink
 
     from listkeeper.delivery import personalise
-    from listkeeper.delivery.models import Delivery
+    from listkeeper.delivery.models import Delivery, WorkerHeartbeat
     from listkeeper.lib.addresses import parse
     from listkeeper.lists import services
     from listkeeper.postfix.instance import PostfixInstance
@@ -397,8 +513,14 @@ def main() -> None:
         sample_file = tmp / "sample.eml"
         sample_file.write_bytes(sample.replace(b"\r\n", b"\n"))
         sink = new_sink()
+        pg_database = args.database_url.rsplit("/", 1)[1].split("?")[0] if args.database_url else ""
+
+        def sink_pids(sink: Any) -> list[int]:
+            return [sink.proc.pid] if isinstance(sink, SmtpSink) else []
+
+        meter = CpuMeter(postfix.master_pid(), {"sink": sink_pids(sink)})
         started = time.monotonic()
-        subprocess.run(
+        source = subprocess.Popen(
             [
                 "smtp-source",
                 "-d",
@@ -417,16 +539,20 @@ def main() -> None:
                 str(sample_file),
                 f"{reinject[0]}:{reinject[1]}",
             ],
-            check=True,
         )
+        meter.pids["smtp-source"] = [source.pid]
+        if source.wait() != 0:
+            raise SystemExit(f"smtp-source failed; see {tmp}")
         if not sink.wait(n, timeout=n / 10 + 120):
             raise SystemExit(f"raw Postfix: the sink got only part of {n}; see {tmp}")
         raw_rate = n / (time.monotonic() - started)
+        raw_cpu = meter.stop()
         sink.stop()
         print(
             f"raw Postfix (smtp-source -> Postfix -> {sink_name}): {raw_rate:8.1f} recipients/s  ({load()})",
             flush=True,
         )
+        print(f"  {cpu_report(raw_cpu, n)}", flush=True)
 
         # 2. Listkeeper: LMTP accept, ledger, worker, Postfix, the same sink.
         def fan_out(
@@ -450,8 +576,26 @@ def main() -> None:
                 )
                 for w in range(count)
             ]
-            time.sleep(2.5)  # started, heartbeats sent, each knows the others
+            # Started (imports, Django's checks: seconds on a loaded machine),
+            # heartbeats sent, each knows the others; only then the post, so
+            # that neither the rate nor the CPU figures include the start.
+            names = [f"{label}-{w}" for w in range(count)]
+            deadline = time.monotonic() + 120
+            while WorkerHeartbeat.objects.filter(name__in=names).count() < count:
+                if time.monotonic() > deadline or any(w.poll() is not None for w in workers):
+                    raise SystemExit(f"{label}: a worker did not start; see {tmp}")
+                time.sleep(0.1)
+            time.sleep(1.5)
             idle_rss = [rss_kib(w.pid, "VmRSS") for w in workers]
+            meter = CpuMeter(
+                postfix.master_pid(),
+                {
+                    "worker": [w.pid for w in workers],
+                    "lmtpd": [lmtpd.pid] if lmtpd else [],
+                    "sink": sink_pids(sink),
+                },
+                pg_database,
+            )
             accept = lmtp_post(settings.LMTP_LISTEN[1], mailing_list.address, make_post(label))
             started = time.monotonic()
             if not sink.wait(
@@ -459,6 +603,7 @@ def main() -> None:
             ):
                 raise SystemExit(f"{label}: a worker died or the sink got too little; see {tmp}")
             elapsed = time.monotonic() - started
+            used = meter.stop()
             peak = [rss_kib(w.pid, "VmHWM") for w in workers]
             for w in workers:
                 stop(w)
@@ -470,6 +615,7 @@ def main() -> None:
                 f"{report_sink(sink)}  ({load()})",
                 flush=True,
             )
+            print(f"    {cpu_report(used, n)}", flush=True)
             return rate
 
         ours = fan_out(ml, 1, "Listkeeper, 1 worker", {}, new_sink(), profile=args.profile)

@@ -202,15 +202,17 @@ class FanOutWorker(Part):
 
     name = "worker"
 
-    def __init__(self) -> None:
+    def __init__(self, quota_off: str = "") -> None:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.worker: Any = None
+        self.quota_off = quota_off  # why SES's quota is not asked (relaying to the catcher)
 
     def start(self) -> None:
         from listkeeper.delivery.worker import Worker
 
         self.worker = Worker.from_settings()
+        self.worker.quota_off = self.quota_off
         loop = self._loop = asyncio.new_event_loop()
 
         def run() -> None:
@@ -304,13 +306,15 @@ class CatchingPostfix(PrivatePostfix):
 def default_parts(*, postfix: bool = True) -> list[Part]:
     """What serve runs: LMTP before Postfix (it delivers there), the worker after it."""
     parts: list[Part] = [lmtp_server()]
+    quota_off = ""
     if postfix:
         if settings.SES_USER:
             parts.append(PrivatePostfix())
         else:
             outbox = catcher()
             parts += [outbox, CatchingPostfix(outbox)]
-    parts += [FanOutWorker(), Housekeeping(), WebServer()]
+            quota_off = "no SES_USER: Postfix relays to the local catcher, not SES"
+    parts += [FanOutWorker(quota_off), Housekeeping(), WebServer()]
     return parts
 
 

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Case, Exists, F, Q, When
 from django.db.models.functions import Coalesce
@@ -38,7 +39,7 @@ from listkeeper.delivery.models import (
     RecipientState,
     WorkerHeartbeat,
 )
-from listkeeper.lists.models import Subscription
+from listkeeper.lists.models import MailingList, Subscription
 
 CHUNK = 500  # ids per IN (...) list, well inside every backend's parameter limit
 
@@ -65,6 +66,16 @@ def _open_deliveries() -> list[tuple[int, bool]]:
         .order_by(notice, "id")
         .values_list("id", "expand_after")[:50]
     ]
+
+
+def list_domains() -> frozenset[str]:
+    """The domains Postfix routes to LMTP (main.cf's relay_domains), lower-cased.
+
+    Read at every claim, so a list created during a fan-out is known to the
+    next claim, as Postfix's live lookup knows it.
+    """
+    domains = MailingList.objects.values_list("domain", flat=True).distinct()
+    return frozenset({settings.LISTKEEPER_DOMAIN.lower(), *(d.lower() for d in domains)})
 
 
 def finish_if_done(delivery_id: int) -> bool:
@@ -186,12 +197,24 @@ def heartbeat(worker: str, stale_after: float) -> int:
 
 
 def release_stale(stale_after: float) -> int:
-    """Give the claims of workers not seen for `stale_after` seconds back to pending."""
+    """Give the claims of workers not seen for `stale_after` seconds back to pending.
+
+    Every live worker runs this every few seconds, during fan-outs too, so it
+    must cost next to nothing: claimed rows exist only in open deliveries, and
+    (delivery, state) is indexed, so it reads those deliveries' claimed rows
+    instead of scanning every recipient ever recorded; and it writes nothing
+    unless some worker has gone quiet.
+    """
     cutoff = timezone.now() - timedelta(seconds=stale_after)
+    if not WorkerHeartbeat.objects.filter(seen__lt=cutoff).exists():
+        return 0  # every worker that ever claimed is alive (or left cleanly)
     live = WorkerHeartbeat.objects.filter(seen__gte=cutoff).values("name")
+    open_ = Delivery.objects.filter(state__in=[JobState.PENDING, JobState.RUNNING]).values("id")
     with transaction.atomic():
         released = (
-            Recipient.objects.filter(state=RecipientState.CLAIMED, claimed_at__lt=cutoff)
+            Recipient.objects.filter(
+                delivery_id__in=open_, state=RecipientState.CLAIMED, claimed_at__lt=cutoff
+            )
             .exclude(claimed_by__in=live)
             .update(state=RecipientState.PENDING, claimed_by="", claimed_at=None)
         )

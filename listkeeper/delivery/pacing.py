@@ -3,8 +3,18 @@
 SES answers `454 Throttling failure` when an account goes over its maximum
 send rate, and counts every recipient. The pacer spaces sends evenly (n
 recipients take n/rate seconds of the schedule, so there are no bursts) and,
-as a hard guarantee, never lets any one-second window hold more than `rate`
-recipients, even when transactions carry several recipients each.
+as a hard guarantee, never lets any window of 1/headroom seconds hold more
+than `rate` recipients, even when transactions carry several recipients each.
+
+The cap's window is that long, not one second, so that it keeps the margin
+the even spacing gives. With a one-second cap, a loop that woke late (a busy
+machine, a slow database call) sent the slots it had missed together and
+then went on at the schedule: 21 consecutive copies at 20/s went within
+1.000 s (measured at the worker's hand-off, and in the simulation in
+tests/delivery/test_pacing.py), so SES saw 21 in a second whenever Postfix
+moved the first of them a millisecond slower than the last. With the longer
+window, any rate + 1 consecutive copies span at least 1/headroom seconds,
+stall or not: 31 ms of room for Postfix at 0.97.
 
 Several workers share one SES account. Each worker paces at
 SES_MAX_SEND_RATE divided by the number of live workers (those with a recent
@@ -70,6 +80,9 @@ class Pacer:
         self._headroom = headroom
         self._ramp = ramp
         self._rate = rate
+        # The cap's window: `rate` recipients per 1/headroom seconds, not per
+        # second. See the module docstring.
+        self._span = 1.0 / headroom if headroom > 0 else 1.0
         self._next = 0.0
         self._ramp_from = float("-inf")
         self._window: collections.deque[tuple[float, int]] = collections.deque()
@@ -105,7 +118,7 @@ class Pacer:
         if self._rate <= 0:
             return 0.0
         now = self._clock()
-        while self._window and self._window[0][0] <= now - 1.0:
+        while self._window and self._window[0][0] <= now - self._span:
             self._in_window -= self._window.popleft()[1]
         free = self._free_at(now, n)
         if free > now:
@@ -115,14 +128,14 @@ class Pacer:
         return 0.0
 
     def _free_at(self, t: float, n: int) -> float:
-        """The earliest time from t at which the second before it holds room for n more."""
+        """The earliest time from t at which the window before it holds room for n more."""
         budget = max(n, math.floor(self._rate))
         count = self._in_window
         for sent_at, k in self._window:  # oldest first
-            if count + n <= budget and sent_at > t - 1.0:
+            if count + n <= budget and sent_at > t - self._span:
                 break
-            if sent_at > t - 1.0:
-                t = sent_at + 1.0  # wait for this one to age out
+            if sent_at > t - self._span:
+                t = sent_at + self._span  # wait for this one to age out
             count -= k
         return t
 

@@ -22,6 +22,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 TIMEOUT = 120.0  # Postfix's smtpd answers within its own timeouts; this is a backstop.
+# The EHLO name of a session that carries only copies for addresses outside
+# the list domains. Postfix's reinjection listener sends such a session's mail
+# straight to the relay without resolving each recipient (docs/postfix.md,
+# "The worker's direct sessions"); any other name is resolved as usual.
+DIRECT_HELO = "listkeeper-direct"
+ROUTED_HELO = "listkeeper.localhost"
 
 
 class SMTPError(Exception):
@@ -72,7 +78,7 @@ def _final(rcpts: list[Reply], final: Reply) -> Outcome:
 
 
 class Connection:
-    def __init__(self, host: str, port: int, helo: str = "listkeeper.localhost") -> None:
+    def __init__(self, host: str, port: int, helo: str = ROUTED_HELO) -> None:
         self.host, self.port, self.helo = host, port, helo
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None

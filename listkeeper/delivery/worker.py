@@ -37,7 +37,7 @@ from django.db import DatabaseError, connection
 from listkeeper.delivery import claims, personalise, quota
 from listkeeper.delivery.models import Delivery
 from listkeeper.delivery.pacing import Pacer, max_batch, share_of_rate
-from listkeeper.delivery.smtp import Connection, Outcome, SMTPError, Transaction
+from listkeeper.delivery.smtp import DIRECT_HELO, Connection, Outcome, SMTPError, Transaction
 from listkeeper.lists.models import MailingList
 
 log = logging.getLogger(__name__)
@@ -84,11 +84,17 @@ class Template:
 
 @dataclass
 class Job:
-    """One SMTP transaction: one member's copy, or one shared copy to a few."""
+    """One SMTP transaction: one member's copy, or one shared copy to a few.
+
+    `routed`: a recipient is in a list domain (a list subscribed to a list, a
+    notice to a list address), so Postfix must resolve it (to LMTP); every
+    other job goes over a direct session (`smtp.DIRECT_HELO`).
+    """
 
     delivery_id: int
     template: Template
     rows: list[tuple[int, str, int | None]]
+    routed: bool = False
 
     def envelope(self, *, stuffed: bool) -> tuple[str, list[str], bytes]:
         """Sender, recipients and the copy (dot-stuffed for DATA, as is for BDAT)."""
@@ -113,6 +119,17 @@ class Result:
     retry: list[tuple[int, str]]
     # Set once the result is committed; a paced sender waits for it (see _send).
     recorded: asyncio.Event | None = None
+
+
+def _in_list_domain(address: str, ours: frozenset[str]) -> bool:
+    """Whether Postfix routes `address` to LMTP: a list domain or below one
+    (relay_domains matches subdomains, parent_domain_matches_subdomains)."""
+    domain = address.rpartition("@")[2].lower()
+    while domain:
+        if domain in ours:
+            return True
+        domain = domain.partition(".")[2]
+    return False
 
 
 def outcome_to_result(job: Job, outcome: Outcome) -> Result:
@@ -161,6 +178,8 @@ class Worker:
         # Recipients this worker may still claim under the 24-hour quota (None: no limit known).
         self.quota_left: float | None = None
         self.quota_every = settings.SES_QUOTA_REFRESH
+        # Why SES's quota is not asked at all, when the caller knows (serve's catcher).
+        self.quota_off = ""
         self._quota_checked = asyncio.Event()  # the first look at the quota is done
         self.sent = 0  # copies handed off by this worker, for logs and tests
 
@@ -215,16 +234,29 @@ class Worker:
         if batch is None:
             return []
         template = self._template(batch.delivery_id)
+        ours = claims.list_domains()
         if template.personalised:
             orphans = [(r[0], "member erased before sending") for r in batch.rows if r[2] is None]
             if orphans:
                 claims.record(self.name, batch.delivery_id, failed=orphans)
-            return [Job(batch.delivery_id, template, [r]) for r in batch.rows if r[2] is not None]
+            return [
+                Job(batch.delivery_id, template, [r], _in_list_domain(r[1], ours))
+                for r in batch.rows
+                if r[2] is not None
+            ]
         rows = batch.rows
-        return [
-            Job(batch.delivery_id, template, rows[i : i + per_job])
-            for i in range(0, len(rows), per_job)
-        ]
+        jobs = []
+        for i in range(0, len(rows), per_job):
+            part = rows[i : i + per_job]
+            jobs.append(
+                Job(
+                    batch.delivery_id,
+                    template,
+                    part,
+                    any(_in_list_domain(r[1], ours) for r in part),
+                )
+            )
+        return jobs
 
     # The parts of the loop ---------------------------------------------------
 
@@ -288,7 +320,9 @@ class Worker:
 
     async def _watch_quota(self) -> None:
         """SES's figures every `quota_every` seconds (one worker asks, all read them)."""
-        reason = quota.disabled_reason() if self.quota_every > 0 else "SES_QUOTA_REFRESH is 0"
+        reason = self.quota_off or (
+            quota.disabled_reason() if self.quota_every > 0 else "SES_QUOTA_REFRESH is 0"
+        )
         if reason:
             log.info("SES quota not read: %s; pacing at SES_MAX_SEND_RATE", reason)
             self._quota_checked.set()
@@ -349,6 +383,17 @@ class Worker:
                 continue
             rate = self.pacer.rate
             limit = self.claim_size if rate <= 0 else max(1, min(self.claim_size, int(rate * 2)))
+            if rate > 0 and self._jobs.qsize() >= limit:
+                # Paced, two seconds of copies in hand are enough. Claiming up
+                # to the queue's bound (20 s at 20/s) kept the database thread
+                # busy, and the recorder every paced send waits for behind it,
+                # during the first seconds of a fan-out; and it is what a
+                # SIGKILL leaves claimed for WORKER_STALE_AFTER.
+                try:
+                    await asyncio.wait_for(self.stopping.wait(), IDLE_POLL)
+                except TimeoutError:
+                    pass
+                continue
             if self.quota_left is not None:
                 if self.quota_left < 1:
                     # Over SES's 24-hour quota: the rows wait, pending, for the window.
@@ -400,9 +445,12 @@ class Worker:
         return batch, False
 
     async def _send(self, index: int) -> None:
-        conn = Connection(self.host, self.port)
+        # Copies for outside addresses go over a direct session; the rare job
+        # with a recipient in a list domain over a routed one, opened when needed.
+        direct = Connection(self.host, self.port, helo=DIRECT_HELO)
+        routed = Connection(self.host, self.port)
         backoff = 0.5
-        last_used = 0.0
+        last_used = {id(direct): 0.0, id(routed): 0.0}
         try:
             last = False
             while not last:
@@ -446,19 +494,26 @@ class Worker:
                     self._results.put_nowait(result)
 
                 try:
-                    if conn.connected and time.monotonic() - last_used > IDLE_RECONNECT:
-                        # Postfix's smtpd drops an idle client after its timeout;
-                        # start afresh rather than find out by a failed send.
-                        await conn.close()
-                    if not conn.connected:
-                        await conn.open()
-                    transactions = []
-                    for job in batch:
-                        sender, rcpts, data = job.envelope(stuffed=not conn.bdat)
-                        await self.pacer.acquire(len(rcpts))
-                        transactions.append(Transaction(sender, rcpts, data, tag=job))
-                    await conn.send_many(transactions, done)
-                    last_used = time.monotonic()
+                    for conn in (direct, routed):
+                        jobs = [job for job in batch if job.routed is (conn is routed)]
+                        if not jobs:
+                            continue
+                        if (
+                            conn.connected
+                            and time.monotonic() - last_used[id(conn)] > IDLE_RECONNECT
+                        ):
+                            # Postfix's smtpd drops an idle client after its timeout;
+                            # start afresh rather than find out by a failed send.
+                            await conn.close()
+                        if not conn.connected:
+                            await conn.open()
+                        transactions = []
+                        for job in jobs:
+                            sender, rcpts, data = job.envelope(stuffed=not conn.bdat)
+                            await self.pacer.acquire(len(rcpts))
+                            transactions.append(Transaction(sender, rcpts, data, tag=job))
+                        await conn.send_many(transactions, done)
+                        last_used[id(conn)] = time.monotonic()
                     for event in recorded:
                         await event.wait()
                 except SMTPError as exc:
@@ -477,7 +532,8 @@ class Worker:
                 else:
                     backoff = 0.5
         finally:
-            await conn.close()
+            await direct.close()
+            await routed.close()
 
     async def _record(self) -> None:
         while True:

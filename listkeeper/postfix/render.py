@@ -17,12 +17,15 @@ from django.conf import settings
 from django.db import connections
 from django.template import Context, Engine
 
+from listkeeper.delivery.smtp import DIRECT_HELO
+
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 # Headroom for what personalisation adds (headers, footer) to a post that was
 # accepted at the size limit; cleanup enforces message_size_limit for every
 # message, including the worker's copies.
 COPY_HEADROOM = 1024 * 1024
 SASL_MAP = "sasl_passwd"
+HELO_MAP = "reinject_helo"
 
 
 class RenderError(ValueError):
@@ -138,12 +141,25 @@ def render(config_directory: Path | str, options: Options | None = None) -> list
         text = engine.get_template(f"postfix/{name}").render(Context(ctx))
         mode = 0o600 if secret_tables and name.startswith("relay_") else 0o644
         written.append(_write(config_directory / name, text, mode))
+    written.append(_write(config_directory / HELO_MAP, reinject_helo_map(options), 0o644))
     sasl_path = config_directory / SASL_MAP
     if ctx["sasl"]:
         written.append(_write(sasl_path, sasl_map(options), 0o600))
     elif sasl_path.exists():
         sasl_path.unlink()
     return written
+
+
+def reinject_helo_map(options: Options) -> str:
+    """The texthash map that sends the worker's direct sessions to the relay unresolved.
+
+    FILTER makes the queue manager take the transport and next hop as given
+    instead of asking trivial-rewrite (and through it proxymap and the
+    database) about each recipient; `ses:[host]:port` is exactly what
+    `default_transport` and `relayhost` resolve an outside address to.
+    """
+    host, port = options.relay
+    return f"{DIRECT_HELO} FILTER ses:[{host}]:{port}\n"
 
 
 def sasl_map(options: Options) -> str:

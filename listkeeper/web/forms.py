@@ -31,31 +31,67 @@ class AddressField(forms.CharField):
             ) from None
 
 
+# The settings page shows the list's settings in these sections, in this order.
+# What is saved is derived from them, so a field cannot be saved without being
+# shown (or shown without being saved).
+SETTINGS_SECTIONS: list[tuple[Any, Any, list[str]]] = [
+    (
+        gettext_lazy("About the list"),
+        gettext_lazy("How the list presents itself."),
+        ["display_name", "description"],
+    ),
+    (
+        gettext_lazy("Who may post"),
+        gettext_lazy("Posts from anyone else are held for a moderator or refused."),
+        ["posting_policy", "nonmember_action", "unauthenticated_action", "posters", "allowed"],
+    ),
+    (
+        gettext_lazy("What members receive"),
+        gettext_lazy("How each post looks when it reaches the members."),
+        ["subject_tag", "reply_to", "personalised", "footer", "max_message_size"],
+    ),
+    (
+        gettext_lazy("Joining and leaving"),
+        gettext_lazy(
+            "Who can find the list, and the mail Listkeeper sends when people join or leave."
+        ),
+        ["public", "send_welcome", "send_goodbye"],
+    ),
+    (
+        gettext_lazy("Moderation and bounces"),
+        gettext_lazy(
+            "What happens to posts nobody decides on, and to addresses that stop working."
+        ),
+        ["held_expiry_days", "bounce_score_threshold"],
+    ),
+    (
+        gettext_lazy("Digests"),
+        gettext_lazy(
+            "Members may get one message with the posts instead of each post: when it "
+            "goes out, and the text around it."
+        ),
+        [
+            "digests_enabled",
+            "digest_frequency",
+            "digest_weekday",
+            "digest_hour",
+            "time_zone",
+            "digest_size_kb",
+            "digest_header",
+            "digest_footer",
+        ],
+    ),
+    (
+        gettext_lazy("Web archive"),
+        gettext_lazy("Who may read the list's posts on the web."),
+        ["archive_visibility"],
+    ),
+]
+
+# Fields of the settings form that are not columns of MailingList.
+NOT_LIST_COLUMNS = {"posters", "allowed"}
 LIST_SETTINGS = [
-    "display_name",
-    "description",
-    "posting_policy",
-    "nonmember_action",
-    "unauthenticated_action",
-    "subject_tag",
-    "reply_to",
-    "personalised",
-    "footer",
-    "public",
-    "send_welcome",
-    "send_goodbye",
-    "max_message_size",
-    "held_expiry_days",
-    "bounce_score_threshold",
-    "digests_enabled",
-    "digest_frequency",
-    "digest_weekday",
-    "digest_hour",
-    "time_zone",
-    "digest_size_kb",
-    "digest_header",
-    "digest_footer",
-    "archive_visibility",
+    name for _, _, names in SETTINGS_SECTIONS for name in names if name not in NOT_LIST_COLUMNS
 ]
 
 
@@ -168,61 +204,7 @@ class ListSettingsForm(forms.ModelForm):
             ),
         }
 
-    # The settings page shows the form in these sections, in this order; a field
-    # in no section would be missing from every save (tests/web/test_german_pages.py).
-    sections = [
-        (
-            gettext_lazy("About the list"),
-            gettext_lazy("How the list presents itself."),
-            ["display_name", "description"],
-        ),
-        (
-            gettext_lazy("Who may post"),
-            gettext_lazy("Posts from anyone else are held for a moderator or refused."),
-            ["posting_policy", "nonmember_action", "unauthenticated_action", "posters", "allowed"],
-        ),
-        (
-            gettext_lazy("What members receive"),
-            gettext_lazy("How each post looks when it reaches the members."),
-            ["subject_tag", "reply_to", "personalised", "footer", "max_message_size"],
-        ),
-        (
-            gettext_lazy("Joining and leaving"),
-            gettext_lazy(
-                "Who can find the list, and the mail Listkeeper sends when people join or leave."
-            ),
-            ["public", "send_welcome", "send_goodbye"],
-        ),
-        (
-            gettext_lazy("Moderation and bounces"),
-            gettext_lazy(
-                "What happens to posts nobody decides on, and to addresses that stop working."
-            ),
-            ["held_expiry_days", "bounce_score_threshold"],
-        ),
-        (
-            gettext_lazy("Digests"),
-            gettext_lazy(
-                "Members may get one message with the posts instead of each post: when it "
-                "goes out, and the text around it."
-            ),
-            [
-                "digests_enabled",
-                "digest_frequency",
-                "digest_weekday",
-                "digest_hour",
-                "time_zone",
-                "digest_size_kb",
-                "digest_header",
-                "digest_footer",
-            ],
-        ),
-        (
-            gettext_lazy("Web archive"),
-            gettext_lazy("Who may read the list's posts on the web."),
-            ["archive_visibility"],
-        ),
-    ]
+    sections = SETTINGS_SECTIONS
 
     def section_fields(self) -> list[tuple[str, str, list[forms.BoundField]]]:
         return [

@@ -121,3 +121,23 @@ def test_it_starts_slowly_after_a_pause_so_postfix_can_open_its_connections() ->
         assert in_first_second <= 16
         assert in_first_handshake_second <= 20
         assert steady == 20
+
+
+def test_it_keeps_the_margin_for_postfix_when_the_loop_wakes_late() -> None:
+    """Four connections hold their slots, the loop stalls past all four, then they go at once."""
+    clock = FakeClock()
+    pacer = Pacer(20, clock, headroom=0.97, ramp=0)
+    sent = [t for t, _ in _send_times(pacer, clock, [1] * 30)]
+    for _ in range(3):
+        waits = [pacer.delay(1) for _ in range(4)]
+        clock.now += max(waits) + 0.2  # a slow database call, a busy machine
+        for _ in waits:
+            while (wait := pacer.record(1)) > 0:
+                clock.now += wait
+            sent.append(clock.now)
+        sent += [t for t, _ in _send_times(pacer, clock, [1] * 30)]
+
+    # Any 21 consecutive copies span 1/0.97 s, so Postfix may hold one copy
+    # 31 ms longer than the one 20 later before SES counts 21 in a second.
+    shortest = min(b - a for a, b in zip(sent, sent[20:], strict=False))
+    assert shortest >= 1 / 0.97 - 1e-9

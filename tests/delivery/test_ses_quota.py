@@ -4,6 +4,7 @@ quota cannot take yet and send it as the window frees."""
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
 from collections import Counter
@@ -115,6 +116,26 @@ def test_it_is_off_when_the_relay_is_not_ses_and_no_endpoint_is_set(settings) ->
     assert quota.disabled_reason() == ""
     settings.SES_QUOTA_REFRESH = 0
     assert quota.disabled_reason() == "SES_QUOTA_REFRESH is 0"
+
+
+def test_serve_relaying_to_its_catcher_never_asks_ses(settings, ses_api, caplog) -> None:
+    """`make run` without SES_USER: Postfix relays to the local catcher, so the
+    worker neither asks SES's API nor warns that it cannot."""
+    from listkeeper.delivery.worker import Worker
+    from listkeeper.serving import FanOutWorker, default_parts
+
+    settings.SES_USER = ""
+    settings.RELAY_HOST = ("email-smtp.eu-west-2.amazonaws.com", 587)
+    part = next(p for p in default_parts() if isinstance(p, FanOutWorker))
+    worker = Worker.from_settings()
+    worker.quota_off = part.quota_off
+    caplog.set_level(logging.INFO, logger="listkeeper.delivery")
+
+    asyncio.run(worker._watch_quota())
+
+    assert ses_api.calls == []
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert any("catcher" in r.getMessage() for r in caplog.records)
 
 
 def test_the_worker_paces_at_ses_rate_when_it_is_below_ours(ses_api, community, sink) -> None:

@@ -139,6 +139,18 @@ def test_it_takes_back_the_claims_of_a_worker_that_died(community) -> None:
     assert Recipient.objects.filter(delivery=delivery, state=RecipientState.PENDING).count() == 10
 
 
+def test_it_only_looks_for_dead_workers_while_every_worker_is_alive(
+    community, django_assert_num_queries
+) -> None:
+    """Every worker runs release_stale every few seconds, in the middle of paced sending."""
+    post_to(community, 10)
+    claims.heartbeat("live-worker", 30)
+    assert claims.claim("live-worker", 4) is not None
+
+    with django_assert_num_queries(1):  # is any heartbeat stale? No: nothing to write
+        assert claims.release_stale(30) == 0
+
+
 def test_it_sends_paced_what_its_killed_predecessor_under_the_same_name_left_claimed(
     community, sink
 ) -> None:

@@ -23,6 +23,15 @@ from listkeeper.lists.services.core import audit, set_status, suppress, unsubscr
 BOUNCE_SCORE_STALE_AFTER = timedelta(days=7)
 
 
+def _locked(sub: Subscription) -> Subscription:
+    """The subscription read again and locked for the rest of the transaction."""
+    return (
+        Subscription.objects.select_for_update()
+        .select_related("mailing_list", "member")
+        .get(id=sub.id)
+    )
+
+
 def record_hard_bounce(member: Member, *, actor: str, reason: str) -> list[Subscription]:
     """A permanent failure proven site-wide: stop every delivery to the address at once.
 
@@ -51,11 +60,7 @@ def record_list_hard_bounce(sub: Subscription, *, actor: str, reason: str) -> bo
     True when delivery was disabled by this call.
     """
     with transaction.atomic():
-        sub = (
-            Subscription.objects.select_for_update()
-            .select_related("mailing_list", "member")
-            .get(id=sub.id)
-        )
+        sub = _locked(sub)
         sub.last_bounce = timezone.now()
         sub.save(update_fields=["last_bounce"])
         if sub.status != Status.ACTIVE:
@@ -75,11 +80,7 @@ def record_soft_bounce(
     """
     now = now or timezone.now()
     with transaction.atomic():
-        sub = (
-            Subscription.objects.select_for_update()
-            .select_related("mailing_list", "member")
-            .get(id=sub.id)
-        )
+        sub = _locked(sub)
         if sub.status != Status.ACTIVE:
             return False
         threshold = sub.mailing_list.bounce_score_threshold
@@ -106,11 +107,7 @@ def record_soft_bounce(
 def disable_after_probe(sub: Subscription, *, actor: str, reason: str) -> bool:
     """The confirmation probe bounced as well: disable delivery. True when it did."""
     with transaction.atomic():
-        sub = (
-            Subscription.objects.select_for_update()
-            .select_related("mailing_list", "member")
-            .get(id=sub.id)
-        )
+        sub = _locked(sub)
         if sub.status != Status.ACTIVE:
             return False
         threshold = sub.mailing_list.bounce_score_threshold
