@@ -85,7 +85,7 @@ def configure(args: argparse.Namespace, tmp: Path) -> dict[str, str]:
     """Environment shared by this process and the lmtpd/worker children."""
     data = tmp / "data"
     data.mkdir()
-    ports = {name: free_port() for name in ("smtp", "reinject", "lmtp", "sink")}
+    ports = {name: free_port() for name in ("smtp", "reinject", "lmtp", "sink", "handoff")}
     env = {
         "LISTKEEPER_DATA_DIR": str(data),
         "DATABASE_URL": args.database_url or f"sqlite:///{data / 'bench.sqlite3'}",
@@ -96,6 +96,7 @@ def configure(args: argparse.Namespace, tmp: Path) -> dict[str, str]:
         "SMTP_LISTEN": f"127.0.0.1:{ports['smtp']}",
         "REINJECT_HOST": f"127.0.0.1:{ports['reinject']}",
         "LMTP_LISTEN": f"127.0.0.1:{ports['lmtp']}",
+        "HANDOFF_POLICY": f"127.0.0.1:{ports['handoff']}",
         "RELAY_HOST": f"127.0.0.1:{ports['sink']}",
         "RELAY_TLS": "none",
         "SES_USER": "",

@@ -169,7 +169,12 @@ class AsyncServer(Part):
             ) from None
 
     def stop(self) -> None:
-        if self._loop is not None and self._stop is not None and self._thread is not None:
+        if (
+            self._loop is not None
+            and self._stop is not None
+            and self._thread is not None
+            and self._thread.is_alive()
+        ):
             self._loop.call_soon_threadsafe(self._stop.set)
             self._thread.join(60)
 
@@ -182,6 +187,17 @@ def lmtp_server() -> AsyncServer:
 
     return AsyncServer(
         "lmtp", serve, settings.LMTP_LISTEN, "LMTP (Postfix delivers list mail here)"
+    )
+
+
+def handoff_policy() -> AsyncServer:
+    from listkeeper.delivery import handoff
+
+    return AsyncServer(
+        "handoff",
+        handoff.serve,
+        settings.HANDOFF_POLICY_LISTEN,
+        "hand-off policy (Postfix records each copy here before its 250)",
     )
 
 
@@ -308,6 +324,7 @@ def default_parts(*, postfix: bool = True) -> list[Part]:
     parts: list[Part] = [lmtp_server()]
     quota_off = ""
     if postfix:
+        parts.append(handoff_policy())
         if settings.SES_USER:
             parts.append(PrivatePostfix())
         else:

@@ -163,6 +163,13 @@ SES_API_ENDPOINT = env("SES_API_ENDPOINT")
 LMTP_LISTEN = env_hostport("LMTP_LISTEN", "127.0.0.1:8024")
 SMTP_LISTEN = env_hostport("SMTP_LISTEN", "127.0.0.1:2525")
 REINJECT_HOST = env_hostport("REINJECT_HOST", "127.0.0.1:10025")
+# The hand-off policy service (listkeeper/delivery/handoff.py): Postfix's
+# reinjection smtpd asks it at the end of each personalised copy's data, and it
+# records the copy as handed before Postfix answers 250 (docs/postfix.md, "The
+# at-least-once boundary"). HANDOFF_POLICY is where Postfix reaches it;
+# HANDOFF_POLICY_LISTEN where lmtpd (or serve) listens, by default the same.
+HANDOFF_POLICY = env_hostport("HANDOFF_POLICY", "127.0.0.1:10031")
+HANDOFF_POLICY_LISTEN = env_hostport("HANDOFF_POLICY_LISTEN", "{}:{}".format(*HANDOFF_POLICY))
 # Clients the reinjection smtpd accepts mail from (Postfix mynetworks syntax).
 REINJECT_NETWORKS = env("REINJECT_NETWORKS", "127.0.0.0/8").replace(",", " ").split()
 # The name Postfix greets with and uses in HELO; must be fully qualified.

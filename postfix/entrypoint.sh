@@ -4,7 +4,8 @@
 # every other Postfix we run), write the SES credentials into the SASL map with
 # mode 0600, then run Postfix in the foreground.
 #
-#   postfix-entrypoint          render and run Postfix (the container's command)
+#   postfix-entrypoint          render and run Postfix (the container's command);
+#                               SIGTERM drains the relay before stopping
 #   postfix-entrypoint reload   render again and `postfix reload` the running
 #                               Postfix: new SES credentials or settings, no
 #                               restart, nothing in the queue touched
@@ -72,6 +73,45 @@ fi
 
 postfix -c "$CONFIG_DIR" check || die "postfix check failed; see the messages above"
 
-# As PID 1 in the container, start-fg execs master; on a host (tests) master
-# runs in the foreground under this process.
-exec postfix -c "$CONFIG_DIR" start-fg
+# A graceful stop (docker stop, compose restart): stop handing copies to the
+# relay, let the deliveries in progress finish, then stop. Killed mid-delivery,
+# an smtp client that SES had already answered 250 would leave the copy queued,
+# and Postfix would send it to SES again after the restart. Within Docker's
+# stop timeout (10 s by default; compose gives postfix 30 s): a delivery to SES
+# takes well under a second, POSTFIX_DRAIN_SECONDS bounds the wait.
+relay_busy() {
+    # An smtp process of the ses transport started by this Postfix's master.
+    master_pid=$(sed 1q "$QUEUE_DIR/pid/master.pid" 2>/dev/null | tr -d ' ') || return 1
+    [ -n "$master_pid" ] || return 1
+    for stat in /proc/[0-9]*/stat; do
+        read -r _ comm _ ppid _ <"$stat" 2>/dev/null || continue
+        [ "$comm" = "(smtp)" ] && [ "$ppid" = "$master_pid" ] || continue
+        tr '\0' ' ' <"${stat%/stat}/cmdline" 2>/dev/null | grep -q -- '-n ses ' && return 0
+    done
+    return 1
+}
+
+drain_and_stop() {
+    trap '' TERM INT
+    echo "postfix-entrypoint: stopping: no new deliveries to the relay, waiting for those in progress" >&2
+    # main.cf is rendered afresh at every start, so this lasts until the restart.
+    postconf -c "$CONFIG_DIR" -e "defer_transports = ses"
+    postfix -c "$CONFIG_DIR" reload 2>/dev/null || true
+    ticks=$(( ${POSTFIX_DRAIN_SECONDS:-8} * 10 ))
+    while [ "$ticks" -gt 0 ] && relay_busy; do
+        sleep 0.1
+        ticks=$((ticks - 1))
+    done
+    relay_busy && echo "postfix-entrypoint: deliveries still in progress; stopping anyway" >&2
+    postfix -c "$CONFIG_DIR" stop 2>/dev/null || true
+}
+
+# Postfix runs under this shell, which turns SIGTERM (docker stop) into the
+# graceful stop above. Not PID 1, start-fg runs `master -s` in the foreground.
+trap drain_and_stop TERM INT
+postfix -c "$CONFIG_DIR" start-fg &
+master=$!
+# `wait` returns early when a signal arrives; wait again until master is gone.
+while kill -0 "$master" 2>/dev/null; do
+    wait "$master" || true
+done

@@ -52,7 +52,14 @@ def cli(transactional_db) -> Callable[..., subprocess.CompletedProcess[str]]:
 
 
 # Real mail servers (the SES stand-in, a private Postfix): see tests/mailfixtures.py.
-from tests.mailfixtures import _postfix_instance, _ses_server, postfix, ses, test_ca  # noqa: E402,F401
+from tests.mailfixtures import (  # noqa: E402,F401
+    _postfix_instance,
+    _ses_server,
+    handoff_policy,
+    postfix,
+    ses,
+    test_ca,
+)
 
 
 # A real DNS server for post authentication (tests/support/dns.py). Every test,

@@ -13,8 +13,10 @@ Imported by tests/conftest.py, so every test directory can use them:
   to `ses` over STARTTLS+AUTH with the certificate checked. While it runs,
   Django's settings point at it: settings.SMTP_LISTEN (public smtpd),
   settings.REINJECT_HOST (and EMAIL_HOST/EMAIL_PORT), settings.RELAY_HOST,
-  and settings.LMTP_LISTEN, a free port where Postfix delivers list mail and
-  where an LMTP server under test should listen. Use `transactional_db` in
+  settings.LMTP_LISTEN, a free port where Postfix delivers list mail and
+  where an LMTP server under test should listen, and settings.HANDOFF_POLICY,
+  where Postfix asks the hand-off policy service (`handoff_policy`, running
+  while `postfix` is in use). Use `transactional_db` in
   tests that talk to it: Postfix reads committed rows only.
 """
 
@@ -30,8 +32,10 @@ import pytest
 from django.conf import settings
 from django.test import override_settings
 
+from listkeeper.delivery import handoff
 from listkeeper.postfix.instance import PostfixInstance, postfix_binary
 from listkeeper.postfix.render import Options
+from listkeeper.serving import AsyncServer
 from tests.sesstub import SESStub, TestCA, free_port
 
 
@@ -64,6 +68,7 @@ def ses(_ses_server: SESStub) -> SESStub:
     stub.max_rate = 0.0
     stub.rate_window = 1.0
     stub.reject_recipients = set()
+    stub.reply_delay = 0.0
     return stub
 
 
@@ -81,12 +86,14 @@ def _postfix_instance(
         "SMTP_LISTEN": ("127.0.0.1", free_port()),
         "REINJECT_HOST": ("127.0.0.1", free_port()),
         "LMTP_LISTEN": ("127.0.0.1", free_port()),
+        "HANDOFF_POLICY": ("127.0.0.1", free_port()),
         "RELAY_HOST": (_ses_server.server_name, _ses_server.port),
     }
     overrides = override_settings(
         **listen,
         EMAIL_HOST=listen["REINJECT_HOST"][0],
         EMAIL_PORT=listen["REINJECT_HOST"][1],
+        HANDOFF_POLICY_LISTEN=listen["HANDOFF_POLICY"],
         RELAY_TLS="secure",
         RELAY_TLS_CA_FILE=str(test_ca.ca_file),
         SES_USER=_ses_server.username,
@@ -106,7 +113,18 @@ def _postfix_instance(
 
 
 @pytest.fixture
-def postfix(_postfix_instance: PostfixInstance, ses: SESStub) -> PostfixInstance:
+def handoff_policy(_postfix_instance: PostfixInstance) -> Iterator[AsyncServer]:
+    """The hand-off policy service the private Postfix asks (in production, in lmtpd)."""
+    server = AsyncServer("handoff", handoff.serve, settings.HANDOFF_POLICY, "hand-off policy")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postfix(
+    _postfix_instance: PostfixInstance, ses: SESStub, handoff_policy: AsyncServer
+) -> PostfixInstance:
     """The running private Postfix; see the module docstring for what it is wired to."""
     if not _postfix_instance.is_running():
         _postfix_instance.start()

@@ -21,6 +21,7 @@ start() again serve on the same port (a relay that goes away and comes back).
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import socket
 import ssl
@@ -145,6 +146,7 @@ class SESStub:
     max_rate: float = 0.0  # recipients per rate_window seconds; 0 = unlimited
     rate_window: float = 1.0  # tests that must not depend on timing make it long
     reject_recipients: set[str] = field(default_factory=set)
+    reply_delay: float = 0.0  # seconds between taking a message and answering 250
     messages: list[Received] = field(default_factory=list)
     replies: list[str] = field(default_factory=list)  # every non-250 reply after DATA
     arrivals: list[tuple[float, str]] = field(default_factory=list)  # (monotonic, recipient)
@@ -290,6 +292,8 @@ class _Handler:
                 user=str(session.auth_data or ""),
             )
         )
+        if self.stub.reply_delay:
+            await asyncio.sleep(self.stub.reply_delay)
         return "250 Ok 0102018c-stub-message-id"
 
 

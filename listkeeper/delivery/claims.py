@@ -10,10 +10,14 @@ transaction takes the write lock when it begins (transaction_mode IMMEDIATE),
 which serialises claimers. Results are written only for rows still claimed by
 the worker that sent them.
 
-A worker that dies leaves rows `claimed`. Any live worker hands them back to
-`pending` once the dead worker's heartbeat is older than WORKER_STALE_AFTER;
-only the transactions that were in flight (sent to Postfix, result not yet
-recorded) can then be sent twice. A worker that starts under the name of one
+A personalised copy is marked handed by the hand-off policy service
+(`mark_handed`, listkeeper/delivery/handoff.py) at the end of its data, before
+Postfix answers 250: the row stays `claimed`, with `sent_at` set. A worker
+that dies leaves rows `claimed`. Any live worker takes them back once the dead
+worker's heartbeat is older than WORKER_STALE_AFTER: marked rows become
+`sent` (Postfix has them), the others `pending`, so only unmarked copies that
+were in flight (shared copies and notices, which have no VERP token) can be
+sent twice. A worker that starts under the name of one
 that was killed (a restarted container keeps its hostname) takes that name's
 claims back itself before it claims anything (`release_predecessor`): its own
 heartbeat would otherwise keep them "live" for ever.
@@ -21,13 +25,14 @@ heartbeat would otherwise keep them "live" for ever.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, Exists, F, Q, When
+from django.db.models import Case, Count, Exists, F, Q, QuerySet, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -157,8 +162,15 @@ def record(
     sent: Sequence[int] = (),
     failed: Sequence[tuple[int, str]] = (),
     retry: Sequence[tuple[int, str]] = (),
+    lost: Sequence[tuple[int, str]] = (),
 ) -> None:
-    """Write what Postfix answered, for rows this worker still holds."""
+    """Write what Postfix answered, for rows this worker still holds.
+
+    `failed` and `retry` are Postfix's own refusals (4xx/5xx after the data:
+    nothing was queued, so a mark made at end-of-data is void). `lost` are
+    rows whose connection broke before an answer: marked ones count as sent
+    (docs/postfix.md, "The at-least-once boundary"), the others go again.
+    """
     now = timezone.now()
     mine = Q(delivery_id=delivery_id, state=RecipientState.CLAIMED, claimed_by=worker)
     with transaction.atomic():
@@ -170,16 +182,25 @@ def record(
         n_failed = 0
         for rid, error in failed:
             n_failed += Recipient.objects.filter(mine, id=rid).update(
-                state=RecipientState.FAILED, error=error[:500]
+                state=RecipientState.FAILED, error=error[:500], sent_at=None
+            )
+        lost_ids = [rid for rid, _ in lost]
+        for ids in _chunks(lost_ids):
+            n_sent += Recipient.objects.filter(mine, id__in=ids, sent_at__isnull=False).update(
+                state=RecipientState.SENT, error=""
             )
         # Refused for now: back in the queue, with the reason for `deliveries`.
         by_error: dict[str, list[int]] = {}
-        for rid, error in retry:
+        for rid, error in [*retry, *lost]:
             by_error.setdefault(error[:500], []).append(rid)
         for error, rids in by_error.items():
             for ids in _chunks(rids):
                 Recipient.objects.filter(mine, id__in=ids).update(
-                    state=RecipientState.PENDING, claimed_by="", claimed_at=None, error=error
+                    state=RecipientState.PENDING,
+                    claimed_by="",
+                    claimed_at=None,
+                    sent_at=None,
+                    error=error,
                 )
         if n_sent or n_failed:
             Delivery.objects.filter(id=delivery_id).update(
@@ -187,6 +208,57 @@ def record(
             )
     # Not finish_if_done here: it would cost a query per write during a big
     # fan-out; `claim` finishes a delivery when it finds nothing left to claim.
+
+
+class Mark(enum.Enum):
+    MARKED = "marked"  # recorded as handed: Postfix may queue it
+    REPEAT = "repeat"  # the row is not being sent (handed already, or taken back)
+    UNKNOWN = "unknown"  # no such row, or not this recipient's
+    UNSURE = "unsure"  # claimed but the mark did not take: let Postfix try again
+
+
+def mark_handed(copies: Sequence[tuple[int, str]]) -> dict[int, Mark]:
+    """Mark (row id, recipient) copies as handed, in one UPDATE and one commit.
+
+    Called by the hand-off policy service at the end of each copy's data,
+    before Postfix queues it. A row already marked is marked again (Postfix
+    asks again when an answer is lost).
+    """
+    emails = dict(
+        Recipient.objects.filter(id__in=[rid for rid, _ in copies]).values_list("id", "email")
+    )
+    genuine = [rid for rid, email in copies if rid in emails and emails[rid] == email]
+    result = {rid: Mark.UNKNOWN for rid, _ in copies}
+    if not genuine:
+        return result
+    with transaction.atomic():
+        Recipient.objects.filter(
+            id__in=genuine, state=RecipientState.CLAIMED, sent_at__isnull=True
+        ).update(sent_at=timezone.now())
+        for rid, state, sent_at in Recipient.objects.filter(id__in=genuine).values_list(
+            "id", "state", "sent_at"
+        ):
+            if state != RecipientState.CLAIMED:
+                result[rid] = Mark.REPEAT
+            else:
+                result[rid] = Mark.MARKED if sent_at is not None else Mark.UNSURE
+    return result
+
+
+def _take_back(rows: QuerySet[Recipient]) -> int:
+    """Claimed rows back: marked ones are sent (Postfix has them), the rest pending.
+
+    Returns how many went back to pending.
+    """
+    marked = rows.filter(sent_at__isnull=False)
+    counts = dict(
+        marked.values("delivery_id").annotate(n=Count("id")).values_list("delivery_id", "n")
+    )
+    if counts:
+        marked.update(state=RecipientState.SENT, error="")
+        for delivery_id, n in counts.items():
+            Delivery.objects.filter(id=delivery_id).update(handed_off=F("handed_off") + n)
+    return rows.update(state=RecipientState.PENDING, claimed_by="", claimed_at=None)
 
 
 def heartbeat(worker: str, stale_after: float) -> int:
@@ -211,12 +283,10 @@ def release_stale(stale_after: float) -> int:
     live = WorkerHeartbeat.objects.filter(seen__gte=cutoff).values("name")
     open_ = Delivery.objects.filter(state__in=[JobState.PENDING, JobState.RUNNING]).values("id")
     with transaction.atomic():
-        released = (
+        released = _take_back(
             Recipient.objects.filter(
                 delivery_id__in=open_, state=RecipientState.CLAIMED, claimed_at__lt=cutoff
-            )
-            .exclude(claimed_by__in=live)
-            .update(state=RecipientState.PENDING, claimed_by="", claimed_at=None)
+            ).exclude(claimed_by__in=live)
         )
         WorkerHeartbeat.objects.filter(seen__lt=timezone.now() - timedelta(days=1)).delete()
     return released
@@ -227,19 +297,18 @@ def release_predecessor(worker: str) -> int:
 
     Names are unique among running workers (host:pid, or the container's
     hostname), so claims under our own name at start-up belong to a run that
-    was killed. They go back to pending and are sent again through the pacer.
+    was killed. Those marked handed are sent; the rest go back to pending and
+    are sent again through the pacer.
     """
     with transaction.atomic():
-        return Recipient.objects.filter(state=RecipientState.CLAIMED, claimed_by=worker).update(
-            state=RecipientState.PENDING, claimed_by="", claimed_at=None
-        )
+        return _take_back(Recipient.objects.filter(state=RecipientState.CLAIMED, claimed_by=worker))
 
 
 def release_own(worker: str) -> int:
     """On a clean stop: what this worker claimed but did not send goes back."""
     with transaction.atomic():
-        released = Recipient.objects.filter(state=RecipientState.CLAIMED, claimed_by=worker).update(
-            state=RecipientState.PENDING, claimed_by="", claimed_at=None
+        released = _take_back(
+            Recipient.objects.filter(state=RecipientState.CLAIMED, claimed_by=worker)
         )
         WorkerHeartbeat.objects.filter(name=worker).delete()
     return released

@@ -8,9 +8,9 @@ small last segment is not held back waiting for a delayed ACK (Nagle: about
 
 A recipient counts as handed off only on the 250 after its transaction's data;
 the caller records that. Anything else is a temporary or permanent refusal per
-recipient (`Outcome`). A lost connection makes every recipient of the
-transaction temporary, so it is sent again: that is the only way a copy can
-be repeated.
+recipient (`Outcome`). A lost connection leaves the transaction without an
+answer: the caller sends it again unless the hand-off policy marked it
+(`claims.record`, `lost`).
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ import socket
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -51,8 +51,8 @@ CLAIM_SIZE = 200  # rows per claim when unpaced
 PIPELINE_DEPTH = 16
 PIPELINE_BYTES = 4 * 1024 * 1024
 # Unpaced, results are written at most this often. A copy handed off but not yet
-# recorded is the only kind a crash can repeat, so this also bounds repeats
-# after SIGKILL. Paced, each connection waits for its last transaction's
+# recorded can be repeated after a SIGKILL only when the hand-off policy did
+# not mark it (no VERP token: shared copies, notices), so this also bounds those. Paced, each connection waits for its last transaction's
 # result to be committed before it sends the next, so a SIGKILL can repeat at
 # most the one transaction each connection has in flight (the at-least-once
 # boundary, docs/postfix.md).
@@ -117,6 +117,8 @@ class Result:
     sent: list[int]
     failed: list[tuple[int, str]]
     retry: list[tuple[int, str]]
+    # Sent, but the connection broke before Postfix answered (claims.record).
+    lost: list[tuple[int, str]] = field(default_factory=list)
     # Set once the result is committed; a paced sender waits for it (see _send).
     recorded: asyncio.Event | None = None
 
@@ -522,7 +524,11 @@ class Worker:
                         if id(job) not in finished:
                             self._results.put_nowait(
                                 Result(
-                                    job.delivery_id, [], [], [(r[0], str(exc)) for r in job.rows]
+                                    job.delivery_id,
+                                    [],
+                                    [],
+                                    [],
+                                    lost=[(r[0], str(exc)) for r in job.rows],
                                 )
                             )
                     deferred = True
@@ -547,11 +553,18 @@ class Worker:
                 m.sent += r.sent
                 m.failed += r.failed
                 m.retry += r.retry
+                m.lost += r.lost
             for m in merged.values():
                 while True:
                     try:
                         await self._call(
-                            claims.record, self.name, m.delivery_id, m.sent, m.failed, m.retry
+                            claims.record,
+                            self.name,
+                            m.delivery_id,
+                            m.sent,
+                            m.failed,
+                            m.retry,
+                            m.lost,
                         )
                         break
                     except DatabaseError as exc:

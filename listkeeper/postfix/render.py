@@ -48,6 +48,7 @@ class Options:
     ses_user: str = field(default_factory=lambda: settings.SES_USER)
     ses_pass: str = field(default_factory=lambda: settings.SES_PASS)
     relay_concurrency: int = field(default_factory=lambda: settings.RELAY_CONCURRENCY)
+    handoff_policy: tuple[str, int] = field(default_factory=lambda: settings.HANDOFF_POLICY)
 
 
 def database_context() -> dict[str, Any]:
@@ -119,6 +120,8 @@ def context(config_directory: Path, options: Options) -> dict[str, Any]:
         relay_tls=options.relay_tls,
         relay_ca_file=options.relay_ca_file,
         relay_concurrency=options.relay_concurrency,
+        handoff_host=options.handoff_policy[0],
+        handoff_port=options.handoff_policy[1],
         sasl=sasl,
     )
     return ctx
@@ -137,7 +140,13 @@ def render(config_directory: Path | str, options: Options | None = None) -> list
     engine = Engine(dirs=[str(TEMPLATES)], autoescape=False)
     secret_tables = ctx["engine"] == "pgsql" and bool(ctx["db"]["password"])
     written = []
-    for name in ("main.cf", "master.cf", "relay_domains.cf", "relay_recipients.cf"):
+    for name in (
+        "main.cf",
+        "master.cf",
+        "relay_domains.cf",
+        "relay_recipients.cf",
+        "handoff_senders.regexp",
+    ):
         text = engine.get_template(f"postfix/{name}").render(Context(ctx))
         mode = 0o600 if secret_tables and name.startswith("relay_") else 0o644
         written.append(_write(config_directory / name, text, mode))

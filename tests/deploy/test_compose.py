@@ -116,6 +116,16 @@ def test_it_lets_only_the_internal_network_use_the_reinjection_listener(config) 
     assert config["services"]["worker"]["environment"]["REINJECT_HOST"] == "postfix:10025"
 
 
+def test_it_points_the_reinjection_listener_at_the_hand_off_policy_in_lmtpd(config) -> None:
+    services = config["services"]
+    # lmtpd, not the worker: a killed worker must not take the policy's answers
+    # with it, and Postfix starts only once lmtpd is healthy.
+    assert services["postfix"]["environment"]["HANDOFF_POLICY"] == "lmtpd:10031"
+    assert services["lmtpd"]["environment"]["HANDOFF_POLICY_LISTEN"] == "0.0.0.0:10031"
+    assert "10031" in [str(p) for p in services["lmtpd"]["expose"]]
+    assert "ports" not in services["lmtpd"]
+
+
 def test_it_passes_the_pacing_settings_from_env(tmp_path) -> None:
     env_file = tmp_path / "env"
     env_file.write_text(

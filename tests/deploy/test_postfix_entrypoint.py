@@ -6,6 +6,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import smtplib
 import socket
 import subprocess
@@ -245,3 +246,77 @@ def test_it_renders_starts_and_relays_to_ses_with_starttls_and_auth(
                     f'DROP DATABASE IF EXISTS "{urlsplit(app_env["DATABASE_URL"]).path.lstrip("/")}" WITH (FORCE)'
                 )
                 admin.execute(f'DROP ROLE IF EXISTS "{ro_role}"')
+
+
+def _queued_files(postfix_root: Path) -> list[Path]:
+    spool = postfix_root / "var" / "spool" / "postfix"
+    return [
+        p
+        for q in ("incoming", "active", "deferred", "hold")
+        for p in (spool / q).rglob("*")
+        if p.is_file()
+    ]
+
+
+@pytest.mark.e2e
+@needs_postfix
+@needs_root
+def test_a_stop_while_ses_is_answering_lets_the_delivery_finish_so_nothing_goes_twice(
+    app_env, postfix_root, ses_secrets, ses, test_ca, tmp_path
+) -> None:
+    """`docker stop` (compose restart) mid-delivery: the copy SES took is not sent again.
+
+    Postfix's master, stopped, kills its smtp clients at once: one that had
+    sent a copy and was waiting for SES's 250 leaves it queued, and Postfix
+    sends it again after the restart. The entrypoint drains instead.
+    """
+    ses.username, ses.password = "AKIAIOSFODNN7EXAMPLE", "ses-smtp-password"
+    migrated = subprocess.run(
+        [APP_ENTRYPOINT, "migrate"], env=app_env, capture_output=True, text=True, timeout=300
+    )
+    assert migrated.returncode == 0, migrated.stderr
+    smtp_port, reinject_port = free_port(), free_port()
+    pf_env = {
+        **{k: v for k, v in app_env.items() if k != "SECRET_KEY_FILE"},
+        **ses_secrets,
+        "POSTFIX_ROOT": str(postfix_root),
+        "LISTKEEPER_DATA_DIR": str(postfix_root / "var" / "lib" / "listkeeper"),
+        "RELAY_HOST": ses.relay,
+        "RELAY_TLS_CA_FILE": str(test_ca.ca_file),
+        "SMTP_LISTEN": f"127.0.0.1:{smtp_port}",
+        "REINJECT_HOST": f"127.0.0.1:{reinject_port}",
+        "REINJECT_NETWORKS": "127.0.0.0/8",
+        "LMTP_LISTEN": f"127.0.0.1:{free_port()}",
+        "HANDOFF_POLICY": f"127.0.0.1:{free_port()}",
+    }
+    config = postfix_root / "etc" / "postfix"
+    ses.reply_delay = 4.0  # SES has the copy; its 250 is on the way
+    postfix = Service([ENTRYPOINT], pf_env, tmp_path / "postfix.log")
+    try:
+        wait_until_listening(postfix, smtp_port, reinject_port)
+        with smtplib.SMTP("127.0.0.1", reinject_port, timeout=30) as smtp:
+            smtp.sendmail(
+                "community-bounces@lists.example.org",
+                ["member@example.com"],
+                "From: community@lists.example.org\r\nSubject: once\r\n\r\nHello.\r\n",
+            )
+        assert len(ses.wait_for(1, timeout=60)) == 1, postfix.output()
+        # As `docker stop` does: SIGTERM to the container's first process.
+        postfix.proc.send_signal(signal.SIGTERM)
+        try:
+            postfix.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            pass
+    finally:
+        stop_postfix(postfix, config)
+    ses.reply_delay = 0.0
+    assert "status=sent" in postfix.output(), postfix.output()
+
+    again = Service([ENTRYPOINT], pf_env, tmp_path / "postfix-again.log")
+    try:
+        wait_until_listening(again, smtp_port, reinject_port)
+        time.sleep(8)  # a copy left queued goes at once (queue_run_delay 1s)
+    finally:
+        stop_postfix(again, config)
+    assert len(ses.messages) == 1, again.output()
+    assert _queued_files(postfix_root) == [], again.output()

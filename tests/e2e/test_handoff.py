@@ -1,4 +1,9 @@
-"""The worker's SMTP client against Postfix's real reinjection listener (BDAT, pipelining)."""
+"""The worker's SMTP client against Postfix's real reinjection listener (pipelining).
+
+The listener does not offer CHUNKING (BDAT): Postfix 3.7's smtpd crashes when
+the hand-off policy refuses a BDAT transaction with the next one pipelined
+(docs/postfix.md, "The at-least-once boundary").
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,8 @@ from tests.support.worker import wait_for
 
 pytestmark = pytest.mark.e2e
 
-BODY = b"From: Community <community@lists.example.org>\r\nSubject: {n}\r\n\r\n.starts with a dot\r\nBDAT 5 LAST\r\n"
+# Dot-stuffed, as the worker sends it with DATA.
+BODY = b"From: Community <community@lists.example.org>\r\nSubject: {n}\r\n\r\n..starts with a dot\r\nBDAT 5 LAST\r\n"
 
 
 def _send(transactions: list[Transaction]) -> tuple[Connection, list[tuple[str, Outcome]]]:
@@ -45,14 +51,14 @@ def test_it_hands_several_copies_over_in_one_go_and_a_refused_one_does_not_upset
         [txn("one", "a@example.net"), txn("two", "not an address@@"), txn("three", "c@example.net")]
     )
 
-    assert conn.bdat, "Postfix offers PIPELINING and CHUNKING"
+    assert conn.pipelining and not conn.bdat, "Postfix offers PIPELINING, not CHUNKING"
     outcomes = dict(results)
     assert outcomes["one"].all_sent and outcomes["three"].all_sent
     (refusal,) = outcomes["two"].refused
     assert refusal is not None and refusal.code == 501
     got = ses.wait_for(2)
     assert sorted(m.message["Subject"] for m in got) == ["one", "three"]
-    # Sent as is: no dot-stuffing with BDAT, and message text never read as commands.
+    # Dot-stuffing undone, and message text never read as commands.
     assert all(b"\r\n.starts with a dot\r\nBDAT 5 LAST\r\n" in m.data for m in got)
 
 

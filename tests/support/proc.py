@@ -38,6 +38,8 @@ def command_env(**extra: str) -> dict[str, str]:
         SITE_URL=settings.SITE_URL,
         LISTKEEPER_DATA_DIR=str(settings.DATA_DIR),
         PYTHONUNBUFFERED="1",
+        # Where the private Postfix of the tests asks the hand-off policy (lmtpd).
+        HANDOFF_POLICY="{}:{}".format(*settings.HANDOFF_POLICY),
     )
     env.update(extra)
     return env

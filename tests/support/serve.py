@@ -46,6 +46,7 @@ def serving() -> Iterator[Serving]:
         "SMTP_LISTEN": f"127.0.0.1:{smtp}",
         "REINJECT_HOST": f"127.0.0.1:{free_port()}",
         "LMTP_LISTEN": f"127.0.0.1:{free_port()}",
+        "HANDOFF_POLICY": f"127.0.0.1:{free_port()}",
     }
     proc = subprocess.Popen(
         [str(Path(sys.executable).with_name("listkeeper")), "serve"],
