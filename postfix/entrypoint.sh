@@ -27,6 +27,18 @@ export LISTKEEPER_DATA_DIR="${LISTKEEPER_DATA_DIR:-$ROOT/var/lib/listkeeper}"
 
 [ "$(id -u)" = 0 ] || die "Postfix's master must start as root (it drops privileges itself)"
 
+# /healthz reads Postfix's state from the file the healthcheck leaves
+# (postfix/healthcheck.sh). From here until this start's first healthcheck
+# passes it says "starting", not what the previous container last saw: a
+# restart takes the render below, seconds to tens of seconds on a busy host.
+if [ "${1:-}" != reload ] && [ -n "${POSTFIX_QUEUE_STATUS_FILE:-}" ]; then
+    mkdir -p "$(dirname "$POSTFIX_QUEUE_STATUS_FILE")"
+    printf '{"ok": false, "error": "Postfix is starting", "checked": %s}\n' "$(date +%s)" \
+        >"$POSTFIX_QUEUE_STATUS_FILE.starting"
+    chmod 0644 "$POSTFIX_QUEUE_STATUS_FILE.starting"
+    mv -f "$POSTFIX_QUEUE_STATUS_FILE.starting" "$POSTFIX_QUEUE_STATUS_FILE"
+fi
+
 # The list-address lookup reads the database as the read-only role that the
 # app's `migrate` step grants (docker/entrypoint.sh, db-readonly-role); the
 # settings take it from DATABASE_HOST/NAME/USER and DATABASE_PASSWORD_FILE.

@@ -7,6 +7,13 @@ CONFIG_DIR="${POSTFIX_ROOT:-}/etc/postfix"
 
 if ! postfix -c "$CONFIG_DIR" status >/dev/null 2>&1; then
     echo "postfix is not running" >&2
+    # Said in the status file too, so /healthz agrees with this check.
+    if [ -n "${POSTFIX_QUEUE_STATUS_FILE:-}" ]; then
+        printf '{"ok": false, "error": "Postfix is not running", "checked": %s}\n' "$(date +%s)" \
+            >"$POSTFIX_QUEUE_STATUS_FILE.down"
+        chmod 0644 "$POSTFIX_QUEUE_STATUS_FILE.down"
+        mv -f "$POSTFIX_QUEUE_STATUS_FILE.down" "$POSTFIX_QUEUE_STATUS_FILE"
+    fi
     exit 1
 fi
 set -- --command "postqueue -c $CONFIG_DIR -j"

@@ -2,18 +2,22 @@
 
 No image registry is reachable where the tests run, so everything is made here:
 - Debian's `docker.io` engine: the one that answers (DOCKER_HOST or the default
-  socket), else a private `dockerd` with its data, state and socket in a
-  temporary directory, stopped at the end;
+  socket), else a private `dockerd`, stopped at the end, whose images and build
+  cache persist in /var/cache/listkeeper-tests/dockerd/ (held with a lock: a
+  second run at the same time gets a throwaway data directory instead), so an
+  unchanged image is not built again on the next run;
 - `debian:bookworm-slim`, when the engine lacks it: `debootstrap --variant=minbase
   bookworm` from the mirror apt uses, trimmed as the real slim image is, with the
   host's extra CA certificates so pip inside a build trusts what the host
   trusts; cached as a tarball in /var/cache/listkeeper-tests/;
 - the product images (docker/Dockerfile, postfix/Dockerfile) and a small
-  PostgreSQL stand-in (tests/compose/postgres/), built once per run.
+  PostgreSQL stand-in (tests/compose/postgres/), built once per run (from the
+  layer cache where their inputs did not change).
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -63,6 +67,7 @@ class Engine:
     host: str  # DOCKER_HOST
     own: subprocess.Popen[bytes] | None = None
     workdir: Path | None = None
+    data_root: Path | None = None  # the private dockerd's; kept when it is the cache
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -121,11 +126,13 @@ def engine() -> Iterator[Engine]:
         raise Unavailable("no Docker engine answers, and starting dockerd needs root")
     workdir = Path(tempfile.mkdtemp(prefix="lk-dockerd-"))
     host = f"unix://{workdir}/docker.sock"
+    lock = persistent_data_root()
+    data_root = CACHE / "dockerd" if lock is not None else workdir / "data"
     log = open(workdir / "dockerd.log", "wb")
     proc = subprocess.Popen(
         [
             DOCKERD,
-            "--data-root", str(workdir / "data"),
+            "--data-root", str(data_root),
             "--exec-root", str(workdir / "exec"),
             "--pidfile", str(workdir / "dockerd.pid"),
             "--host", host,
@@ -134,7 +141,7 @@ def engine() -> Iterator[Engine]:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )  # fmt: skip
-    own = Engine(host, own=proc, workdir=workdir)
+    own = Engine(host, own=proc, workdir=workdir, data_root=data_root)
     try:
         deadline = time.monotonic() + 60
         while not answers(host):
@@ -143,10 +150,41 @@ def engine() -> Iterator[Engine]:
                     "dockerd did not start:\n" + (workdir / "dockerd.log").read_text()[-3000:]
                 )
             time.sleep(0.5)
+        # What a run that was killed left behind: its containers, networks, volumes.
+        remove_leftovers(own)
         yield own
     finally:
         stop_dockerd(own)
         log.close()
+        if lock is not None:
+            lock.close()
+
+
+def persistent_data_root() -> Any:
+    """The lock on the cached data directory, or None when another run holds it.
+
+    Two dockerds must never share a data root; the run that finds it taken
+    works in a temporary one (and builds its images from scratch).
+    """
+    try:
+        CACHE.mkdir(parents=True, exist_ok=True)
+        lock = open(CACHE / "dockerd.lock", "w")
+    except OSError:
+        return None
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.close()
+        return None
+    return lock
+
+
+def remove_leftovers(engine: Engine) -> None:
+    ids = engine.docker("ps", "-aq", check=False, timeout=60).stdout.split()
+    if ids:
+        engine.docker("rm", "-f", "-v", *ids, check=False, timeout=300)
+    engine.docker("network", "prune", "-f", check=False, timeout=120)
+    engine.docker("volume", "prune", "-f", check=False, timeout=120)
 
 
 def stop_dockerd(engine: Engine) -> None:
@@ -154,9 +192,14 @@ def stop_dockerd(engine: Engine) -> None:
     if proc is None:
         return
     # Containers first, so their mounts and network namespaces go with them.
-    ids = engine.docker("ps", "-aq", check=False, timeout=60).stdout.split()
-    if ids:
-        engine.docker("rm", "-f", "-v", *ids, check=False, timeout=300)
+    remove_leftovers(engine)
+    if engine.data_root is not None and engine.workdir not in engine.data_root.parents:
+        # Untagged images include the build stages of the multi-stage
+        # Dockerfiles, which are the cache of their pip layers: pruning them
+        # all cost 2-6 min of rebuilding on the next run. Only those a week
+        # old go (images a rebuild replaced, stages nobody built since), so
+        # the cache does not grow without end.
+        engine.docker("image", "prune", "-f", "--filter", "until=168h", check=False, timeout=300)
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -166,7 +209,9 @@ def stop_dockerd(engine: Engine) -> None:
             proc.wait()
     if engine.workdir is not None:
         # overlay mounts are gone once dockerd stopped; what is left is plain files.
-        subprocess.run(["umount", "-R", str(engine.workdir / "data")], capture_output=True)
+        for root in {engine.workdir / "data", engine.data_root}:
+            if root is not None:
+                subprocess.run(["umount", "-R", str(root)], capture_output=True)
         shutil.rmtree(engine.workdir, ignore_errors=True)
 
 

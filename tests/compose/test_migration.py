@@ -8,38 +8,32 @@ queue. Every message the client sent must reach every member exactly once,
 through one path or the other, and the client may only ever have seen errors
 it retried (a refused or dropped connection, a 4xx).
 
-Runs with the fault tests (LISTKEEPER_COMPOSE_FAULTS=1): it takes minutes.
+Left out with the fault tests by LISTKEEPER_COMPOSE_FAULTS=0.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import smtplib
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
 
 import pytest
 
-from tests.compose.engine import HERE, POSTFIX_IMAGE, Engine
+from tests.compose.engine import HERE, POSTFIX_IMAGE
 from tests.compose.stack import LIST, RELAY_NAME, Stack, free_port, members_file, wait_until
-from tests.support.compose import start_stack
+from tests.support.compose import LONG
 
-pytestmark = [
-    pytest.mark.compose,
-    pytest.mark.skipif(
-        os.environ.get("LISTKEEPER_COMPOSE_FAULTS") != "1",
-        reason="the migration rehearsal takes minutes; set LISTKEEPER_COMPOSE_FAULTS=1",
-    ),
-]
+pytestmark = [pytest.mark.compose, LONG]
 
 SENDER = "alice@example.org"
 MEMBERS = 12
+# The old container relays the posts as their authors sent them.
+SES_STAND_IN = {"verified_domains": ["lists.example.org", "example.org"]}
 SUBJECT = re.compile(r"stream (\d{4})\b")
 
 
@@ -87,19 +81,6 @@ class Stream(threading.Thread):
                 return
             self.retried.append(problem)
             time.sleep(0.5)
-
-
-@pytest.fixture(scope="module")
-def stack(
-    docker_engine: Engine, images: dict[str, int], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
-    stack = start_stack(docker_engine, tmp_path_factory.mktemp("migration"))
-    # The old container relays the posts as their authors sent them.
-    stack.write_ses_config(verified_domains=["lists.example.org", "example.org"])
-    try:
-        yield stack
-    finally:
-        stack.down()
 
 
 def run_static(
@@ -172,6 +153,11 @@ def test_the_zero_downtime_migration_loses_and_doubles_nothing(
         before_switch = len(stream.accepted)
         switched = time.monotonic()
         stack.engine.docker("stop", old)
+        # SES takes mail again as soon as the old one is stopped with mail in
+        # its queue: what the new Postfix relays from its first second must not
+        # be refused and wait out Postfix's retry backoff (seen: one post
+        # deferred for more than the 300 s the test waits below).
+        stack.write_ses_config(max_rate=0)
         stack.compose(
             "up", "-d", "--no-build", "--no-deps", "postfix",
             env_extra={"SMTP_PUBLISH": f"127.0.0.1:{port25}"},
@@ -179,7 +165,6 @@ def test_the_zero_downtime_migration_loses_and_doubles_nothing(
         stack.wait_healthy("postfix")
         reopened = wait_until("port 25 answering again", lambda: answers_smtp(port25), within=120)
         closed_for = time.monotonic() - switched
-        stack.write_ses_config(max_rate=0)
         assert reopened
         wait_until(
             "posts through the new path",

@@ -1,49 +1,25 @@
 """The compose deployment, built and run: mail in through the published port 25,
 out to the SES stand-in; the web through its published port; SNS feedback.
 
-One stack for the module (starting one costs a minute); the tests that change
-it (credential rotation) leave it working.
+One stack for the module (conftest's `stack`); the tests that change it
+(credential rotation) leave it working.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.compose.engine import Engine
-from tests.compose.stack import LIST, SERVICES, TOPIC, Stack, members_file, wait_until
-from tests.support.compose import start_stack
+from tests.compose.stack import LIST, SERVICES, TOPIC, Stack, wait_until
 from tests.support.sns_signing import bounce_event, notification, sign
 
 pytestmark = pytest.mark.compose
 
 MEMBERS = 40
 SENDER = "alice@example.org"
-
-
-@pytest.fixture(scope="module")
-def stack(
-    docker_engine: Engine, images: dict[str, int], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
-    stack = start_stack(docker_engine, tmp_path_factory.mktemp("stack"))
-    try:
-        yield stack
-    finally:
-        stack.down()
-
-
-@pytest.fixture(scope="module")
-def members(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    path = tmp_path_factory.mktemp("aliases") / "virtual_aliases.cf"
-    members = members_file(path, MEMBERS, SENDER)
-    imported = stack.import_aliases(path)
-    assert imported.returncode == 0, imported.stderr
-    stack.accept_unauthenticated()
-    return members
 
 
 def deliver(stack: Stack, members: list[str], subject: str) -> dict[tuple[str, str], int]:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
+
+import pytest
 
 from tests.compose.engine import Engine
 from tests.compose.stack import Stack
@@ -26,3 +29,10 @@ def start_stack(
 
 
 TIMINGS: dict[str, float] = {}
+
+# The fault tests and the migration rehearsal: run by default (and by .ci/run);
+# LISTKEEPER_COMPOSE_FAULTS=0 leaves them out for a quicker run by hand.
+LONG = pytest.mark.skipif(
+    os.environ.get("LISTKEEPER_COMPOSE_FAULTS") == "0",
+    reason="LISTKEEPER_COMPOSE_FAULTS=0: fault tests and migration rehearsal left out",
+)
