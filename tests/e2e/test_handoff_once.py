@@ -32,17 +32,7 @@ pytestmark = pytest.mark.e2e
 
 
 def _worker(tmp_path: Path, name: str, rate: float) -> subprocess.Popen[bytes]:
-    host, port = settings.REINJECT_HOST
-    return proc.start(
-        "worker",
-        "--name",
-        name,
-        log=tmp_path / f"{name}.log",
-        REINJECT_HOST=f"{host}:{port}",
-        SES_MAX_SEND_RATE=str(rate),
-        WORKER_STALE_AFTER="2",
-        WORKER_CONNECTIONS="4",
-    )
+    return proc.worker(tmp_path, name, rate, WORKER_STALE_AFTER="2", WORKER_CONNECTIONS="4")
 
 
 def _recorded(delivery: Delivery) -> int:

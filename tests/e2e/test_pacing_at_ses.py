@@ -43,16 +43,7 @@ def quiet_machine() -> None:
 
 
 def _worker(tmp_path: Path, name: str, **env: str) -> subprocess.Popen[bytes]:
-    host, port = settings.REINJECT_HOST
-    return proc.start(
-        "worker",
-        "--name",
-        name,
-        log=tmp_path / f"{name}.log",
-        REINJECT_HOST=f"{host}:{port}",
-        SES_MAX_SEND_RATE=str(RATE),
-        **env,
-    )
+    return proc.worker(tmp_path, name, RATE, **env)
 
 
 def _stop(*workers: subprocess.Popen[bytes]) -> None:

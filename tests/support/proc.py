@@ -54,3 +54,18 @@ def start(*args: str, log: Path, **env: str) -> subprocess.Popen[bytes]:
         stdout=out,
         stderr=subprocess.STDOUT,
     )
+
+
+def worker(tmp_path: Path, name: str, rate: float, **env: str) -> subprocess.Popen[bytes]:
+    """`listkeeper worker --name NAME` handing copies to the test Postfix's reinjection
+    listener at `rate` a second (0: unpaced), logging to tmp_path/NAME.log."""
+    host, port = settings.REINJECT_HOST
+    return start(
+        "worker",
+        "--name",
+        name,
+        log=tmp_path / f"{name}.log",
+        REINJECT_HOST=f"{host}:{port}",
+        SES_MAX_SEND_RATE=str(rate),
+        **env,
+    )
