@@ -27,6 +27,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -102,7 +103,8 @@ def _postfix_instance(
         SES_QUOTA_REFRESH=0,
     )
     overrides.enable()
-    instance = PostfixInstance(root, Options())
+    # The SES transport reports each result to the policy service (its relay gate).
+    instance = PostfixInstance(root, Options(relay_status_filter=True))
     try:
         instance.start()
         yield instance
@@ -113,8 +115,14 @@ def _postfix_instance(
 
 
 @pytest.fixture
-def handoff_policy(_postfix_instance: PostfixInstance) -> Iterator[AsyncServer]:
-    """The hand-off policy service the private Postfix asks (in production, in lmtpd)."""
+def handoff_policy(_postfix_instance: PostfixInstance, settings: Any) -> Iterator[AsyncServer]:
+    """The hand-off policy service the private Postfix asks (in production, in lmtpd).
+
+    Its relay gate is open (SES_MAX_SEND_RATE 0), as the tests' workers are
+    unpaced unless a test says otherwise; a test that paces sets the setting,
+    and the service follows within `handoff.RATE_EVERY`.
+    """
+    settings.SES_MAX_SEND_RATE = 0
     server = AsyncServer("handoff", handoff.serve, settings.HANDOFF_POLICY, "hand-off policy")
     server.start()
     yield server

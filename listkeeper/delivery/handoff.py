@@ -24,18 +24,28 @@ It runs in `listkeeper lmtpd` (and in `serve`), not in the worker: a worker
 killed between writing a mark and answering would leave a marked copy that
 Postfix refused (the policy's default action is a 4xx), so the service must
 not die with the connections it judges. docs/postfix.md has the whole story.
+
+The same port answers the delivery status filter of Postfix's SES transport
+(`socketmap:` lookups, netstrings, told apart by their first byte, a digit):
+one lookup a recipient, when SES has answered it. With the policy's answers
+these feed the relay gate (`pacing.RelayGate`): a copy's answer waits while
+SES could count it in a second already full, whatever Postfix's own timing.
+The filter never changes a status (it answers NOTFOUND).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db import DatabaseError, connection
 
-from listkeeper.delivery import claims
+from listkeeper.delivery import claims, quota
+from listkeeper.delivery.pacing import RelayGate
 from listkeeper.lib import tokens
 
 log = logging.getLogger(__name__)
@@ -47,6 +57,22 @@ GATHER = 0.001
 DUNNO = "DUNNO"
 DISCARD = "DISCARD duplicate of a copy already handed off"
 TRY_LATER = "451 4.3.0 Cannot record the hand-off now, try again later"
+# SES's answer when the account went over its rate (shared/SES.md).
+THROTTLED = re.compile(r"\b454\b|throttl", re.IGNORECASE)
+# The gate re-reads the account's rate (SES_MAX_SEND_RATE, or SES's own when
+# lower) this often.
+RATE_EVERY = 2.0
+
+
+def account_rate() -> float:
+    """The rate the whole account may send at now; 0 for unpaced."""
+    configured = settings.SES_MAX_SEND_RATE
+    if configured <= 0:
+        return 0.0
+    try:
+        return quota.rate_in_use(configured, quota.fresh())
+    except DatabaseError:
+        return configured
 
 
 def verp_row(sender: str) -> int | None:
@@ -77,10 +103,30 @@ class PolicyService:
         self.marked = 0  # for logs and tests
         self.commits = 0
         self.clients: set[asyncio.StreamWriter] = set()
+        self.gate = RelayGate(settings.SES_MAX_SEND_RATE)
+        self.statuses = 0  # delivery statuses seen, for logs and tests
 
     async def decide(self, request: dict[str, str]) -> str:
         if request.get("protocol_state", "").upper() != "END-OF-MESSAGE":
             return DUNNO
+        try:
+            n = max(1, int(request.get("recipient_count", "1")))
+        except ValueError:
+            n = 1
+        # Wait for room at SES first, then record: the mark and the answer
+        # stay as close together as they were.
+        await self.gate.admit(n)
+        answer = await self._record(request)
+        if answer != DUNNO:
+            self.gate.withdraw(n)
+        return answer
+
+    def status(self, key: str) -> None:
+        """A delivery status of the SES transport: "4.7.0 host ... said: 454 ..."."""
+        self.statuses += 1
+        self.gate.answered(throttled=key.startswith("4") and bool(THROTTLED.search(key)))
+
+    async def _record(self, request: dict[str, str]) -> str:
         sender = request.get("sender", "")
         recipient = request.get("recipient", "")
         row = verp_row(sender)
@@ -142,29 +188,68 @@ class PolicyService:
                 if not a.answer.done():
                     a.answer.set_result(answers[a.row])
 
+    async def follow_rate(self) -> None:
+        """Keep the gate at the account's rate, until cancelled."""
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                self.gate.set_rate(await loop.run_in_executor(self._db, account_rate))
+            except Exception:
+                log.exception("hand-off: cannot read the account's rate")
+            await asyncio.sleep(RATE_EVERY)
+
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """One Postfix policy client: requests one after the other on one connection."""
+        """One Postfix client: policy requests, or status lookups, one after the other."""
         self.clients.add(writer)
         try:
+            first = await reader.read(1)
+            if first.isdigit():
+                await self._lookups(first, reader, writer)
+                return
+            pending = first
             while True:
+                # A request is name=value lines and an empty line; Postfix writes
+                # "\n" line ends. One read a request, not one a line: the
+                # policy is on the path of every copy.
+                block = pending + await reader.readuntil(b"\n\n")
+                pending = b""
                 request: dict[str, str] = {}
-                while True:
-                    line = await reader.readline()
-                    if not line:
-                        return
-                    line = line.rstrip(b"\r\n")
-                    if not line:
-                        break
-                    name, _, value = line.decode("utf-8", "replace").partition("=")
-                    request[name] = value
+                for line in block.decode("utf-8", "replace").splitlines():
+                    name, _, value = line.partition("=")
+                    if name:
+                        request[name] = value
                 action = await self.decide(request)
                 writer.write(f"action={action}\n\n".encode())
                 await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             pass
         finally:
             self.clients.discard(writer)
             writer.close()
+
+    async def _lookups(
+        self, first: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        """Postfix's socketmap protocol: netstring "NAME KEY" in, "NOTFOUND " out."""
+        head = first
+        while True:
+            if not head:
+                head = await reader.read(1)
+                if not head:
+                    return
+            try:
+                size = head + (await reader.readuntil(b":"))[:-1]
+            except asyncio.LimitOverrunError:
+                size = b""
+            head = b""
+            payload = await reader.readexactly(int(size) + 1) if size.isdigit() else b""
+            if payload[-1:] != b",":
+                log.warning("hand-off: a status lookup that is not a netstring; closing")
+                return
+            _, _, key = payload[:-1].decode("utf-8", "replace").partition(" ")
+            self.status(key)
+            writer.write(b"9:NOTFOUND ,")
+            await writer.drain()
 
     def close(self) -> None:
         self._db.submit(lambda: connection.close())
@@ -177,6 +262,7 @@ async def serve(
     """Answer Postfix's hand-off policy requests until `stop` is set."""
     service = PolicyService()
     writer_task = asyncio.create_task(service.run())
+    rate_task = asyncio.create_task(service.follow_rate())
     server = await asyncio.start_server(service.handle, host, port, reuse_address=True)
     bound = server.sockets[0].getsockname()[1]
     log.info("hand-off policy listening on %s:%d", host, bound)
@@ -192,8 +278,13 @@ async def serve(
                 break
             await asyncio.sleep(0.1)
         writer_task.cancel()
-        await asyncio.gather(writer_task, return_exceptions=True)
+        rate_task.cancel()
+        await asyncio.gather(writer_task, rate_task, return_exceptions=True)
         for client in list(service.clients):
             client.close()
         await asyncio.to_thread(service.close)
-        log.info("hand-off policy stopped (%d copies recorded)", service.marked)
+        log.info(
+            "hand-off policy stopped (%d copies recorded, %d held for SES's rate)",
+            service.marked,
+            service.gate.held,
+        )

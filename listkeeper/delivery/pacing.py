@@ -148,3 +148,157 @@ class Pacer:
             wait = self.record(n)
             if wait <= 0:
                 return
+
+
+# The relay gate (below). Its window is a little over one second: SES's
+# second, on SES's clock, must never hold more than the rate.
+GATE_MARGIN = 0.01
+# A copy let through whose result never comes back (its smtpd session broke
+# before the 250; Postfix marked SES dead and deferred it without trying)
+# stops counting after this long. Postfix moves a copy to SES in well under a
+# second; a copy still on its way after this is late enough to count anew.
+UNCONFIRMED_FOR = 10.0
+# A copy SES throttled anyway comes back from Postfix's deferred queue within
+# this long (main.cf: minimal_backoff_time 5 s, queue_run_delay 1 s, and
+# slack); its place is kept for it, so that the retry does not draw the next
+# 454 (the retry cycle in docs/postfix.md).
+RETRY_WITHIN = 8.0
+
+
+class RelayGate:
+    """The hard cap where SES counts: no second at SES holds more than the rate.
+
+    The Pacer above spaces the hand-offs; Postfix then moves each copy to SES
+    a few milliseconds later, sometimes a few hundred, and a late copy next to
+    an early one is a 454. The gate sits at the hand-off policy, where every
+    personalised copy waits for its answer before Postfix queues it, and is
+    told by Postfix's delivery status filter on the SES transport when SES
+    has answered each copy. So for every copy it knows a moment before SES
+    counted it (the policy's answer) and, once the result is back, a moment
+    after (the status). A copy is let through only while the copies whose
+    result is still out, plus those whose result came back within the last
+    second, leave room for it: whatever Postfix delays, every copy SES can
+    count in the same second as this one is among those counted here.
+
+    The cost: a copy's place is free again one second after SES's answer, not
+    after the hand-off, so the stream runs at rate / (1 + the relay's delay);
+    the Pacer's headroom (3%) is the same size, so at a few tens of
+    milliseconds the gate rarely holds a copy at all.
+
+    One gate for the whole account: it runs in the one hand-off policy service
+    every worker's copies pass (lmtpd), so it holds for any number of workers.
+    Not thread-safe: one event loop.
+    """
+
+    def __init__(self, rate: float = 0.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._rate = rate
+        self._out: collections.deque[float] = collections.deque()  # let through, no result yet
+        self._answered: collections.deque[float] = collections.deque()  # results, last window
+        self._retries: collections.deque[float] = collections.deque()  # places kept, until
+        self._waiting: collections.deque[tuple[int, asyncio.Future[None]]] = collections.deque()
+        self._timer: asyncio.TimerHandle | None = None
+        self.held = 0  # copies that had to wait, for logs and tests
+
+    @property
+    def rate(self) -> float:
+        return self._rate
+
+    def set_rate(self, rate: float) -> None:
+        self._rate = rate
+        self._wake()
+
+    @property
+    def budget(self) -> int:
+        return max(1, math.floor(self._rate))
+
+    @property
+    def window(self) -> float:
+        return max(1.0, self.budget / self._rate) + GATE_MARGIN if self._rate > 0 else 1.0
+
+    def in_use(self) -> int:
+        """Places taken now: copies out, copies answered within the window, retries due."""
+        now = self._clock()
+        # The same sums as next_change(), so that a place is free at the moment it says.
+        while self._answered and self._answered[0] + self.window <= now:
+            self._answered.popleft()
+        while self._out and self._out[0] + UNCONFIRMED_FOR <= now:
+            self._out.popleft()
+        while self._retries and self._retries[0] <= now:
+            self._retries.popleft()
+        return len(self._out) + len(self._answered) + len(self._retries)
+
+    def try_admit(self, n: int = 1) -> bool:
+        """Let n recipients through now if there is room (and nobody waits ahead)."""
+        if self._rate <= 0:
+            return True
+        if self._waiting:
+            return False
+        return self._take(n)
+
+    def _take(self, n: int) -> bool:
+        used = self.in_use()
+        # A transaction larger than the budget goes alone.
+        if used + n > self.budget and used > 0:
+            return False
+        now = self._clock()
+        self._out.extend([now] * n)
+        return True
+
+    async def admit(self, n: int = 1) -> None:
+        """Wait for room for n recipients, in turn."""
+        if self.try_admit(n):
+            return
+        self.held += 1
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((n, future))
+        self._wake()
+        await future
+
+    def withdraw(self, n: int = 1) -> None:
+        """n recipients let through will not be queued after all (refused, discarded)."""
+        for _ in range(min(n, len(self._out))):
+            self._out.pop()
+        self._wake()
+
+    def answered(self, throttled: bool = False) -> None:
+        """SES has answered one recipient (Postfix's delivery status filter)."""
+        if self._rate <= 0:
+            return
+        now = self._clock()
+        if self._out:
+            self._out.popleft()
+        self._answered.append(now)
+        if throttled:
+            self._retries.append(now + RETRY_WITHIN)
+        self._wake()
+
+    def next_change(self) -> float | None:
+        """When the oldest place frees itself, if nothing else happens."""
+        times = []
+        if self._answered:
+            times.append(self._answered[0] + self.window)
+        if self._out:
+            times.append(self._out[0] + UNCONFIRMED_FOR)
+        if self._retries:
+            times.append(self._retries[0])
+        return min(times) if times else None
+
+    def _wake(self) -> None:
+        while self._waiting:
+            n, future = self._waiting[0]
+            if future.done():  # the smtpd went away
+                self._waiting.popleft()
+                continue
+            if self._rate > 0 and not self._take(n):
+                break
+            self._waiting.popleft()
+            future.set_result(None)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._waiting:
+            at = self.next_change()
+            if at is not None:
+                delay = max(0.0, at - self._clock()) + 0.0005
+                self._timer = asyncio.get_running_loop().call_later(delay, self._wake)

@@ -49,6 +49,9 @@ class Options:
     ses_pass: str = field(default_factory=lambda: settings.SES_PASS)
     relay_concurrency: int = field(default_factory=lambda: settings.RELAY_CONCURRENCY)
     handoff_policy: tuple[str, int] = field(default_factory=lambda: settings.HANDOFF_POLICY)
+    # Tell the hand-off policy service when SES has answered each copy (its
+    # relay gate); only where the sending is paced.
+    relay_status_filter: bool = field(default_factory=lambda: settings.SES_MAX_SEND_RATE > 0)
 
 
 def database_context() -> dict[str, Any]:
@@ -122,6 +125,7 @@ def context(config_directory: Path, options: Options) -> dict[str, Any]:
         relay_concurrency=options.relay_concurrency,
         handoff_host=options.handoff_policy[0],
         handoff_port=options.handoff_policy[1],
+        relay_status_filter=options.relay_status_filter,
         sasl=sasl,
     )
     return ctx

@@ -18,6 +18,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from listkeeper.delivery import handoff
 from listkeeper.delivery.models import Delivery, JobState, WorkerHeartbeat
 from listkeeper.delivery.worker import RECOUNT_EVERY
 from tests.sesstub import Received
@@ -46,6 +47,12 @@ def _worker(tmp_path: Path, name: str, **env: str) -> subprocess.Popen[bytes]:
     return proc.worker(tmp_path, name, RATE, **env)
 
 
+def _pace_the_account(settings) -> None:
+    """The hand-off policy's relay gate at the account's rate, as in production."""
+    settings.SES_MAX_SEND_RATE = RATE
+    time.sleep(handoff.RATE_EVERY + 0.5)
+
+
 def _stop(*workers: subprocess.Popen[bytes]) -> None:
     for w in workers:
         if w.poll() is None:
@@ -57,9 +64,10 @@ def _stop(*workers: subprocess.Popen[bytes]) -> None:
             w.kill()
 
 
-def _fan_out(mailpath: MailPath, tmp_path: Path, members: int, workers: int) -> None:
+def _fan_out(mailpath: MailPath, settings, tmp_path: Path, members: int, workers: int) -> None:
     ml = mailpath.make_list(members=members, posting_policy="open")
     mailpath.ses.max_rate = RATE
+    _pace_the_account(settings)
     names = [f"w{i}" for i in range(workers)]
     started = [_worker(tmp_path, name) for name in names]
     try:
@@ -106,9 +114,9 @@ PACING_OPEN = pytest.mark.xfail(
 
 @PACING_OPEN
 def test_it_sends_500_copies_at_the_rate_without_a_single_454(
-    quiet_machine, mailpath, tmp_path
+    quiet_machine, mailpath, settings, tmp_path
 ) -> None:
-    _fan_out(mailpath, tmp_path, members=500, workers=1)
+    _fan_out(mailpath, settings, tmp_path, members=500, workers=1)
 
 
 @PACING_OPEN
@@ -117,17 +125,20 @@ def test_it_sends_500_copies_at_the_rate_without_a_single_454(
     reason="several workers share one PostgreSQL (SELECT ... FOR UPDATE SKIP LOCKED); "
     "SQLite is the one-process setup of `listkeeper serve`",
 )
-def test_two_workers_share_the_rate_without_a_single_454(quiet_machine, mailpath, tmp_path) -> None:
-    _fan_out(mailpath, tmp_path, members=500, workers=2)
+def test_two_workers_share_the_rate_without_a_single_454(
+    quiet_machine, mailpath, settings, tmp_path
+) -> None:
+    _fan_out(mailpath, settings, tmp_path, members=500, workers=2)
 
 
 @PACING_OPEN
 def test_a_worker_taking_over_after_a_sigkill_keeps_to_the_rate(
-    quiet_machine, mailpath, tmp_path
+    quiet_machine, mailpath, settings, tmp_path
 ) -> None:
     members = 200
     ml = mailpath.make_list(members=members, posting_policy="open")
     mailpath.ses.max_rate = RATE
+    _pace_the_account(settings)
     first = _worker(tmp_path, "first", WORKER_STALE_AFTER="2")
     try:
         mailpath.post(ml.address, subject="Survives a crash at the rate")
