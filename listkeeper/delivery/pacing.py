@@ -199,6 +199,8 @@ class RelayGate:
         self._waiting: collections.deque[tuple[int, asyncio.Future[None]]] = collections.deque()
         self._timer: asyncio.TimerHandle | None = None
         self.held = 0  # copies that had to wait, for logs and tests
+        # Let through to answered, the latest ones: the gate's cost (docstring).
+        self.delays: collections.deque[float] = collections.deque(maxlen=2000)
 
     @property
     def rate(self) -> float:
@@ -267,11 +269,20 @@ class RelayGate:
             return
         now = self._clock()
         if self._out:
-            self._out.popleft()
+            self.delays.append(now - self._out.popleft())
         self._answered.append(now)
         if throttled:
             self._retries.append(now + RETRY_WITHIN)
         self._wake()
+
+    def delay_quantiles(self) -> tuple[float, float, float]:
+        """p50, p90 and p99 of the relay's delay (let through to answered), in seconds."""
+        if not self.delays:
+            return (0.0, 0.0, 0.0)
+        ordered = sorted(self.delays)
+        return tuple(
+            ordered[min(len(ordered) - 1, int(q * len(ordered)))] for q in (0.5, 0.9, 0.99)
+        )  # type: ignore[return-value]
 
     def next_change(self) -> float | None:
         """When the oldest place frees itself, if nothing else happens."""

@@ -129,7 +129,8 @@ def test_it_points_the_reinjection_listener_at_the_hand_off_policy_in_lmtpd(conf
 def test_it_passes_the_pacing_settings_from_env(tmp_path) -> None:
     env_file = tmp_path / "env"
     env_file.write_text(
-        (ROOT / ".env.example").read_text() + "SES_RATE_HEADROOM=0.9\nRELAY_CONCURRENCY=7\n"
+        (ROOT / ".env.example").read_text()
+        + "SES_RATE_HEADROOM=0.9\nRELAY_CONCURRENCY=7\nSES_MAX_SEND_RATE=33\n"
     )
 
     result = compose("config", env_file=env_file)
@@ -138,6 +139,10 @@ def test_it_passes_the_pacing_settings_from_env(tmp_path) -> None:
     services = yaml_to_json(result.stdout)["services"]
     assert services["worker"]["environment"]["SES_RATE_HEADROOM"] == "0.9"
     assert services["postfix"]["environment"]["RELAY_CONCURRENCY"] == "7"
+    # The worker paces and lmtpd's relay gate caps at the same rate; Postfix
+    # reports each result to the gate only where sending is paced.
+    for name in ("worker", "lmtpd", "postfix"):
+        assert services[name]["environment"]["SES_MAX_SEND_RATE"] == "33", name
 
 
 def test_it_has_healthchecks_and_starts_in_order(config) -> None:

@@ -155,3 +155,17 @@ def test_it_names_a_missing_ca_file(tmp_path, settings) -> None:
     settings.RELAY_TLS_CA_FILE = str(tmp_path / "missing.pem")
     with pytest.raises(RenderError, match="RELAY_TLS_CA_FILE=.*missing.pem.* does not exist"):
         render(tmp_path / "etc")
+
+
+@pytest.mark.parametrize(("rate", "filtered"), [(14.0, True), (0.0, False)])
+def test_it_reports_ses_results_to_the_relay_gate_only_when_paced(
+    tmp_path, settings, rate: float, filtered: bool
+) -> None:
+    settings.SES_MAX_SEND_RATE = rate
+    settings.HANDOFF_POLICY = ("lmtpd", 10031)
+    render(tmp_path)
+    master = postconf(tmp_path, "-P").stdout
+    expected = "ses/unix/smtp_delivery_status_filter = socketmap:inet:lmtpd:10031:ses-status"
+    assert (expected in master) is filtered, master
+    # Only the SES transport: no other delivery agent reports to the gate.
+    assert master.count("delivery_status_filter") == int(filtered)
