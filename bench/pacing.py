@@ -4,11 +4,13 @@
 Run as root (Postfix's master needs it) from the repository root:
 
     .venv/bin/python bench/pacing.py                          # 500 copies at 20/s, each variant
-    .venv/bin/python bench/pacing.py --variants 0.99:20,0.96:2 --members 1000 --rate 50
+    .venv/bin/python bench/pacing.py --variants 0.99:20,0.96:2:nogate --members 1000 --rate 50
 
-Each variant is HEADROOM:CONCURRENCY: the worker paces at HEADROOM x the rate
-(SES_RATE_HEADROOM) and Postfix opens at most CONCURRENCY connections to the
-relay (RELAY_CONCURRENCY). The stand-in (tests/sesstub.py) relays over
+Each variant is HEADROOM:CONCURRENCY[:nogate]: the worker paces at HEADROOM x
+the rate (SES_RATE_HEADROOM), Postfix opens at most CONCURRENCY connections to
+the relay (RELAY_CONCURRENCY), and the hand-off policy's relay gate caps what
+reaches SES (docs/postfix.md, "The relay gate") unless the variant says
+`nogate` (then the worker's pacing alone, as before the gate). The stand-in (tests/sesstub.py) relays over
 STARTTLS + AUTH like SES and answers 454 whenever a copy would put more than
 the rate into any sliding second. Printed per variant: copies accepted, 454s,
 the rate SES saw, its busiest second, and the load average. See bench/README.md.
@@ -51,7 +53,7 @@ def parse_args() -> argparse.Namespace:
     )
     p.add_argument("--members", type=int, default=500)
     p.add_argument("--rate", type=float, default=20.0)
-    p.add_argument("--variants", default="0.98:20,0.97:20,0.96:20")
+    p.add_argument("--variants", default="0.97:20,0.97:20:nogate")
     p.add_argument("--workers", type=int, default=1, help="workers sharing the rate")
     p.add_argument("--database-url", default="")
     p.add_argument("--connections", type=int, default=4)
@@ -143,8 +145,6 @@ def main() -> None:
     lmtpd = None
     postfix = None
     try:
-        lmtpd = start_command(env, tmp / "lmtpd.log", "lmtpd")
-        wait_listening(settings.LMTP_LISTEN[1])
         print(
             f"{args.members} copies at {args.rate:g}/s, {args.workers} worker(s), "
             f"stand-in throttling over {args.rate:g} per sliding second",
@@ -152,7 +152,20 @@ def main() -> None:
         )
         for n, variant in enumerate(args.variants.split(",")):
             headroom, concurrency = float(variant.split(":")[0]), int(variant.split(":")[1])
+            gated = not variant.endswith(":nogate")
+            # lmtpd runs the hand-off policy and its gate, at the account's rate or open.
+            lmtpd = start_command(
+                {
+                    **env,
+                    "SES_MAX_SEND_RATE": f"{args.rate:g}" if gated else "0",
+                    "LOG_LEVEL": "INFO",  # the gate's figures, logged when it stops
+                },
+                tmp / f"lmtpd{n}.log",
+                "lmtpd",
+            )
+            wait_listening(settings.LMTP_LISTEN[1])
             options = Options(
+                relay_status_filter=gated,
                 relay=("localhost", ses.port),
                 relay_tls="secure",
                 relay_ca_file=str(ca.ca_file),
@@ -203,14 +216,23 @@ def main() -> None:
             for w in workers:
                 stop(w)
             postfix.stop()
+            stop(lmtpd)
+            lmtpd = None
+            gate_log = [
+                line.split("(", 1)[1].rstrip(")\n")
+                for line in open(tmp / f"lmtpd{n}.log", errors="replace")
+                if "hand-off policy stopped" in line
+            ]
             rate = ses.arrival_rate()
             print(
-                f"headroom {headroom:.2f}, relay concurrency {concurrency:2d}: "
+                f"headroom {headroom:.2f}, relay concurrency {concurrency:2d}, "
+                f"{'gate' if gated else 'no gate'}: "
                 f"{len(ses.arrivals)} accepted, {ses.throttled} x 454, "
                 f"{rate:6.2f}/s at SES ({rate / args.rate * 100:5.1f}% of the rate), "
                 f"busiest second {ses.busiest_window()}  ({load_before}, after {load()})\n"
                 f"    {delays(probe, ses.arrivals)}\n"
-                f"    per second at SES (the ramp after the pause): {ramp(ses)}",
+                f"    per second at SES (the ramp after the pause): {ramp(ses)}"
+                + (f"\n    gate: {gate_log[-1]}" if gated and gate_log else ""),
                 flush=True,
             )
     finally:
