@@ -91,9 +91,22 @@ relay_busy() {
     return 1
 }
 
+# The hand-off policy (lmtpd) refuses copies while Postfix stops, so that no
+# smtpd is killed between a copy's queue file and its 250 (the worker would
+# send that copy again); opened again at the next start.
+# listkeeper/delivery/handoff_close.py.
+handoff() {
+    python3 -m listkeeper.delivery.handoff_close "$1" \
+        || echo "postfix-entrypoint: could not $2 the hand-off (see above)" >&2
+}
+
 drain_and_stop() {
     trap '' TERM INT
-    echo "postfix-entrypoint: stopping: no new deliveries to the relay, waiting for those in progress" >&2
+    echo "postfix-entrypoint: stopping: no new copies, no new deliveries to the relay, waiting for those in progress" >&2
+    handoff $(( ${POSTFIX_DRAIN_SECONDS:-8} + 60 )) close
+    # A copy the policy let through just before goes into the queue in
+    # milliseconds; its 250 with it.
+    sleep 1
     # main.cf is rendered afresh at every start, so this lasts until the restart.
     postconf -c "$CONFIG_DIR" -e "defer_transports = ses"
     postfix -c "$CONFIG_DIR" reload 2>/dev/null || true
@@ -109,6 +122,7 @@ drain_and_stop() {
 # Postfix runs under this shell, which turns SIGTERM (docker stop) into the
 # graceful stop above. Not PID 1, start-fg runs `master -s` in the foreground.
 trap drain_and_stop TERM INT
+handoff 0 open
 postfix -c "$CONFIG_DIR" start-fg &
 master=$!
 # `wait` returns early when a signal arrives; wait again until master is gone.

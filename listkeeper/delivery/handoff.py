@@ -31,6 +31,12 @@ one lookup a recipient, when SES has answered it. With the policy's answers
 these feed the relay gate (`pacing.RelayGate`): a copy's answer waits while
 SES could count it in a second already full, whatever Postfix's own timing.
 The filter never changes a status (it answers NOTFOUND).
+
+Postfix's container, told to stop, first closes the hand-off
+(listkeeper/delivery/handoff_close.py): for a while every copy is refused with
+a 451 before it is marked, so that when Postfix stops no smtpd is killed
+between finishing a queue file and its 250 (the worker would send that copy
+again: a repeat). The next start opens it again.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -45,6 +52,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 
 from listkeeper.delivery import claims, quota
+from listkeeper.delivery.handoff_close import CLOSE_REQUEST
 from listkeeper.delivery.pacing import RelayGate
 from listkeeper.lib import tokens
 
@@ -57,11 +65,17 @@ GATHER = 0.001
 DUNNO = "DUNNO"
 DISCARD = "DISCARD duplicate of a copy already handed off"
 TRY_LATER = "451 4.3.0 Cannot record the hand-off now, try again later"
+CLOSED = "451 4.3.2 Postfix is stopping; send this copy again after its restart"
 # SES's answer when the account went over its rate (shared/SES.md).
 THROTTLED = re.compile(r"\b454\b|throttl", re.IGNORECASE)
 # The gate re-reads the account's rate (SES_MAX_SEND_RATE, or SES's own when
 # lower) this often.
 RATE_EVERY = 2.0
+
+
+# The longest a stopping Postfix may keep the hand-off closed, should it
+# never start again to open it.
+MAX_CLOSE = 120.0
 
 
 def account_rate() -> float:
@@ -105,10 +119,15 @@ class PolicyService:
         self.clients: set[asyncio.StreamWriter] = set()
         self.gate = RelayGate(settings.SES_MAX_SEND_RATE)
         self.statuses = 0  # delivery statuses seen, for logs and tests
+        self.closed_until = 0.0  # time.monotonic(); see handoff_close.py
 
     async def decide(self, request: dict[str, str]) -> str:
+        if request.get("request") == CLOSE_REQUEST:
+            return self._close(request.get("seconds", ""))
         if request.get("protocol_state", "").upper() != "END-OF-MESSAGE":
             return DUNNO
+        if time.monotonic() < self.closed_until:
+            return CLOSED
         try:
             n = max(1, int(request.get("recipient_count", "1")))
         except ValueError:
@@ -120,6 +139,18 @@ class PolicyService:
         if answer != DUNNO:
             self.gate.withdraw(n)
         return answer
+
+    def _close(self, seconds: str) -> str:
+        try:
+            length = min(max(0.0, float(seconds)), MAX_CLOSE)
+        except ValueError:
+            return "500 seconds= must be a number"
+        self.closed_until = time.monotonic() + length
+        if length:
+            log.info("hand-off closed for %g s: Postfix is stopping", length)
+        else:
+            log.info("hand-off open")
+        return "OK"
 
     def status(self, key: str) -> None:
         """A delivery status of the SES transport: "4.7.0 host ... said: 454 ..."."""

@@ -320,3 +320,75 @@ def test_a_stop_while_ses_is_answering_lets_the_delivery_finish_so_nothing_goes_
         stop_postfix(again, config)
     assert len(ses.messages) == 1, again.output()
     assert _queued_files(postfix_root) == [], again.output()
+
+
+def ask_policy(port: int, **attributes: str) -> str:
+    """One request to the hand-off policy service, as Postfix's smtpd sends it."""
+    request = "".join(f"{name}={value}\n" for name, value in attributes.items()) + "\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request.encode())
+        return sock.makefile("rb").readline().decode().strip().removeprefix("action=")
+
+
+@needs_postfix
+@needs_root
+def test_a_stop_closes_the_hand_off_first_and_the_next_start_opens_it(
+    app_env, postfix_root, ses_secrets, ses, test_ca, tmp_path, settings
+) -> None:
+    """While Postfix stops, copies are refused before they are marked, not cut off after.
+
+    Postfix's stop kills each smtpd where it is; one killed between a copy's
+    queue file and its 250 leaves the worker to send the copy again, and
+    Postfix has it already.
+    """
+    from listkeeper.delivery import handoff
+    from listkeeper.serving import AsyncServer
+
+    settings.SES_MAX_SEND_RATE = 0  # the gate open: this is about the close
+    policy_port = free_port()
+    policy = AsyncServer("handoff", handoff.serve, ("127.0.0.1", policy_port), "hand-off policy")
+    policy.start()
+    end_of_copy = {
+        "request": "smtpd_access_policy",
+        "protocol_state": "END-OF-MESSAGE",
+        "sender": "community-bounces@lists.example.org",
+        "recipient": "member@example.com",
+        "recipient_count": "1",
+    }
+    smtp_port, reinject_port = free_port(), free_port()
+    pf_env = {
+        **{k: v for k, v in app_env.items() if k != "SECRET_KEY_FILE"},
+        **ses_secrets,
+        "POSTFIX_ROOT": str(postfix_root),
+        "LISTKEEPER_DATA_DIR": str(postfix_root / "var" / "lib" / "listkeeper"),
+        "RELAY_HOST": ses.relay,
+        "RELAY_TLS_CA_FILE": str(test_ca.ca_file),
+        "SMTP_LISTEN": f"127.0.0.1:{smtp_port}",
+        "REINJECT_HOST": f"127.0.0.1:{reinject_port}",
+        "REINJECT_NETWORKS": "127.0.0.0/8",
+        "LMTP_LISTEN": f"127.0.0.1:{free_port()}",
+        "HANDOFF_POLICY": f"127.0.0.1:{policy_port}",
+    }
+    config = postfix_root / "etc" / "postfix"
+    try:
+        postfix = Service([ENTRYPOINT], pf_env, tmp_path / "postfix.log")
+        try:
+            wait_until_listening(postfix, smtp_port, reinject_port)
+            assert ask_policy(policy_port, **end_of_copy) == handoff.DUNNO
+            postfix.proc.send_signal(signal.SIGTERM)  # as `docker stop` does
+            try:
+                postfix.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                pass
+        finally:
+            stop_postfix(postfix, config)
+        assert ask_policy(policy_port, **end_of_copy) == handoff.CLOSED, postfix.output()
+
+        again = Service([ENTRYPOINT], pf_env, tmp_path / "postfix-again.log")
+        try:
+            wait_until_listening(again, smtp_port, reinject_port)
+            assert ask_policy(policy_port, **end_of_copy) == handoff.DUNNO, again.output()
+        finally:
+            stop_postfix(again, config)
+    finally:
+        policy.stop()

@@ -15,7 +15,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.db import connection
 
 from listkeeper.delivery import handoff
@@ -27,20 +26,18 @@ from tests.support.mailpath import MailPath
 from tests.support.worker import wait_for
 
 RATE = 20
-# Zero 454s at 96% of the rate holds while Postfix moves each copy within a few
-# tens of milliseconds. On an overloaded machine the scheduler delays Postfix,
-# the stand-in and the worker by hundreds (measured at a load of 20 on two
-# cores: p95 290 ms), which no pacing ahead of Postfix can hide
-# (docs/postfix.md); these tests then say so instead of failing at random.
+# Zero 454s holds whatever the load: the hand-off policy's relay gate counts
+# every copy between its answer and SES's (docs/postfix.md, "The relay gate").
+# The rate it reaches is rate / (1 + Postfix's delay), and an overloaded
+# machine delays Postfix, the stand-in and the worker by hundreds of
+# milliseconds (measured at a load of 20 on two cores: p95 290 ms); so 95% of
+# the rate is asserted only on a machine that is not.
 MAX_LOAD_PER_CORE = 1.5
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture
-def quiet_machine() -> None:
-    load = os.getloadavg()[0] / (os.cpu_count() or 1)
-    if load > MAX_LOAD_PER_CORE:
-        pytest.skip(f"load average {load:.1f} per core: the timing SES sees is not measurable")
+def _quiet() -> bool:
+    return os.getloadavg()[0] / (os.cpu_count() or 1) <= MAX_LOAD_PER_CORE
 
 
 def _worker(tmp_path: Path, name: str, **env: str) -> subprocess.Popen[bytes]:
@@ -92,48 +89,27 @@ def _fan_out(mailpath: MailPath, settings, tmp_path: Path, members: int, workers
         f"{mailpath.ses.busiest_window()} (rate {RATE}); per second: {mailpath.ses.per_second()}"
     )
     assert mailpath.ses.busiest_window() <= RATE
-    assert mailpath.ses.arrival_rate() >= 0.95 * RATE, mailpath.ses.arrival_rate()
+    if _quiet():
+        assert mailpath.ses.arrival_rate() >= 0.95 * RATE, (
+            f"{mailpath.ses.arrival_rate():.2f}/s; per second: {mailpath.ses.per_second()}"
+        )
 
 
-# Issue 16 is open. On an idle machine (load < 0.5, 2026-11-30 14:32-14:39)
-# the three runs below passed on SQLite, but on PostgreSQL they drew 2-15
-# throttled copies per 500, in bunches of 1-3 every 3-4 s (Postfix handing
-# several copies to SES at once), and two workers reached 18.2/s of 20/s.
-# Nothing was lost: each throttled copy was retried within seconds. 3-4 s is
-# also when Postfix brings a throttled copy back, where it draws the next 454
-# (docs/postfix.md, "The cap keeps the margin"), so one or two 454s can make
-# such a run. Not yet run on an idle machine since the pacer's cap
-# was fixed (this machine stayed loaded); until then they run and report, but
-# do not fail the suite.
-PACING_OPEN = pytest.mark.xfail(
-    strict=False,
-    reason="issue 16 open: on PostgreSQL, idle machine, 2-15 copies per 500 drew 454 "
-    "in bunches every 3-4 s; SQLite passed",
-)
-
-
-@PACING_OPEN
-def test_it_sends_500_copies_at_the_rate_without_a_single_454(
-    quiet_machine, mailpath, settings, tmp_path
-) -> None:
+def test_it_sends_500_copies_at_the_rate_without_a_single_454(mailpath, settings, tmp_path) -> None:
     _fan_out(mailpath, settings, tmp_path, members=500, workers=1)
 
 
-@PACING_OPEN
 @pytest.mark.skipif(
     connection.vendor != "postgresql",
     reason="several workers share one PostgreSQL (SELECT ... FOR UPDATE SKIP LOCKED); "
     "SQLite is the one-process setup of `listkeeper serve`",
 )
-def test_two_workers_share_the_rate_without_a_single_454(
-    quiet_machine, mailpath, settings, tmp_path
-) -> None:
+def test_two_workers_share_the_rate_without_a_single_454(mailpath, settings, tmp_path) -> None:
     _fan_out(mailpath, settings, tmp_path, members=500, workers=2)
 
 
-@PACING_OPEN
 def test_a_worker_taking_over_after_a_sigkill_keeps_to_the_rate(
-    quiet_machine, mailpath, settings, tmp_path
+    mailpath, settings, tmp_path
 ) -> None:
     members = 200
     ml = mailpath.make_list(members=members, posting_policy="open")
