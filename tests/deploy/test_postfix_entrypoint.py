@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -84,6 +85,34 @@ def stop_postfix(service: Service, config_dir: Path) -> None:
     service.stop()
 
 
+def postfix_env(
+    app_env: dict[str, str],
+    ses_secrets: dict[str, str],
+    postfix_root: Path,
+    ses: Any,
+    test_ca: Any,
+    drop: tuple[str, ...] = ("SECRET_KEY_FILE",),
+    **extra: str,
+) -> tuple[dict[str, str], int, int]:
+    """The Postfix container's environment on this host; its SMTP and reinjection ports."""
+    smtp_port, reinject_port = free_port(), free_port()
+    env = {
+        **{k: v for k, v in app_env.items() if k not in drop},
+        **ses_secrets,
+        "POSTFIX_ROOT": str(postfix_root),
+        "LISTKEEPER_DATA_DIR": str(postfix_root / "var" / "lib" / "listkeeper"),
+        "RELAY_HOST": ses.relay,
+        "RELAY_TLS_CA_FILE": str(test_ca.ca_file),
+        "SMTP_LISTEN": f"127.0.0.1:{smtp_port}",
+        "REINJECT_HOST": f"127.0.0.1:{reinject_port}",
+        "REINJECT_NETWORKS": "127.0.0.0/8",
+        "LMTP_LISTEN": f"127.0.0.1:{free_port()}",
+        "HANDOFF_POLICY": f"127.0.0.1:{free_port()}",
+        **extra,
+    }
+    return env, smtp_port, reinject_port
+
+
 def wait_until_listening(service: Service, *ports: int, within: float = 60) -> None:
     deadline = time.monotonic() + within
     for port in ports:
@@ -140,21 +169,16 @@ def test_it_renders_starts_and_relays_to_ses_with_starttls_and_auth(
         )
         assert created.returncode == 0, created.stderr
 
-        smtp_port, reinject_port = free_port(), free_port()
         status_file = tmp_path / "status" / "postfix-queue.json"
-        pf_env = {
-            **{k: v for k, v in app_env.items() if k not in ("DATABASE_URL", "SECRET_KEY_FILE")},
-            **ses_secrets,
-            "POSTFIX_ROOT": str(postfix_root),
-            "LISTKEEPER_DATA_DIR": str(postfix_root / "var" / "lib" / "listkeeper"),
-            "RELAY_HOST": ses.relay,
-            "RELAY_TLS_CA_FILE": str(test_ca.ca_file),
-            "SMTP_LISTEN": f"127.0.0.1:{smtp_port}",
-            "REINJECT_HOST": f"127.0.0.1:{reinject_port}",
-            "REINJECT_NETWORKS": "127.0.0.0/8",
-            "LMTP_LISTEN": f"127.0.0.1:{free_port()}",
-            "POSTFIX_QUEUE_STATUS_FILE": str(status_file),
-        }
+        pf_env, smtp_port, reinject_port = postfix_env(
+            app_env,
+            ses_secrets,
+            postfix_root,
+            ses,
+            test_ca,
+            drop=("DATABASE_URL", "SECRET_KEY_FILE"),
+            POSTFIX_QUEUE_STATUS_FILE=str(status_file),
+        )
         if ro_role:
             url = urlsplit(app_env["DATABASE_URL"])
             pf_env.update(
@@ -241,7 +265,7 @@ def test_it_renders_starts_and_relays_to_ses_with_starttls_and_auth(
         if ro_role:
             import psycopg
 
-            with psycopg.connect(postgres_url(), autocommit=True) as admin:
+            with psycopg.connect(postgres_url() or "", autocommit=True) as admin:
                 admin.execute(
                     f'DROP DATABASE IF EXISTS "{urlsplit(app_env["DATABASE_URL"]).path.lstrip("/")}" WITH (FORCE)'
                 )
@@ -275,20 +299,7 @@ def test_a_stop_while_ses_is_answering_lets_the_delivery_finish_so_nothing_goes_
         [APP_ENTRYPOINT, "migrate"], env=app_env, capture_output=True, text=True, timeout=300
     )
     assert migrated.returncode == 0, migrated.stderr
-    smtp_port, reinject_port = free_port(), free_port()
-    pf_env = {
-        **{k: v for k, v in app_env.items() if k != "SECRET_KEY_FILE"},
-        **ses_secrets,
-        "POSTFIX_ROOT": str(postfix_root),
-        "LISTKEEPER_DATA_DIR": str(postfix_root / "var" / "lib" / "listkeeper"),
-        "RELAY_HOST": ses.relay,
-        "RELAY_TLS_CA_FILE": str(test_ca.ca_file),
-        "SMTP_LISTEN": f"127.0.0.1:{smtp_port}",
-        "REINJECT_HOST": f"127.0.0.1:{reinject_port}",
-        "REINJECT_NETWORKS": "127.0.0.0/8",
-        "LMTP_LISTEN": f"127.0.0.1:{free_port()}",
-        "HANDOFF_POLICY": f"127.0.0.1:{free_port()}",
-    }
+    pf_env, smtp_port, reinject_port = postfix_env(app_env, ses_secrets, postfix_root, ses, test_ca)
     config = postfix_root / "etc" / "postfix"
     ses.reply_delay = 4.0  # SES has the copy; its 250 is on the way
     postfix = Service([ENTRYPOINT], pf_env, tmp_path / "postfix.log")
@@ -355,20 +366,14 @@ def test_a_stop_closes_the_hand_off_first_and_the_next_start_opens_it(
         "recipient": "member@example.com",
         "recipient_count": "1",
     }
-    smtp_port, reinject_port = free_port(), free_port()
-    pf_env = {
-        **{k: v for k, v in app_env.items() if k != "SECRET_KEY_FILE"},
-        **ses_secrets,
-        "POSTFIX_ROOT": str(postfix_root),
-        "LISTKEEPER_DATA_DIR": str(postfix_root / "var" / "lib" / "listkeeper"),
-        "RELAY_HOST": ses.relay,
-        "RELAY_TLS_CA_FILE": str(test_ca.ca_file),
-        "SMTP_LISTEN": f"127.0.0.1:{smtp_port}",
-        "REINJECT_HOST": f"127.0.0.1:{reinject_port}",
-        "REINJECT_NETWORKS": "127.0.0.0/8",
-        "LMTP_LISTEN": f"127.0.0.1:{free_port()}",
-        "HANDOFF_POLICY": f"127.0.0.1:{policy_port}",
-    }
+    pf_env, smtp_port, reinject_port = postfix_env(
+        app_env,
+        ses_secrets,
+        postfix_root,
+        ses,
+        test_ca,
+        HANDOFF_POLICY=f"127.0.0.1:{policy_port}",
+    )
     config = postfix_root / "etc" / "postfix"
     try:
         postfix = Service([ENTRYPOINT], pf_env, tmp_path / "postfix.log")
