@@ -71,8 +71,6 @@ THROTTLED = re.compile(r"\b454\b|throttl", re.IGNORECASE)
 # The gate re-reads the account's rate (SES_MAX_SEND_RATE, or SES's own when
 # lower) this often.
 RATE_EVERY = 2.0
-
-
 # The longest a stopping Postfix may keep the hand-off closed, should it
 # never start again to open it.
 MAX_CLOSE = 120.0

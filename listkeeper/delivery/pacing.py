@@ -202,10 +202,6 @@ class RelayGate:
         # Let through to answered, the latest ones: the gate's cost (docstring).
         self.delays: collections.deque[float] = collections.deque(maxlen=2000)
 
-    @property
-    def rate(self) -> float:
-        return self._rate
-
     def set_rate(self, rate: float) -> None:
         self._rate = rate
         self._wake()
@@ -277,12 +273,12 @@ class RelayGate:
 
     def delay_quantiles(self) -> tuple[float, float, float]:
         """p50, p90 and p99 of the relay's delay (let through to answered), in seconds."""
-        if not self.delays:
-            return (0.0, 0.0, 0.0)
-        ordered = sorted(self.delays)
-        return tuple(
-            ordered[min(len(ordered) - 1, int(q * len(ordered)))] for q in (0.5, 0.9, 0.99)
-        )  # type: ignore[return-value]
+        ordered = sorted(self.delays) or [0.0]
+
+        def at(q: float) -> float:
+            return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+        return at(0.5), at(0.9), at(0.99)
 
     def next_change(self) -> float | None:
         """When the oldest place frees itself, if nothing else happens."""
