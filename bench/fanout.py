@@ -49,7 +49,13 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--members", type=int, default=10_000)
     p.add_argument("--large", action="store_true", help="100,000 members")
     p.add_argument(
-        "--connections", type=int, default=4, help="WORKER_CONNECTIONS and smtp-source sessions"
+        "--connections", type=int, default=4, help="smtp-source sessions (raw Postfix)"
+    )
+    p.add_argument(
+        "--worker-connections",
+        type=int,
+        default=0,
+        help="WORKER_CONNECTIONS (default: the setting's default)",
     )
     p.add_argument("--database-url", default="", help="default: a fresh SQLite file")
     p.add_argument("--paced-members", type=int, default=1000, help="list size of each paced run")
@@ -102,10 +108,13 @@ def configure(args: argparse.Namespace, tmp: Path) -> dict[str, str]:
         "SES_USER": "",
         "SES_PASS": "",
         "SES_MAX_SEND_RATE": "0",
-        "WORKER_CONNECTIONS": str(args.connections),
         "LOG_LEVEL": "WARNING",
         "DJANGO_SETTINGS_MODULE": "listkeeper.settings",
     }
+    if args.worker_connections:
+        env["WORKER_CONNECTIONS"] = str(args.worker_connections)
+    else:
+        os.environ.pop("WORKER_CONNECTIONS", None)  # the setting's default
     os.environ.update(env)
     return env
 
@@ -510,7 +519,11 @@ def main() -> None:
         lmtpd = start_command(env, tmp / "lmtpd.log", "lmtpd")
         wait_listening(settings.LMTP_LISTEN[1])
         reinject = settings.REINJECT_HOST
-        print(f"relay leg: {sink_name}; {load()}", flush=True)
+        print(
+            f"relay leg: {sink_name}; smtp-source sessions {args.connections}, "
+            f"WORKER_CONNECTIONS {os.environ.get('WORKER_CONNECTIONS') or 'default'}; {load()}",
+            flush=True,
+        )
 
         # 1. Raw Postfix: the same number of single-recipient messages, the same
         # size as one personalised copy, over the same number of persistent connections.

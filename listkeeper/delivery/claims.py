@@ -29,9 +29,11 @@ import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Case, Count, Exists, F, Q, QuerySet, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -211,35 +213,102 @@ class Mark(enum.Enum):
     MARKED = "marked"  # recorded as handed: Postfix may queue it
     REPEAT = "repeat"  # the row is not being sent (handed already, or taken back)
     UNKNOWN = "unknown"  # no such row, or not this recipient's
-    UNSURE = "unsure"  # claimed but the mark did not take: let Postfix try again
 
 
-def mark_handed(copies: Sequence[tuple[int, str]]) -> dict[int, Mark]:
-    """Mark (row id, recipient) copies as handed, in one UPDATE and one commit.
+def mark_handed(
+    copies: Sequence[tuple[int, str]], db: BaseDatabaseWrapper | None = None
+) -> dict[int, Mark]:
+    """Mark (row id, recipient) copies as handed, in one statement (and its commit).
 
     Called by the hand-off policy service at the end of each copy's data,
-    before Postfix queues it. A row already marked is marked again (Postfix
-    asks again when an answer is lost).
+    before Postfix queues it, for the copies that arrived together. A row
+    already marked keeps its first mark (Postfix asks again when an answer
+    is lost). The policy is on the path of every copy, so this is one
+    UPDATE ... RETURNING written out, not the ORM's three statements (1.7 ms
+    of CPU per call against 0.2 ms, bench/policy.py), on the DB-API
+    connection of `db` (the policy's own, `MarkConnection`; Django's
+    `connection` when None); a row it did not mark is read again only to
+    tell a repeat from a stranger.
     """
-    emails = dict(
-        Recipient.objects.filter(id__in=[rid for rid, _ in copies]).values_list("id", "email")
-    )
-    genuine = [rid for rid, email in copies if rid in emails and emails[rid] == email]
+    db = db or connection
     result = {rid: Mark.UNKNOWN for rid, _ in copies}
-    if not genuine:
+    if not copies:
         return result
-    with transaction.atomic():
-        Recipient.objects.filter(
-            id__in=genuine, state=RecipientState.CLAIMED, sent_at__isnull=True
-        ).update(sent_at=timezone.now())
-        for rid, state, sent_at in Recipient.objects.filter(id__in=genuine).values_list(
-            "id", "state", "sent_at"
+    table = db.ops.quote_name(Recipient._meta.db_table)
+    ids = ", ".join(["%s"] * len(copies))
+    cases = " ".join(["WHEN %s THEN %s"] * len(copies))
+    params: list[object] = [db.ops.adapt_datetimefield_value(timezone.now())]
+    params += [rid for rid, _ in copies]
+    params.append(RecipientState.CLAIMED.value)
+    for rid, email in copies:
+        params += [rid, email]
+    marked = _rows(
+        db,
+        f"UPDATE {table} SET sent_at = COALESCE(sent_at, %s) "
+        f"WHERE id IN ({ids}) AND state = %s AND email = CASE id {cases} END RETURNING id",
+        params,
+    )
+    for (marked_id,) in marked:
+        result[marked_id] = Mark.MARKED
+    rest = {rid: email for rid, email in copies if result[rid] is Mark.UNKNOWN}
+    if rest:
+        ids = ", ".join(["%s"] * len(rest))
+        for row_id, row_email in _rows(
+            db, f"SELECT id, email FROM {table} WHERE id IN ({ids})", list(rest)
         ):
-            if state != RecipientState.CLAIMED:
-                result[rid] = Mark.REPEAT
-            else:
-                result[rid] = Mark.MARKED if sent_at is not None else Mark.UNSURE
+            if row_email == rest[row_id]:
+                result[row_id] = Mark.REPEAT  # not claimed: sent, failed or taken back
     return result
+
+
+def _rows(db: BaseDatabaseWrapper, sql: str, params: list[object]) -> list[tuple[Any, ...]]:
+    """One statement on db's DB-API connection, autocommitted unless in a transaction."""
+    if db.connection is None:
+        db.ensure_connection()
+    with db.wrap_database_errors:
+        cursor = db.connection.cursor()
+        try:
+            cursor.execute(sql.replace("%s", "?") if db.vendor == "sqlite" else sql, params)
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
+
+
+class MarkConnection:
+    """The hand-off policy's own database connection, used from its event loop's thread.
+
+    Django neither opens a connection nor runs a query through its wrapper in
+    a thread with a running event loop (SynchronousOnlyOperation), and a hop
+    to a database thread per group of copies doubled the policy's CPU per
+    copy (bench/policy.py: 0.81 against 0.45 ms with one smtpd). So the
+    wrapper is made and connected in another thread (`open`) and
+    `mark_handed` runs its statements on the DB-API connection directly: one
+    statement, committed by itself (autocommit), blocks the loop for its
+    duration, and the requests that arrive meanwhile make the next group.
+    """
+
+    def __init__(self) -> None:
+        self.db: BaseDatabaseWrapper | None = None
+
+    def open(self) -> None:
+        """Connect; call it from a thread without an event loop."""
+        db = connections.create_connection(DEFAULT_DB_ALIAS)
+        db.ensure_connection()
+        db.inc_thread_sharing()
+        self.db = db
+
+    def mark(self, copies: Sequence[tuple[int, str]]) -> dict[int, Mark]:
+        assert self.db is not None
+        return mark_handed(copies, self.db)
+
+    def close(self) -> None:
+        """Drop the connection (after an error, or at the end); `open` makes a new one."""
+        db, self.db = self.db, None
+        if db is not None and db.connection is not None:
+            try:
+                db.connection.close()
+            except Exception:  # noqa: BLE001 - closing a dead connection may fail any way
+                pass
 
 
 def _take_back(rows: QuerySet[Recipient]) -> int:

@@ -58,10 +58,6 @@ from listkeeper.lib import tokens
 
 log = logging.getLogger(__name__)
 
-# After the first request of a batch, wait this long for others before the
-# commit. The smtpds block on their answers, so more gather during each commit
-# anyway; this only groups those that arrive together.
-GATHER = 0.001
 DUNNO = "DUNNO"
 DISCARD = "DISCARD duplicate of a copy already handed off"
 TRY_LATER = "451 4.3.0 Cannot record the hand-off now, try again later"
@@ -107,11 +103,15 @@ class _Ask:
 
 
 class PolicyService:
-    """The marks, written in one database thread, several per commit."""
+    """The marks, written from the event loop's thread, several per statement."""
 
     def __init__(self) -> None:
+        # For connecting and for the account's rate: Django code that may not
+        # run in the loop's thread.
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="handoff-db")
-        self._asks: asyncio.Queue[_Ask] = asyncio.Queue()
+        self._marks = claims.MarkConnection()
+        self._asks: list[_Ask] = []
+        self._wanted = asyncio.Event()
         self.marked = 0  # for logs and tests
         self.commits = 0
         self.clients: set[asyncio.StreamWriter] = set()
@@ -167,25 +167,34 @@ class PolicyService:
             log.warning("hand-off: %r for %s recipients; not recorded", sender, "several")
             return DUNNO
         ask = _Ask(row, recipient, asyncio.get_running_loop().create_future())
-        self._asks.put_nowait(ask)
+        self._asks.append(ask)
+        self._wanted.set()
         return await ask.answer
 
     async def run(self) -> None:
-        """Write the marks as they come, until cancelled."""
+        """Write the marks as they come, until cancelled.
+
+        The statement runs in this thread and blocks the loop while it runs
+        (SQLite: a fraction of a millisecond; PostgreSQL: its commit): the
+        requests that arrive meanwhile wait in their sockets and make the
+        next group. The smtpds woken together are all read before this task
+        runs again, so they share a statement without a timer.
+        """
         loop = asyncio.get_running_loop()
         while True:
-            batch = [await self._asks.get()]
-            await asyncio.sleep(GATHER)
-            while not self._asks.empty():
-                batch.append(self._asks.get_nowait())
+            await self._wanted.wait()
+            self._wanted.clear()
+            batch, self._asks = self._asks, []
+            if not batch:
+                continue
             try:
-                results = await loop.run_in_executor(
-                    self._db, claims.mark_handed, [(a.row, a.recipient) for a in batch]
-                )
+                if self._marks.db is None:
+                    await loop.run_in_executor(self._db, self._marks.open)
+                results = self._marks.mark([(a.row, a.recipient) for a in batch])
                 self.commits += 1
             except DatabaseError as exc:
                 log.warning("hand-off: cannot record %d copies: %s", len(batch), exc)
-                await loop.run_in_executor(self._db, claims.on_database_error)
+                self._marks.close()
                 results = {}
                 answers = {a.row: TRY_LATER for a in batch}
             except Exception:
@@ -204,8 +213,6 @@ class PolicyService:
                             "hand-off: row %d is not being sent; discarding a repeat", a.row
                         )
                         answers[a.row] = DISCARD
-                    elif outcome is claims.Mark.UNSURE:
-                        answers[a.row] = TRY_LATER
                     else:
                         log.warning(
                             "hand-off: row %d is not a copy for %s; not recorded",
@@ -281,6 +288,7 @@ class PolicyService:
             await writer.drain()
 
     def close(self) -> None:
+        self._marks.close()
         self._db.submit(lambda: connection.close())
         self._db.shutdown(wait=True)
 
@@ -303,7 +311,7 @@ async def serve(
         server.close()
         # Marks in progress get their answers before the service goes.
         for _ in range(50):
-            if service._asks.empty():
+            if not service._asks:
                 break
             await asyncio.sleep(0.1)
         writer_task.cancel()
