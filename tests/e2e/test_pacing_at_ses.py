@@ -91,6 +91,10 @@ def _fan_out(mailpath: MailPath, settings, tmp_path: Path, members: int, workers
         f"{mailpath.ses.busiest_window()} (rate {RATE}); per second: {mailpath.ses.per_second()}"
     )
     assert mailpath.ses.busiest_window() <= RATE
+    print(
+        f"{workers} worker(s): {mailpath.ses.arrival_rate():.2f}/s of {RATE}, "
+        f"load {os.getloadavg()[0]:.1f}; per second: {mailpath.ses.per_second()}"
+    )
     if _quiet():
         assert mailpath.ses.arrival_rate() >= 0.95 * RATE, (
             f"{mailpath.ses.arrival_rate():.2f}/s; per second: {mailpath.ses.per_second()}"

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from django.db import connections
 
+from listkeeper.lib import tokens
 from listkeeper.lists import services
 from listkeeper.lists.routing import resolve
 from listkeeper.postfix.render import SASL_MAP, Options, RenderError, render
@@ -169,3 +170,25 @@ def test_it_reports_ses_results_to_the_relay_gate_only_when_paced(
     assert (expected in master) is filtered, master
     # Only the SES transport: no other delivery agent reports to the gate.
     assert master.count("delivery_status_filter") == int(filtered)
+
+
+@pytest.mark.parametrize("rate", [14.0, 0.0])
+def test_every_sender_waits_at_the_relay_gate_when_paced_and_only_copies_are_marked_unpaced(
+    tmp_path, settings, rate: float
+) -> None:
+    settings.SES_MAX_SEND_RATE = rate
+    render(tmp_path)
+    table = f"regexp:{tmp_path / 'handoff_senders.regexp'}"
+
+    def asked(sender: str) -> bool:
+        found = subprocess.run(
+            ["postmap", "-q", sender, table], capture_output=True, text=True, check=False
+        )
+        assert found.returncode in (0, 1), found.stderr
+        return found.stdout.strip() == "listkeeper_handoff"
+
+    verp = "community-bounces+" + tokens.verp_token(42) + "@lists.example.org"
+    assert asked(verp), "a personalised copy must always be recorded"
+    # A shared copy, a notice's null sender (smtpd looks up "<>"), a bounce probe.
+    others = ["community-bounces@lists.example.org", "<>", "community-bounces+probe-ab@x.org"]
+    assert [asked(s) for s in others] == [rate > 0] * 3
