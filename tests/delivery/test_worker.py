@@ -18,6 +18,7 @@ from listkeeper.delivery.models import (
     RecipientState,
     WorkerHeartbeat,
 )
+from listkeeper.delivery.pacing import OVERSHARE
 from listkeeper.lib import tokens
 from listkeeper.lists import services
 from tests.support.delivery import post_to
@@ -257,7 +258,11 @@ def test_it_takes_its_share_of_the_rate_while_another_worker_is_alive_and_all_of
     WorkerHeartbeat.objects.create(name="other-host:1")
     worker = WorkerThread(server.port, rate=10, stale_after=30).start()
     try:
-        wait_for(lambda: worker.worker.pacer.rate == 5, what="the worker to take half the rate")
+        # Half, and a quarter over it for the relay gate to cap (pacing.OVERSHARE).
+        wait_for(
+            lambda: worker.worker.pacer.rate == 10 / 2 * OVERSHARE,
+            what="the worker to take its share of the rate",
+        )
         # The other one stops cleanly (release_own deletes its heartbeat): the
         # next recount, a second later, gives this one the whole rate.
         claims.release_own("other-host:1")
