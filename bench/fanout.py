@@ -48,9 +48,7 @@ def parse_args() -> argparse.Namespace:
     )
     p.add_argument("--members", type=int, default=10_000)
     p.add_argument("--large", action="store_true", help="100,000 members")
-    p.add_argument(
-        "--connections", type=int, default=4, help="smtp-source sessions (raw Postfix)"
-    )
+    p.add_argument("--connections", type=int, default=4, help="smtp-source sessions (raw Postfix)")
     p.add_argument(
         "--worker-connections",
         type=int,

@@ -235,37 +235,63 @@ def mark_handed(
     if not copies:
         return result
     table = db.ops.quote_name(Recipient._meta.db_table)
-    ids = ", ".join(["%s"] * len(copies))
-    cases = " ".join(["WHEN %s THEN %s"] * len(copies))
-    params: list[object] = [db.ops.adapt_datetimefield_value(timezone.now())]
-    params += [rid for rid, _ in copies]
-    params.append(RecipientState.CLAIMED.value)
-    for rid, email in copies:
-        params += [rid, email]
-    marked = _rows(
-        db,
-        f"UPDATE {table} SET sent_at = COALESCE(sent_at, %s) "
-        f"WHERE id IN ({ids}) AND state = %s AND email = CASE id {cases} END RETURNING id",
-        params,
-    )
+    now = db.ops.adapt_datetimefield_value(timezone.now())
+    claimed = RecipientState.CLAIMED.value
+    if db.vendor == "postgresql":
+        # One text for any group size (arrays, not a placeholder per copy), so
+        # PostgreSQL prepares it once per connection and the driver binds
+        # values instead of quoting them into the text.
+        ids, emails = [rid for rid, _ in copies], [email for _, email in copies]
+        marked = _rows(
+            db,
+            f"UPDATE {table} AS r SET sent_at = COALESCE(r.sent_at, %s) "
+            "FROM unnest(%s::bigint[], %s::text[]) AS c(id, email) "
+            "WHERE r.id = c.id AND r.email = c.email AND r.state = %s RETURNING r.id",
+            [now, ids, emails, claimed],
+            prepare=True,
+        )
+    else:
+        in_ids = ", ".join(["%s"] * len(copies))
+        cases = " ".join(["WHEN %s THEN %s"] * len(copies))
+        params: list[object] = [now, *(rid for rid, _ in copies), claimed]
+        for rid, email in copies:
+            params += [rid, email]
+        marked = _rows(
+            db,
+            f"UPDATE {table} SET sent_at = COALESCE(sent_at, %s) "
+            f"WHERE id IN ({in_ids}) AND state = %s AND email = CASE id {cases} END RETURNING id",
+            params,
+        )
     for (marked_id,) in marked:
         result[marked_id] = Mark.MARKED
     rest = {rid: email for rid, email in copies if result[rid] is Mark.UNKNOWN}
     if rest:
-        ids = ", ".join(["%s"] * len(rest))
+        rest_ids = ", ".join(["%s"] * len(rest))
         for row_id, row_email in _rows(
-            db, f"SELECT id, email FROM {table} WHERE id IN ({ids})", list(rest)
+            db, f"SELECT id, email FROM {table} WHERE id IN ({rest_ids})", list(rest)
         ):
             if row_email == rest[row_id]:
                 result[row_id] = Mark.REPEAT  # not claimed: sent, failed or taken back
     return result
 
 
-def _rows(db: BaseDatabaseWrapper, sql: str, params: list[object]) -> list[tuple[Any, ...]]:
-    """One statement on db's DB-API connection, autocommitted unless in a transaction."""
+def _rows(
+    db: BaseDatabaseWrapper, sql: str, params: list[object], prepare: bool = False
+) -> list[tuple[Any, ...]]:
+    """One statement on db's DB-API connection, autocommitted unless in a transaction.
+
+    `prepare` (PostgreSQL): bound on the server and prepared on first use,
+    with a cursor of psycopg's own (Django's binds on the client).
+    """
     if db.connection is None:
         db.ensure_connection()
     with db.wrap_database_errors:
+        if prepare and db.vendor == "postgresql":
+            import psycopg
+
+            with psycopg.Cursor(db.connection) as server_side:
+                server_side.execute(sql, params, prepare=True)
+                return list(server_side.fetchall())
         cursor = db.connection.cursor()
         try:
             cursor.execute(sql.replace("%s", "?") if db.vendor == "sqlite" else sql, params)

@@ -32,7 +32,6 @@ import math
 import time
 from collections.abc import Callable
 
-
 # Several workers each pace at this much more than an equal share. A worker
 # slowed by a busy machine would otherwise leave its unused part of the rate
 # unused (two workers reached 92% of the rate at the test suite's load); the

@@ -35,9 +35,9 @@ def _count_statements(monkeypatch) -> list[str]:
     statements: list[str] = []
     run = claims._rows
 
-    def counted(db, sql, params):  # type: ignore[no-untyped-def]
+    def counted(db, sql, params, **options):  # type: ignore[no-untyped-def]
         statements.append(sql)
-        return run(db, sql, params)
+        return run(db, sql, params, **options)
 
     monkeypatch.setattr(claims, "_rows", counted)
     return statements

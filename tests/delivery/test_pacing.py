@@ -76,7 +76,9 @@ def test_it_does_not_wait_when_unpaced() -> None:
     assert [pacer.delay(50) for _ in range(100)] == [0.0] * 100
 
 
-def test_it_divides_the_account_rate_among_live_workers_a_quarter_over_for_the_gate_to_cap() -> None:
+def test_it_divides_the_account_rate_among_live_workers_a_quarter_over_for_the_gate_to_cap() -> (
+    None
+):
     assert share_of_rate(14, 1) == 14
     assert share_of_rate(14, 0) == 14
     assert share_of_rate(16, 2) == 10  # 20 in all: the relay gate lets 16 through

@@ -108,6 +108,9 @@ def postfix_env(
         "REINJECT_NETWORKS": "127.0.0.0/8",
         "LMTP_LISTEN": f"127.0.0.1:{free_port()}",
         "HANDOFF_POLICY": f"127.0.0.1:{free_port()}",
+        # Unpaced: no relay gate, so mail that is not a personalised copy
+        # reaches SES without a policy service (none runs in these tests).
+        "SES_MAX_SEND_RATE": "0",
         **extra,
     }
     return env, smtp_port, reinject_port

@@ -72,6 +72,7 @@ def test_it_refuses_a_relay_whose_certificate_it_cannot_verify(
         relay_ca_file=str(ses.ca.ca_file),  # the session's test CA, not the impostor's
         ses_user=impostor.username,
         ses_pass=impostor.password,
+        relay_status_filter=False,  # no relay gate: no policy service runs for this instance
     )
     instance = PostfixInstance(root, options)
     try:
