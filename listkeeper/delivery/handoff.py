@@ -7,6 +7,8 @@ personalised copy, the token naming its ledger row). Here the token is checked
 (a keyed HMAC, `tokens.read_verp_token`), the row must be for that recipient,
 and the row is marked handed (`claims.mark_handed`), durably, before the
 answer goes back. Then Postfix finishes the queue file and answers 250.
+When paced (SES_MAX_SEND_RATE set), every other sender the worker hands
+over is asked about too, for the relay gate only: nothing is recorded.
 
 So a worker killed after the data of a copy went out never sends that copy
 again: its successor finds the mark (`claims.release_predecessor`,
