@@ -115,7 +115,6 @@ class PolicyService:
         self._asks: list[_Ask] = []
         self._wanted = asyncio.Event()
         self.marked = 0  # for logs and tests
-        self.commits = 0
         self.clients: set[asyncio.StreamWriter] = set()
         self.gate = RelayGate(settings.SES_MAX_SEND_RATE)
         self.statuses = 0  # delivery statuses seen, for logs and tests
@@ -193,7 +192,6 @@ class PolicyService:
                 if self._marks.db is None:
                     await loop.run_in_executor(self._db, self._marks.open)
                 results = self._marks.mark([(a.row, a.recipient) for a in batch])
-                self.commits += 1
             except DatabaseError as exc:
                 log.warning("hand-off: cannot record %d copies: %s", len(batch), exc)
                 self._marks.close()
