@@ -309,6 +309,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
     }
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+else:
+    # A database host that went away without a reset (a stopped container, a
+    # failed-over server) would hold a connect for the OS's TCP timeout, about
+    # two minutes: the worker, lmtpd and the healthchecks give up sooner.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 10, minimum=1)
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Counters for throttling public forms. Local memory is per process: fine for

@@ -271,6 +271,17 @@ class Stack:
         states = self.inspect(*self.containers(service))
         return [s["State"].get("Health", {}).get("Status", s["State"]["Status"]) for s in states]
 
+    def health_log(self, service: str) -> str:
+        """Docker's record of the service's last healthchecks: start, seconds taken, exit, output."""
+        lines = []
+        for state in self.inspect(*self.containers(service)):
+            for check in state["State"].get("Health", {}).get("Log", []):
+                lines.append(
+                    f"{service}: {check['Start'][11:19]}-{check['End'][11:19]} exit {check['ExitCode']}"
+                    f" {check['Output'].strip()[:300]!r}"
+                )
+        return "\n".join(lines)
+
     def wait_healthy(self, *services: str, within: float = 600) -> None:
         wanted = services or SERVICES
 

@@ -114,6 +114,39 @@ def test_every_command_finds_the_database_from_its_parts_and_password_file(
     }
 
 
+def test_a_database_host_that_never_answers_fails_within_the_connect_timeout(
+    app_env, tmp_path
+) -> None:
+    # A host that takes the connection and never answers (a hung server; for
+    # a vanished one the kernel's SYN retries hold just as long): the
+    # worker's healthcheck must fail, not wait for Docker to kill it.
+    password_file = tmp_path / "db_password"
+    password_file.write_text("secret\n")
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # never accepted, never answered
+        env = {k: v for k, v in app_env.items() if k != "DATABASE_URL"}
+        env.update(
+            DATABASE_HOST="127.0.0.1",
+            DATABASE_PORT=str(silent.getsockname()[1]),
+            DATABASE_PASSWORD_FILE=str(password_file),
+            DATABASE_CONNECT_TIMEOUT="2",
+            HEALTH_WORKER_MAX_AGE="60",
+        )
+        started = time.monotonic()
+        result = run("listkeeper", "health", "--check", "worker", env=env)
+        took = time.monotonic() - started
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert json.loads(result.stdout.splitlines()[-1])["checks"]["worker"] == {
+        "ok": False,
+        "detail": "heartbeats unreadable (OperationalError)",
+    }
+    # Two seconds of timeout (libpq may try the address twice) plus a Python
+    # start; without the timeout it waits as long as the server keeps quiet.
+    assert took < 30, took
+
+
 def test_it_names_an_unreadable_database_password_file(app_env, tmp_path) -> None:
     env = {k: v for k, v in app_env.items() if k != "DATABASE_URL"}
     env.update(DATABASE_HOST="db", DATABASE_PASSWORD_FILE=str(tmp_path / "missing"))
