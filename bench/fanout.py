@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -72,6 +73,12 @@ def parse_args() -> argparse.Namespace:
     )
     p.add_argument("--sink-procs", type=int, default=2, help="processes of the Python sink")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    p.add_argument(
+        "--pin",
+        action="store_true",
+        help="Postfix on CPU 0, everything else (worker, lmtpd, smtp-source, the sink, "
+        "this script) on CPU 1: Postfix with a core of its own, as on a host of its own",
+    )
     p.add_argument(
         "--profile",
         default="",
@@ -168,6 +175,18 @@ def smtp_sink(port: int, messages: int) -> subprocess.Popen[bytes]:
     )
     wait_listening(port)
     return proc
+
+
+def pin_postfix(master: int, cpu: int) -> int:
+    """Move Postfix's master and its running daemons to `cpu`; later daemons inherit it."""
+    moved = 0
+    for d in os.listdir("/proc"):
+        st = _stat(int(d)) if d.isdigit() else None
+        if st is not None and (int(d) == master or st[1] == master):
+            with contextlib.suppress(ProcessLookupError):
+                os.sched_setaffinity(int(d), {cpu})
+                moved += 1
+    return moved
 
 
 def load() -> str:
@@ -450,6 +469,11 @@ def main() -> None:
             raise SystemExit(f"{tool} is missing: apt-get install postfix")
     if args.workers > 1 and not args.database_url.startswith("postgres"):
         raise SystemExit("--workers needs PostgreSQL (--database-url postgres://...)")
+    if args.pin:
+        if len(os.sched_getaffinity(0)) < 2:
+            raise SystemExit("--pin needs two CPUs")
+        # Every child (Postfix's master too, until pin_postfix moves it) inherits this.
+        os.sched_setaffinity(0, {1})
     tmp = Path(tempfile.mkdtemp(prefix="listkeeper-bench-"))
     tmp.chmod(0o755)
     env = configure(args, tmp)
@@ -514,6 +538,14 @@ def main() -> None:
     workers: list[subprocess.Popen[bytes]] = []
     try:
         postfix.start()
+        if args.pin:
+            master = postfix.master_pid()
+            assert master is not None
+            print(
+                f"pinned: Postfix ({pin_postfix(master, 0)} processes) on CPU 0, the rest on CPU 1"
+                + (" (PostgreSQL's own processes are not pinned)" if args.database_url else ""),
+                flush=True,
+            )
         lmtpd = start_command(env, tmp / "lmtpd.log", "lmtpd")
         wait_listening(settings.LMTP_LISTEN[1])
         reinject = settings.REINJECT_HOST

@@ -111,6 +111,14 @@ class Job:
         )
 
 
+class Stranded(Exception):
+    """Rows claimed, then a database error before they became jobs."""
+
+    def __init__(self, batch: claims.Claimed, cause: DatabaseError) -> None:
+        super().__init__(f"{len(batch.rows)} rows claimed, then {cause}")
+        self.batch = batch
+
+
 @dataclass
 class Result:
     delivery_id: int
@@ -235,6 +243,16 @@ class Worker:
         batch = claims.claim(self.name, limit)
         if batch is None:
             return []
+        try:
+            return self._jobs_for(batch, per_job)
+        except DatabaseError as exc:
+            # The claim is committed but the database went away before the
+            # copies were ready: the rows are ours in the ledger and in no
+            # queue here, and our heartbeat, renewed after the outage, would
+            # keep them from every worker for as long as we run.
+            raise Stranded(batch, exc) from exc
+
+    def _jobs_for(self, batch: claims.Claimed, per_job: int) -> list[Job]:
         template = self._template(batch.delivery_id)
         ours = claims.list_domains()
         if template.personalised:
@@ -413,6 +431,24 @@ class Worker:
                 limit = max(1, min(limit, int(self.quota_left)))
             try:
                 jobs = await self._call(self._claim_jobs, limit, max_batch(rate))
+            except Stranded as exc:
+                log.warning(
+                    "claimed %d recipients, then the database went away (%s); "
+                    "they go back to the ledger once it answers",
+                    len(exc.batch.rows),
+                    exc.__cause__,
+                )
+                # The recorder writes them back to pending, retrying until it can.
+                self._results.put_nowait(
+                    Result(
+                        exc.batch.delivery_id,
+                        [],
+                        [],
+                        [(r[0], "not sent: the database went away") for r in exc.batch.rows],
+                    )
+                )
+                jobs = []
+                await asyncio.sleep(1)
             except DatabaseError as exc:
                 log.warning("cannot claim recipients, database unavailable: %s", exc)
                 jobs = []

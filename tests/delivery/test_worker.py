@@ -199,6 +199,37 @@ def test_it_sends_what_it_had_queued_when_its_heartbeat_lapsed_in_a_database_out
     assert received == Counter({f"m{i}@example.net": 1 for i in range(20)})
 
 
+def test_what_it_claimed_just_before_the_database_went_away_goes_back(
+    community, sink, monkeypatch
+) -> None:
+    # The claim committed, then the next query (the list domains) failed: the
+    # rows are the worker's in the ledger and in no queue of it. They must go
+    # back, or its renewed heartbeat keeps them from everyone for ever (the
+    # compose db-restart fault once left one copy so).
+    from django.db import OperationalError
+
+    handler, server = sink
+    delivery = post_to(community, 20)
+    list_domains = claims.list_domains
+    failures = []
+
+    def fail_once() -> frozenset[str]:
+        if not failures:
+            failures.append(time.monotonic())
+            raise OperationalError("terminating connection due to administrator command")
+        return list_domains()
+
+    monkeypatch.setattr(claims, "list_domains", fail_once)
+    worker = WorkerThread(server.port, connections=1, claim_size=5).start()
+    wait_for(lambda: _done(delivery), timeout=20, what="the delivery to finish")
+    worker.stop()
+
+    assert failures  # the fault happened after a claim
+    received = Counter(r for m in handler.messages for r in m.rcpt_tos)
+    assert received == Counter({f"m{i}@example.net": 1 for i in range(20)})
+    assert not Recipient.objects.filter(delivery=delivery, state=RecipientState.CLAIMED).exists()
+
+
 def test_it_lets_two_workers_share_a_fan_out_without_sending_anyone_twice(community, sink) -> None:
     handler, server = sink
     delivery = post_to(community, 200)
