@@ -20,7 +20,10 @@ were in flight (shared copies and notices, which have no VERP token) can be
 sent twice. A worker that starts under the name of one
 that was killed (a restarted container keeps its hostname) takes that name's
 claims back itself before it claims anything (`release_predecessor`): its own
-heartbeat would otherwise keep them "live" for ever.
+heartbeat would otherwise keep them "live" for ever. For the same reason a
+worker whose claim committed but whose next query failed (the database went
+away in between) hands those rows back through its recorder once the
+database answers (`worker.Stranded`).
 """
 
 from __future__ import annotations
