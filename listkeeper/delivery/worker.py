@@ -26,7 +26,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -129,6 +129,11 @@ class Result:
     lost: list[tuple[int, str]] = field(default_factory=list)
     # Set once the result is committed; a paced sender waits for it (see _send).
     recorded: asyncio.Event | None = None
+
+    @classmethod
+    def unsent(cls, delivery_id: int, rows: Sequence[tuple[int, Any, Any]], why: str) -> Result:
+        """Claimed rows that were not sent: back to pending when the recorder writes it."""
+        return cls(delivery_id, [], [], [(r[0], f"not sent: {why}") for r in rows])
 
 
 def _in_list_domain(address: str, ours: frozenset[str]) -> bool:
@@ -440,12 +445,7 @@ class Worker:
                 )
                 # The recorder writes them back to pending, retrying until it can.
                 self._results.put_nowait(
-                    Result(
-                        exc.batch.delivery_id,
-                        [],
-                        [],
-                        [(r[0], "not sent: the database went away") for r in exc.batch.rows],
-                    )
+                    Result.unsent(exc.batch.delivery_id, exc.batch.rows, "the database went away")
                 )
                 jobs = []
                 await asyncio.sleep(1)
@@ -511,14 +511,8 @@ class Worker:
                     # heartbeat would keep them from everyone, us included.
                     for job in batch:
                         self._results.put_nowait(
-                            Result(
-                                job.delivery_id,
-                                [],
-                                [],
-                                [
-                                    (r[0], "not sent: the worker's heartbeat lapsed")
-                                    for r in job.rows
-                                ],
+                            Result.unsent(
+                                job.delivery_id, job.rows, "the worker's heartbeat lapsed"
                             )
                         )
                     continue
