@@ -23,13 +23,15 @@ claims back itself before it claims anything (`release_predecessor`): its own
 heartbeat would otherwise keep them "live" for ever. For the same reason a
 worker whose claim committed but whose next query failed (the database went
 away in between) hands those rows back through its recorder once the
-database answers (`worker.Stranded`).
+database answers (`worker.Stranded`), and one whose claim may have
+committed with its answer lost takes back, at its next heartbeat, every row
+claimed under its name that it does not hold (`release_unheld`).
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -397,6 +399,28 @@ def release_predecessor(worker: str) -> int:
     """
     with transaction.atomic():
         return _take_back(Recipient.objects.filter(state=RecipientState.CLAIMED, claimed_by=worker))
+
+
+def release_unheld(worker: str, held: Collection[int]) -> int:
+    """Rows claimed under `worker`'s name that it does not hold: back to the ledger.
+
+    A claim whose COMMIT reached the server but whose answer was lost with
+    the connection leaves rows claimed by a live worker that never saw them;
+    its heartbeat would keep them from every worker for as long as it runs.
+    The worker calls this after such a failure, from the thread that makes
+    its claims and records its results, so `held` (claimed and not yet
+    recorded) is exact: anything else claimed under its name is one of those.
+    """
+    open_ = Delivery.objects.filter(state__in=[JobState.PENDING, JobState.RUNNING]).values("id")
+    with transaction.atomic():
+        ours = Recipient.objects.filter(
+            delivery_id__in=open_, state=RecipientState.CLAIMED, claimed_by=worker
+        )
+        unheld = [rid for rid in ours.values_list("id", flat=True) if rid not in held]
+        return sum(
+            _take_back(Recipient.objects.filter(id__in=ids, state=RecipientState.CLAIMED))
+            for ids in _chunks(unheld)
+        )
 
 
 def release_own(worker: str) -> int:

@@ -197,6 +197,13 @@ class Worker:
         self.quota_off = ""
         self._quota_checked = asyncio.Event()  # the first look at the quota is done
         self.sent = 0  # copies handed off by this worker, for logs and tests
+        # Ledger rows this worker holds: claimed and not yet recorded. Touched
+        # only in the database thread, so it matches the ledger whenever a
+        # database call runs there.
+        self._held: set[int] = set()
+        # A claim failed: it may have committed with its answer lost, leaving
+        # rows claimed under our name that we never saw (`_release_unheld`).
+        self._claim_unsure = False
 
     @classmethod
     def from_settings(cls, name: str = "") -> Worker:
@@ -245,9 +252,16 @@ class Worker:
         return template
 
     def _claim_jobs(self, limit: int, per_job: int) -> list[Job]:
-        batch = claims.claim(self.name, limit)
+        try:
+            batch = claims.claim(self.name, limit)
+        except DatabaseError:
+            # The connection may have broken after the server committed the
+            # claim and before we read its answer.
+            self._claim_unsure = True
+            raise
         if batch is None:
             return []
+        self._held.update(r[0] for r in batch.rows)
         try:
             return self._jobs_for(batch, per_job)
         except DatabaseError as exc:
@@ -263,7 +277,7 @@ class Worker:
         if template.personalised:
             orphans = [(r[0], "member erased before sending") for r in batch.rows if r[2] is None]
             if orphans:
-                claims.record(self.name, batch.delivery_id, failed=orphans)
+                self._record_rows(batch.delivery_id, failed=orphans)
             return [
                 Job(batch.delivery_id, template, [r], _in_list_domain(r[1], ours))
                 for r in batch.rows
@@ -282,6 +296,24 @@ class Worker:
                 )
             )
         return jobs
+
+    def _record_rows(
+        self,
+        delivery_id: int,
+        sent: Sequence[int] = (),
+        failed: Sequence[tuple[int, str]] = (),
+        retry: Sequence[tuple[int, str]] = (),
+        lost: Sequence[tuple[int, str]] = (),
+    ) -> None:
+        claims.record(self.name, delivery_id, sent, failed, retry, lost)
+        self._held.difference_update(sent)
+        self._held.difference_update(r[0] for r in (*failed, *retry, *lost))
+
+    def _release_unheld(self) -> int:
+        """After a claim that may have committed unseen: its rows back to the ledger."""
+        released = claims.release_unheld(self.name, self._held)
+        self._claim_unsure = False
+        return released
 
     # The parts of the loop ---------------------------------------------------
 
@@ -310,6 +342,14 @@ class Worker:
                         )
                 live = await self._call(claims.heartbeat, self.name, self.stale_after)
                 self._live = live
+                if self._claim_unsure:
+                    released = await self._call(self._release_unheld)
+                    if released:
+                        log.warning(
+                            "took back %d recipients a claim left ours unseen "
+                            "(its answer was lost with the database connection)",
+                            released,
+                        )
                 self.pacer.set_rate(self._share())
                 if not joined and live > 1 and self.account_rate > 0:
                     # The others still pace at their old share until their next
@@ -594,8 +634,7 @@ class Worker:
                 while True:
                     try:
                         await self._call(
-                            claims.record,
-                            self.name,
+                            self._record_rows,
                             m.delivery_id,
                             m.sent,
                             m.failed,

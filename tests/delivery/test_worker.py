@@ -230,6 +230,56 @@ def test_what_it_claimed_just_before_the_database_went_away_goes_back(
     assert not Recipient.objects.filter(delivery=delivery, state=RecipientState.CLAIMED).exists()
 
 
+def test_a_claim_whose_answer_was_lost_is_taken_back(community, sink, monkeypatch) -> None:
+    # The claim's COMMIT reached the server, then the connection broke before
+    # the worker read the answer: rows claimed under its name that it never
+    # saw. Its next heartbeat must give them back, or they wait for ever.
+    from django.db import OperationalError
+
+    handler, server = sink
+    delivery = post_to(community, 20)
+    claim = claims.claim
+    lost: list[int] = []
+
+    def answer_lost(worker: str, limit: int) -> claims.Claimed | None:
+        batch = claim(worker, limit)
+        if batch is not None and not lost:
+            lost.extend(r[0] for r in batch.rows)
+            raise OperationalError("server closed the connection unexpectedly")
+        return batch
+
+    monkeypatch.setattr(claims, "claim", answer_lost)
+    worker = WorkerThread(server.port, connections=1, claim_size=5).start()
+    wait_for(lambda: _done(delivery), timeout=20, what="the delivery to finish")
+    worker.stop()
+
+    assert len(lost) == 5  # the first claim committed and its answer was dropped
+    received = Counter(r for m in handler.messages for r in m.rcpt_tos)
+    assert received == Counter({f"m{i}@example.net": 1 for i in range(20)})
+    assert not Recipient.objects.filter(delivery=delivery, state=RecipientState.CLAIMED).exists()
+
+
+def test_a_failed_claim_takes_back_only_what_the_worker_does_not_hold(community) -> None:
+    # What the worker holds (claimed, in its queues or in flight) stays its own.
+    delivery = post_to(community, 10)
+    held = claims.claim("w", 4)
+    unseen = claims.claim("w", 3)
+    assert held is not None and unseen is not None
+
+    assert claims.release_unheld("w", {r[0] for r in held.rows}) == 3
+
+    claimed = set(
+        Recipient.objects.filter(delivery=delivery, state=RecipientState.CLAIMED).values_list(
+            "id", flat=True
+        )
+    )
+    assert claimed == {r[0] for r in held.rows}
+    unseen_ids = [r[0] for r in unseen.rows]
+    assert set(Recipient.objects.filter(id__in=unseen_ids).values_list("state", "claimed_by")) == {
+        (RecipientState.PENDING, "")
+    }
+
+
 def test_it_lets_two_workers_share_a_fan_out_without_sending_anyone_twice(community, sink) -> None:
     handler, server = sink
     delivery = post_to(community, 200)
