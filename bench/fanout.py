@@ -77,7 +77,8 @@ def parse_args() -> argparse.Namespace:
         "--pin",
         action="store_true",
         help="Postfix on CPU 0, everything else (worker, lmtpd, smtp-source, the sink, "
-        "this script) on CPU 1: Postfix with a core of its own, as on a host of its own",
+        "this script, the bench database's PostgreSQL backends) on CPU 1: Postfix with a "
+        "core of its own, as on a host of its own",
     )
     p.add_argument(
         "--profile",
@@ -218,13 +219,23 @@ class CpuMeter:
     and what the ones that exited used after their last poll is taken from
     the master's reaped-children total: the Postfix sum is exact, its split
     by daemon nearly so. `pids` are other processes (worker, lmtpd, sink);
-    `pg_database` adds the PostgreSQL backends connected to that database.
+    `pg_database` adds the PostgreSQL backends connected to that database;
+    with `pin_postgres` (a CPU) each one found is moved to that CPU (`--pin`:
+    the database is not on Postfix's core, as when it runs on a host of its
+    own; only this database's backends, which end with the run, not the
+    server's shared processes).
     """
 
     def __init__(
-        self, master: int | None, pids: dict[str, list[int]], pg_database: str = ""
+        self,
+        master: int | None,
+        pids: dict[str, list[int]],
+        pg_database: str = "",
+        pin_postgres: int | None = None,
     ) -> None:
         self.master, self.pids, self.pg_database = master, pids, pg_database
+        self.pin_postgres = pin_postgres
+        self.pinned: set[int] = set()
         self.first: dict[int, float] = {}
         self.last: dict[int, tuple[str, float]] = {}
         self.stopping = threading.Event()
@@ -253,7 +264,13 @@ class CpuMeter:
 
     def _poll(self, first: bool = False) -> None:
         watched = {pid: label for label, ps in self.pids.items() for pid in ps}
-        watched.update({pid: "postgres" for pid in self._postgres()})
+        backends = self._postgres()
+        watched.update({pid: "postgres" for pid in backends})
+        if self.pin_postgres is not None:
+            for pid in set(backends) - self.pinned:
+                with contextlib.suppress(ProcessLookupError):
+                    os.sched_setaffinity(pid, {self.pin_postgres})
+                self.pinned.add(pid)
         for d in os.listdir("/proc"):
             if not d.isdigit():
                 continue
@@ -543,7 +560,11 @@ def main() -> None:
             assert master is not None
             print(
                 f"pinned: Postfix ({pin_postfix(master, 0)} processes) on CPU 0, the rest on CPU 1"
-                + (" (PostgreSQL's own processes are not pinned)" if args.database_url else ""),
+                + (
+                    " (and the bench database's PostgreSQL backends)"
+                    if args.database_url.startswith("postgres")
+                    else ""
+                ),
                 flush=True,
             )
         lmtpd = start_command(env, tmp / "lmtpd.log", "lmtpd")
@@ -647,6 +668,7 @@ def main() -> None:
                     "sink": sink_pids(sink),
                 },
                 pg_database,
+                pin_postgres=1 if args.pin else None,
             )
             accept = lmtp_post(settings.LMTP_LISTEN[1], mailing_list.address, make_post(label))
             started = time.monotonic()

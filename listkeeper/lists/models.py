@@ -252,7 +252,15 @@ class Subscription(models.Model):
             models.UniqueConstraint(fields=["member", "mailing_list"], name="unique_subscription")
         ]
         indexes = [
-            models.Index(fields=["mailing_list", "status", "delivery"]),
+            # Who receives a post, in subscription order: the ledger records a
+            # big list 500 or 5,000 at a time from a cursor (ledger._record_chunk),
+            # and with `id` last PostgreSQL walks just those entries; without
+            # it, it read and sorted all 100,000 subscriptions of a list on
+            # every chunk (76-100 ms of the LMTP accept). SQLite's indexes end
+            # in the rowid anyway.
+            models.Index(
+                fields=["mailing_list", "status", "delivery", "id"], name="sub_list_receiving_idx"
+            ),
             models.Index(fields=["mailing_list", "member_key", "id"], name="sub_list_key_idx"),
             models.Index(fields=["mailing_list", "created", "id"], name="sub_list_created_idx"),
         ]
