@@ -277,7 +277,7 @@ class Worker:
         if template.personalised:
             orphans = [(r[0], "member erased before sending") for r in batch.rows if r[2] is None]
             if orphans:
-                self._record_rows(batch.delivery_id, failed=orphans)
+                self._write(Result(batch.delivery_id, [], orphans, []))
             return [
                 Job(batch.delivery_id, template, [r], _in_list_domain(r[1], ours))
                 for r in batch.rows
@@ -297,17 +297,13 @@ class Worker:
             )
         return jobs
 
-    def _record_rows(
-        self,
-        delivery_id: int,
-        sent: Sequence[int] = (),
-        failed: Sequence[tuple[int, str]] = (),
-        retry: Sequence[tuple[int, str]] = (),
-        lost: Sequence[tuple[int, str]] = (),
-    ) -> None:
-        claims.record(self.name, delivery_id, sent, failed, retry, lost)
-        self._held.difference_update(sent)
-        self._held.difference_update(r[0] for r in (*failed, *retry, *lost))
+    def _write(self, result: Result) -> None:
+        """Record `result` in the ledger; its rows are no longer ours to hold."""
+        claims.record(
+            self.name, result.delivery_id, result.sent, result.failed, result.retry, result.lost
+        )
+        self._held.difference_update(result.sent)
+        self._held.difference_update(r[0] for r in (*result.failed, *result.retry, *result.lost))
 
     def _release_unheld(self) -> int:
         """After a claim that may have committed unseen: its rows back to the ledger."""
@@ -633,14 +629,7 @@ class Worker:
             for m in merged.values():
                 while True:
                     try:
-                        await self._call(
-                            self._record_rows,
-                            m.delivery_id,
-                            m.sent,
-                            m.failed,
-                            m.retry,
-                            m.lost,
-                        )
+                        await self._call(self._write, m)
                         break
                     except DatabaseError as exc:
                         log.warning("cannot record results, retrying: %s", exc)
