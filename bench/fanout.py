@@ -643,9 +643,9 @@ def main() -> None:
             extra: dict[str, str],
             sink: Any,
             profile: str = "",
-            members: int = n,
         ) -> float:
             nonlocal workers
+            members = mailing_list.subscriptions.count()
             workers = [
                 start_command(
                     env,
@@ -753,16 +753,14 @@ def main() -> None:
                 1,
                 "1 worker -> sink, no Postfix",
                 direct,
-                new_sink(direct_port, args.direct_members, tls=False),
-                members=args.direct_members,
+                new_sink(direct_port, tls=False),
             )
             several = fan_out(
                 another_list("directn", args.direct_members),
                 args.workers,
                 f"{args.workers} workers -> sink, no Postfix",
                 direct,
-                new_sink(direct_port, args.direct_members, tls=False),
-                members=args.direct_members,
+                new_sink(direct_port, tls=False),
             )
             print(
                 f"ratio {args.workers} workers / 1 without Postfix: {several / one:.2f} "

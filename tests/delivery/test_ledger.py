@@ -1,6 +1,14 @@
 from __future__ import annotations
 
+import json
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from listkeeper.delivery import ledger
 from listkeeper.delivery.ledger import enqueue_post
+from listkeeper.lib.addresses import parse
 from listkeeper.lists import services
 from listkeeper.lists.models import DeliveryMode, Suppression
 from listkeeper.mail.models import Post, PostStatus
@@ -26,8 +34,7 @@ def test_it_records_only_active_regular_unsuppressed_members(community) -> None:
 def test_it_records_a_big_list_in_chunks_and_the_worker_completes_it(
     community, monkeypatch
 ) -> None:
-    from listkeeper.delivery import claims, ledger
-    from listkeeper.lib.addresses import parse
+    from listkeeper.delivery import claims
 
     monkeypatch.setattr(ledger, "INLINE_CHUNK", 10)
     services.bulk_subscribe(
@@ -60,15 +67,6 @@ def test_a_chunk_of_a_big_list_reads_only_that_chunk_of_subscriptions(db) -> Non
     # The LMTP accept records the first chunk of a big list while Postfix
     # waits: on PostgreSQL the chunk's query read and sorted every
     # subscription of the list (100,000 members: 76-100 ms of the accept).
-    import json
-
-    import pytest
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    from listkeeper.delivery import ledger
-    from listkeeper.lib.addresses import parse
-
     if connection.vendor != "postgresql":
         pytest.skip("SQLite's indexes end in the rowid: the order comes free there")
     people = [parse(f"m{i}@example.net") for i in range(1500)]
