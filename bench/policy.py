@@ -39,7 +39,7 @@ REQUEST = (
     "client_address=127.0.0.1\nclient_name=localhost\nclient_port=41234\n"
     "reverse_client_name=localhost\nserver_address=127.0.0.1\nserver_port=10025\n"
     "helo_name=worker.listkeeper\nsender={sender}\nrecipient={recipient}\n"
-    "recipient_count=1\nqueue_id=\ninstance=1a2b.6763b1f2.8f0e3.0\nsize=4321\n"
+    "recipient_count=1\nqueue_id={queue_id}\ninstance=1a2b.6763b1f2.8f0e3.0\nsize=4321\n"
     "etrn_domain=\nstress=\nsasl_method=\nsasl_username=\nsasl_sender=\n"
     "ccert_subject=\nccert_issuer=\nccert_fingerprint=\nccert_pubkey_fingerprint=\n"
     "encryption_protocol=\nencryption_cipher=\nencryption_keysize=0\n"
@@ -138,7 +138,9 @@ async def play_postfix(port: int, copies: list[tuple[int, str]], connections: in
 
     requests = [
         REQUEST.format(
-            sender=f"bench-bounces+{tokens.verp_token(rid)}@{DOMAIN}", recipient=email
+            sender=f"bench-bounces+{tokens.verp_token(rid)}@{DOMAIN}",
+            recipient=email,
+            queue_id=f"4Z{rid:010X}",  # a long queue id's length
         ).encode()
         for rid, email in copies
     ]

@@ -191,7 +191,7 @@ def record(
         n_failed = 0
         for rid, error in failed:
             n_failed += Recipient.objects.filter(mine, id=rid).update(
-                state=RecipientState.FAILED, error=error[:500], sent_at=None
+                state=RecipientState.FAILED, error=error[:500], sent_at=None, queue_id=None
             )
         # Refused for now: back in the queue, with the reason for `deliveries`.
         by_error: dict[str, list[int]] = {}
@@ -204,6 +204,7 @@ def record(
                     claimed_by="",
                     claimed_at=None,
                     sent_at=None,
+                    queue_id=None,
                     error=error,
                 )
         if n_sent or n_failed:
@@ -220,63 +221,105 @@ class Mark(enum.Enum):
     UNKNOWN = "unknown"  # no such row, or not this recipient's
 
 
-def mark_handed(
-    copies: Sequence[tuple[int, str]], db: BaseDatabaseWrapper | None = None
-) -> dict[int, Mark]:
-    """Mark (row id, recipient) copies as handed, in one statement (and its commit).
+@dataclass(frozen=True)
+class Copy:
+    """One copy at the end of its data, as the hand-off policy sees it."""
+
+    row: int  # the ledger row its VERP token names
+    email: str  # its one recipient
+    queue_id: str  # Postfix's name for this copy ("" if Postfix sent none)
+
+
+def mark_handed(copies: Sequence[Copy], db: BaseDatabaseWrapper | None = None) -> list[Mark]:
+    """Mark copies as handed, in one statement (and its commit); an outcome for each.
 
     Called by the hand-off policy service at the end of each copy's data,
-    before Postfix queues it, for the copies that arrived together. A row
-    already marked keeps its first mark (Postfix asks again when an answer
-    is lost). The policy is on the path of every copy, so this is one
-    UPDATE ... RETURNING written out, not the ORM's three statements (1.7 ms
-    of CPU per call against 0.2 ms, bench/policy.py), on the DB-API
-    connection of `db` (the policy's own, `MarkConnection`; Django's
-    `connection` when None); a row it did not mark is read again only to
-    tell a repeat from a stranger.
+    before Postfix queues it, for the copies that arrived together. The mark
+    is the row's `sent_at` and the copy's `queue_id`: a row already marked
+    answers MARKED again only for the same queue id (Postfix asks again when
+    an answer is lost), and REPEAT for any other copy of it. That other copy
+    is a killed worker's, whose end of data arrived after its successor had
+    taken the row back and claimed it again: whichever of the two is asked
+    about first goes, the other is discarded. The policy is on the path of
+    every copy, so this is one UPDATE ... RETURNING written out, not the
+    ORM's three statements (1.7 ms of CPU per call against 0.2 ms,
+    bench/policy.py), on the DB-API connection of `db` (the policy's own,
+    `MarkConnection`; Django's `connection` when None); a copy it did not
+    mark is read again only to tell a repeat from a stranger.
     """
     db = db or connection
-    result = {rid: Mark.UNKNOWN for rid, _ in copies}
     if not copies:
-        return result
+        return []
     table = db.ops.quote_name(Recipient._meta.db_table)
     now = db.ops.adapt_datetimefield_value(timezone.now())
     claimed = RecipientState.CLAIMED.value
     if db.vendor == "postgresql":
         # One text for any group size (arrays, not a placeholder per copy), so
         # PostgreSQL prepares it once per connection and the driver binds
-        # values instead of quoting them into the text.
-        ids, emails = [rid for rid, _ in copies], [email for _, email in copies]
+        # values instead of quoting them into the text. Two copies of one row
+        # in a group: one of them updates it, and RETURNING names which.
         marked = _rows(
             db,
-            f"UPDATE {table} AS r SET sent_at = COALESCE(r.sent_at, %s) "
-            "FROM unnest(%s::bigint[], %s::text[]) AS c(id, email) "
-            "WHERE r.id = c.id AND r.email = c.email AND r.state = %s RETURNING r.id",
-            [now, ids, emails, claimed],
+            f"UPDATE {table} AS r SET sent_at = COALESCE(r.sent_at, %s), queue_id = c.queue_id "
+            "FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS c(id, email, queue_id) "
+            "WHERE r.id = c.id AND r.email = c.email AND r.state = %s "
+            # Not marked yet, or marked by this very copy (a mark from before
+            # the column, NULL, counts as a copy without a queue id).
+            "AND (r.sent_at IS NULL OR COALESCE(r.queue_id, '') = c.queue_id) "
+            "RETURNING r.id, r.queue_id",
+            [
+                now,
+                [c.row for c in copies],
+                [c.email for c in copies],
+                [c.queue_id for c in copies],
+                claimed,
+            ],
             prepare=True,
         )
     else:
+        # SQLite: the same per row with CASE id ... END; of two copies of one
+        # row in a group, CASE takes the first.
         in_ids = ", ".join(["%s"] * len(copies))
         cases = " ".join(["WHEN %s THEN %s"] * len(copies))
-        params: list[object] = [now, *(rid for rid, _ in copies), claimed]
-        for rid, email in copies:
-            params += [rid, email]
+        emails = [v for c in copies for v in (c.row, c.email)]
+        queue_ids = [v for c in copies for v in (c.row, c.queue_id)]
         marked = _rows(
             db,
-            f"UPDATE {table} SET sent_at = COALESCE(sent_at, %s) "
-            f"WHERE id IN ({in_ids}) AND state = %s AND email = CASE id {cases} END RETURNING id",
-            params,
+            f"UPDATE {table} SET sent_at = COALESCE(sent_at, %s), "
+            f"queue_id = CASE id {cases} END "
+            f"WHERE id IN ({in_ids}) AND state = %s AND email = CASE id {cases} END "
+            f"AND (sent_at IS NULL OR COALESCE(queue_id, '') = CASE id {cases} END) "
+            "RETURNING id, queue_id",
+            [now, *queue_ids, *(c.row for c in copies), claimed, *emails, *queue_ids],
         )
-    for (marked_id,) in marked:
-        result[marked_id] = Mark.MARKED
-    rest = {rid: email for rid, email in copies if result[rid] is Mark.UNKNOWN}
+    holder = dict(marked)  # row -> the queue id its mark now names
+    result = [
+        Mark.MARKED if c.row in holder and holder[c.row] == c.queue_id else Mark.UNKNOWN
+        for c in copies
+    ]
+    rest = sorted({c.row for c, m in zip(copies, result, strict=True) if m is Mark.UNKNOWN})
     if rest:
-        rest_ids = ", ".join(["%s"] * len(rest))
-        for row_id, row_email in _rows(
-            db, f"SELECT id, email FROM {table} WHERE id IN ({rest_ids})", list(rest)
-        ):
-            if row_email == rest[row_id]:
-                result[row_id] = Mark.REPEAT  # not claimed: sent, failed or taken back
+        rows = {
+            row_id: (email, state, sent_at is not None, queue_id or "")
+            for row_id, email, state, sent_at, queue_id in _rows(
+                db,
+                f"SELECT id, email, state, sent_at, queue_id FROM {table} "
+                f"WHERE id IN ({', '.join(['%s'] * len(rest))})",
+                list(rest),
+            )
+        }
+        for i, c in enumerate(copies):
+            if result[i] is not Mark.UNKNOWN or c.row not in rows:
+                continue
+            email, state, is_marked, queue_id = rows[c.row]
+            if email != c.email:
+                continue  # another recipient's row: a stranger
+            if state != claimed or (is_marked and queue_id != c.queue_id):
+                result[i] = Mark.REPEAT  # sent, failed, taken back, or another copy's
+            elif is_marked:
+                result[i] = Mark.MARKED
+            # Claimed and unmarked, yet not marked now (a stranger's copy of the
+            # same row came first in the group): left UNKNOWN, so it goes unmarked.
     return result
 
 
@@ -328,7 +371,7 @@ class MarkConnection:
         db.inc_thread_sharing()
         self.db = db
 
-    def mark(self, copies: Sequence[tuple[int, str]]) -> dict[int, Mark]:
+    def mark(self, copies: Sequence[Copy]) -> list[Mark]:
         assert self.db is not None
         return mark_handed(copies, self.db)
 

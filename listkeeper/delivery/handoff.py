@@ -18,7 +18,9 @@ next requests gather.
 
 Answers: DUNNO once marked (Postfix goes on and queues the copy); DISCARD
 for a copy of a row that is no longer being sent (handed already, or taken
-back to be sent again: this copy would be a repeat); 451 when the mark
+back to be sent again: this copy would be a repeat) or that another copy
+marked (another Postfix queue id: a killed worker's copy and its
+successor's, whichever came second); 451 when the mark
 cannot be written (the worker sends the copy again later). A token that does
 not verify or names another recipient is not marked (DUNNO, logged).
 
@@ -99,8 +101,7 @@ def verp_row(sender: str) -> int | None:
 
 @dataclass
 class _Ask:
-    row: int
-    recipient: str
+    copy: claims.Copy
     answer: asyncio.Future[str] = field(repr=False)
 
 
@@ -167,7 +168,12 @@ class PolicyService:
         if not recipient or request.get("recipient_count", "1") != "1":
             log.warning("hand-off: %r for %s recipients; not recorded", sender, "several")
             return DUNNO
-        ask = _Ask(row, recipient, asyncio.get_running_loop().create_future())
+        # Postfix names the copy at the end of its data; the mark keeps the
+        # name, to tell Postfix asking again from another copy of the row.
+        queue_id = request.get("queue_id", "")[:64]
+        ask = _Ask(
+            claims.Copy(row, recipient, queue_id), asyncio.get_running_loop().create_future()
+        )
         self._asks.append(ask)
         self._wanted.set()
         return await ask.answer
@@ -191,38 +197,34 @@ class PolicyService:
             try:
                 if self._marks.db is None:
                     await loop.run_in_executor(self._db, self._marks.open)
-                results = self._marks.mark([(a.row, a.recipient) for a in batch])
+                outcomes = self._marks.mark([a.copy for a in batch])
             except DatabaseError as exc:
                 log.warning("hand-off: cannot record %d copies: %s", len(batch), exc)
                 self._marks.close()
-                results = {}
-                answers = {a.row: TRY_LATER for a in batch}
+                answers = [TRY_LATER] * len(batch)
             except Exception:
                 log.exception("hand-off: recording %d copies failed", len(batch))
-                results = {}
-                answers = {a.row: TRY_LATER for a in batch}
+                answers = [TRY_LATER] * len(batch)
             else:
-                answers = {}
-                for a in batch:
-                    outcome = results.get(a.row, claims.Mark.UNKNOWN)
-                    if outcome is claims.Mark.MARKED:
-                        self.marked += 1
-                        answers[a.row] = DUNNO
-                    elif outcome is claims.Mark.REPEAT:
-                        log.warning(
-                            "hand-off: row %d is not being sent; discarding a repeat", a.row
-                        )
-                        answers[a.row] = DISCARD
-                    else:
-                        log.warning(
-                            "hand-off: row %d is not a copy for %s; not recorded",
-                            a.row,
-                            a.recipient,
-                        )
-                        answers[a.row] = DUNNO
-            for a in batch:
+                answers = [self._answer(a.copy, o) for a, o in zip(batch, outcomes, strict=True)]
+            for a, answer in zip(batch, answers, strict=True):
                 if not a.answer.done():
-                    a.answer.set_result(answers[a.row])
+                    a.answer.set_result(answer)
+
+    def _answer(self, copy: claims.Copy, outcome: claims.Mark) -> str:
+        if outcome is claims.Mark.MARKED:
+            self.marked += 1
+            return DUNNO
+        if outcome is claims.Mark.REPEAT:
+            log.warning(
+                "hand-off: row %d is not being sent (or %s is another copy of it); "
+                "discarding a repeat",
+                copy.row,
+                copy.queue_id or "this",
+            )
+            return DISCARD
+        log.warning("hand-off: row %d is not a copy for %s; not recorded", copy.row, copy.email)
+        return DUNNO
 
     async def follow_rate(self) -> None:
         """Keep the gate at the account's rate, until cancelled."""

@@ -122,6 +122,12 @@ class Recipient(models.Model):
     claimed_by = models.CharField(max_length=100, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # Postfix's queue id of the copy the hand-off policy marked handed (with
+    # sent_at): the mark names the copy, not only the row, so a second copy
+    # of the row (a killed worker's, arriving late) is told from Postfix
+    # asking again about the same one (claims.mark_handed). Nullable so that
+    # adding it to a big ledger is a plain ADD COLUMN on every backend.
+    queue_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
     error = models.CharField(max_length=500, blank=True)
 
     class Meta:

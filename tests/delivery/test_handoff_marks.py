@@ -43,40 +43,44 @@ def _count_statements(monkeypatch) -> list[str]:
     return statements
 
 
+def _copy(row: Recipient, queue_id: str = "", email: str | None = None) -> claims.Copy:
+    return claims.Copy(row.id, email or row.email, queue_id or f"Q{row.id}")
+
+
 def test_a_group_is_marked_in_one_statement_and_each_copy_gets_its_own_outcome(
     db, monkeypatch
 ) -> None:
-    claimed, marked_before, sent, taken_back, stranger = _rows(5)
-    Recipient.objects.filter(id=marked_before.id).update(sent_at="2026-01-02T03:04:05Z")
+    claimed, marked_before, sent, taken_back, stranger, other_copy = _rows(6)
+    Recipient.objects.filter(id__in=[marked_before.id, other_copy.id]).update(
+        sent_at="2026-01-02T03:04:05Z"
+    )
+    Recipient.objects.filter(id=marked_before.id).update(queue_id="4AskedAgain")
+    Recipient.objects.filter(id=other_copy.id).update(queue_id="4FirstCopy")
     Recipient.objects.filter(id=sent.id).update(state=RecipientState.SENT)
     Recipient.objects.filter(id=taken_back.id).update(state=RecipientState.PENDING, claimed_by="")
     copies = [
-        (claimed.id, claimed.email),
-        (marked_before.id, marked_before.email),
-        (sent.id, sent.email),
-        (taken_back.id, taken_back.email),
-        (stranger.id, "somebody.else@example.net"),  # a genuine token, another recipient
-        (10**9, "nobody@example.net"),  # no such row
+        _copy(claimed),
+        _copy(marked_before, "4AskedAgain"),  # Postfix asks again: same copy
+        _copy(sent),
+        _copy(taken_back),
+        _copy(stranger, email="somebody.else@example.net"),  # a genuine token, another recipient
+        claims.Copy(10**9, "nobody@example.net", "4Nobody"),  # no such row
+        _copy(other_copy, "4SecondCopy"),  # another copy of a row already marked
     ]
 
     statements = _count_statements(monkeypatch)
     result = claims.mark_handed(copies)
 
-    assert result == {
-        claimed.id: claims.Mark.MARKED,
-        marked_before.id: claims.Mark.MARKED,
-        sent.id: claims.Mark.REPEAT,
-        taken_back.id: claims.Mark.REPEAT,
-        stranger.id: claims.Mark.UNKNOWN,
-        10**9: claims.Mark.UNKNOWN,
-    }
+    M = claims.Mark
+    assert result == [M.MARKED, M.MARKED, M.REPEAT, M.REPEAT, M.UNKNOWN, M.UNKNOWN, M.REPEAT]
     # The update, and one read to tell the repeats from the strangers.
     assert [s.split()[0] for s in statements] == ["UPDATE", "SELECT"]
     rows = {r.id: r for r in Recipient.objects.all()}
     assert rows[claimed.id].sent_at is not None
-    assert (
-        rows[marked_before.id].sent_at.isoformat() == "2026-01-02T03:04:05+00:00"
-    )  # the first mark kept
+    assert rows[claimed.id].queue_id == f"Q{claimed.id}"
+    for first in (marked_before, other_copy):  # the first mark kept, and its copy's name
+        assert rows[first.id].sent_at.isoformat() == "2026-01-02T03:04:05+00:00"
+    assert rows[other_copy.id].queue_id == "4FirstCopy"
     assert rows[sent.id].sent_at is None and rows[taken_back.id].sent_at is None
     assert rows[stranger.id].sent_at is None, "a copy for another recipient marked the row"
 
@@ -84,21 +88,54 @@ def test_a_group_is_marked_in_one_statement_and_each_copy_gets_its_own_outcome(
 def test_a_group_of_genuine_copies_is_one_statement(db, monkeypatch) -> None:
     rows = _rows(20)
     statements = _count_statements(monkeypatch)
-    result = claims.mark_handed([(r.id, r.email) for r in rows])
-    assert set(result.values()) == {claims.Mark.MARKED}
+    result = claims.mark_handed([_copy(r) for r in rows])
+    assert set(result) == {claims.Mark.MARKED}
     assert len(statements) == 1
     assert Recipient.objects.filter(sent_at__isnull=True).count() == 0
 
 
+def test_of_two_copies_of_one_row_the_first_asked_about_goes_and_the_other_is_a_repeat(
+    db,
+) -> None:
+    """A killed worker's copy whose end of data comes after its successor claimed the row again.
+
+    Whichever copy is asked about first is marked; the other is a repeat,
+    asked about later or in the same group. Postfix asking again about the
+    first (its answer lost) is the first, still marked.
+    """
+    late, successor, together = _rows(3)
+    assert claims.mark_handed([_copy(late, "4Killed")]) == [claims.Mark.MARKED]
+    assert claims.mark_handed([_copy(late, "4Successor")]) == [claims.Mark.REPEAT]
+    assert claims.mark_handed([_copy(late, "4Killed")]) == [claims.Mark.MARKED]
+
+    # The successor's copy first this time, then the killed worker's.
+    assert claims.mark_handed([_copy(successor, "4Successor")]) == [claims.Mark.MARKED]
+    assert claims.mark_handed([_copy(successor, "4Killed")]) == [claims.Mark.REPEAT]
+
+    # Both in one group: one of them goes, whichever the statement took.
+    result = claims.mark_handed([_copy(together, "4A"), _copy(together, "4B")])
+    assert sorted(m.value for m in result) == ["marked", "repeat"]
+    together.refresh_from_db()
+    assert together.queue_id == ("4A" if result[0] is claims.Mark.MARKED else "4B")
+    # Taken back and claimed again: the mark is gone with the row's return.
+    claims.record("w", together.delivery_id, retry=[(together.id, "451 try again")])
+    together.refresh_from_db()
+    assert (together.sent_at, together.queue_id) == (None, None)
+
+
 REQUEST = (
     "request=smtpd_access_policy\nprotocol_state=END-OF-MESSAGE\n"
-    "sender=c-bounces+{token}@" + DOMAIN + "\nrecipient={email}\nrecipient_count=1\n\n"
+    "sender=c-bounces+{token}@" + DOMAIN + "\nrecipient={email}\nrecipient_count=1\n"
+    "queue_id={queue_id}\n\n"
 )
 
 
-async def _ask(port: int, row: Recipient) -> str:
+async def _ask(port: int, row: Recipient, queue_id: str = "") -> str:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(REQUEST.format(token=tokens.verp_token(row.id), email=row.email).encode())
+    request = REQUEST.format(
+        token=tokens.verp_token(row.id), email=row.email, queue_id=queue_id or f"Q{row.id}"
+    )
+    writer.write(request.encode())
     answer = (await reader.readuntil(b"\n\n")).decode().strip()
     writer.close()
     return answer
@@ -137,3 +174,30 @@ def test_the_service_marks_from_its_loop_and_a_broken_connection_answers_451_the
     assert answers == ["action=DUNNO"] * 6 + [f"action={handoff.TRY_LATER}", "action=DUNNO"]
     marked = set(Recipient.objects.filter(sent_at__isnull=False).values_list("id", flat=True))
     assert marked == {r.id for r in rows[:6]} | {rows[7].id}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_service_answers_each_copy_of_one_row_for_itself(settings) -> None:
+    """Two copies of one row asked about together: one goes, the other is discarded."""
+    settings.SES_MAX_SEND_RATE = 0
+    (row,) = _rows(1)
+
+    async def scenario() -> list[str]:
+        service = handoff.PolicyService()
+        runner = asyncio.create_task(service.run())
+        server = await asyncio.start_server(service.handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            together = await asyncio.gather(*(_ask(port, row, q) for q in ("4Late", "4Next")))
+            again = await _ask(port, row, "4Late" if together[0] == "action=DUNNO" else "4Next")
+            return [*together, again]
+        finally:
+            server.close()
+            runner.cancel()
+            await asyncio.gather(runner, return_exceptions=True)
+            await asyncio.to_thread(service.close)
+
+    *together, again = asyncio.run(scenario())
+
+    assert sorted(together) == sorted(["action=DUNNO", f"action={handoff.DISCARD}"])
+    assert again == "action=DUNNO", "Postfix asking again about the copy that went"

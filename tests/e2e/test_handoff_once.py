@@ -173,6 +173,40 @@ def test_a_repeat_of_a_copy_already_handed_is_discarded(mailpath: MailPath) -> N
     assert mailpath.copies_to(row.email) == []
 
 
+def test_a_killed_workers_late_copy_and_its_successors_copy_of_one_row_go_once(
+    mailpath: MailPath,
+) -> None:
+    """The killed worker's end of data reaches the policy after the row was claimed again.
+
+    The row was not marked yet when its worker died, so the successor took
+    it back and claimed it again; then the dead worker's copy (its data sent,
+    Postfix still finishing it) is asked about. It is marked under its own
+    Postfix queue id and goes; the successor's own copy is another queue id,
+    a repeat, which Postfix accepts and drops.
+    """
+    row = _claimed_row(mailpath)
+    ml = row.delivery.post.mailing_list  # type: ignore[union-attr]
+    assert claims.release_predecessor("by-hand") == 1
+    again = claims.claim("successor", 10)
+    assert again is not None and [r[0] for r in again.rows] == [row.id]
+
+    _reinject(verp_sender(ml, row.id), row.email)  # the killed worker's late copy
+    row.refresh_from_db()
+    assert row.sent_at is not None and row.queue_id, "Postfix named no copy at end of data"
+    late = row.queue_id
+    _reinject(verp_sender(ml, row.id), row.email)  # the successor's copy
+    row.refresh_from_db()
+    assert row.queue_id == late, "the second copy took the mark"
+
+    claims.record("successor", row.delivery_id, sent=[row.id])
+    wait_for(lambda: mailpath.copies_to(row.email), timeout=30, what="the copy at SES")
+    time.sleep(2)
+    mailpath.flush()
+    time.sleep(1)
+    assert len(mailpath.copies_to(row.email)) == 1
+    assert mailpath.queued() == []
+
+
 def test_while_the_policy_service_is_down_copies_wait_and_then_go_exactly_once(
     mailpath: MailPath, handoff_policy
 ) -> None:
