@@ -217,10 +217,10 @@ class PolicyService:
             return DUNNO
         if outcome is claims.Mark.REPEAT:
             log.warning(
-                "hand-off: row %d is not being sent (or %s is another copy of it); "
-                "discarding a repeat",
+                "hand-off: copy %s of row %d is a repeat (the row is handed, taken back, "
+                "or marked by another copy); discarded",
+                copy.queue_id or "(no queue id)",
                 copy.row,
-                copy.queue_id or "this",
             )
             return DISCARD
         log.warning("hand-off: row %d is not a copy for %s; not recorded", copy.row, copy.email)
