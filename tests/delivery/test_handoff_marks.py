@@ -6,6 +6,8 @@ The end-to-end side (Postfix asking, workers killed) is tests/e2e/test_handoff_o
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -141,6 +143,21 @@ async def _ask(port: int, row: Recipient, queue_id: str = "") -> str:
     return answer
 
 
+@contextlib.asynccontextmanager
+async def _serving() -> AsyncIterator[tuple[handoff.PolicyService, int]]:
+    """A running policy service on a free port, closed with its database connection after."""
+    service = handoff.PolicyService()
+    runner = asyncio.create_task(service.run())
+    server = await asyncio.start_server(service.handle, "127.0.0.1", 0)
+    try:
+        yield service, server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+        await asyncio.to_thread(service.close)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_service_marks_from_its_loop_and_a_broken_connection_answers_451_then_reconnects(
     settings,
@@ -149,11 +166,7 @@ def test_the_service_marks_from_its_loop_and_a_broken_connection_answers_451_the
     rows = _rows(8)
 
     async def scenario() -> list[str]:
-        service = handoff.PolicyService()
-        runner = asyncio.create_task(service.run())
-        server = await asyncio.start_server(service.handle, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        try:
+        async with _serving() as (service, port):
             # Six smtpds at once: answered together, each copy marked.
             answers = list(await asyncio.gather(*(_ask(port, r) for r in rows[:6])))
             assert service._marks.db is not None
@@ -163,11 +176,6 @@ def test_the_service_marks_from_its_loop_and_a_broken_connection_answers_451_the
             # ... and the next one is marked on a new connection.
             answers.append(await _ask(port, rows[7]))
             return answers
-        finally:
-            server.close()
-            runner.cancel()
-            await asyncio.gather(runner, return_exceptions=True)
-            await asyncio.to_thread(service.close)
 
     answers = asyncio.run(scenario())
 
@@ -183,19 +191,10 @@ def test_the_service_answers_each_copy_of_one_row_for_itself(settings) -> None:
     (row,) = _rows(1)
 
     async def scenario() -> list[str]:
-        service = handoff.PolicyService()
-        runner = asyncio.create_task(service.run())
-        server = await asyncio.start_server(service.handle, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        try:
+        async with _serving() as (_, port):
             together = await asyncio.gather(*(_ask(port, row, q) for q in ("4Late", "4Next")))
             again = await _ask(port, row, "4Late" if together[0] == "action=DUNNO" else "4Next")
             return [*together, again]
-        finally:
-            server.close()
-            runner.cancel()
-            await asyncio.gather(runner, return_exceptions=True)
-            await asyncio.to_thread(service.close)
 
     *together, again = asyncio.run(scenario())
 

@@ -58,21 +58,22 @@ def test_it_takes_the_relay_and_limits_from_the_settings(tmp_path, settings) -> 
     assert "0.0.0.0:2525/inet/message_size_limit = 5000000" in master
 
 
-def test_a_next_hop_named_localhost_is_looked_up_without_dns(tmp_path, settings) -> None:
+@pytest.mark.parametrize(
+    ("relay", "lmtp", "smtp_lookup", "lmtp_lookup"),
+    [
+        ("localhost", "lmtpd", "native", "dns, native"),
+        ("email-smtp.eu-west-2.amazonaws.com", "Mail.Localhost.", "dns, native", "native"),
+    ],
+)
+def test_a_next_hop_named_localhost_is_looked_up_without_dns(
+    tmp_path, settings, relay, lmtp, smtp_lookup, lmtp_lookup
+) -> None:
     # SES and a compose service name come from DNS; localhost never does
     # (RFC 6761), and asking a resolver that drops a query costs 5 s.
-    settings.RELAY_HOST = ("localhost", 2526)
-    settings.LMTP_LISTEN = ("lmtpd", 8024)
+    settings.RELAY_HOST, settings.LMTP_LISTEN = (relay, 2526), (lmtp, 8024)
     render(tmp_path)
     p = params(tmp_path)
-    assert p["smtp_host_lookup"] == "native"
-    assert p["lmtp_host_lookup"] == "dns, native"
-    settings.RELAY_HOST = ("email-smtp.eu-west-2.amazonaws.com", 587)
-    settings.LMTP_LISTEN = ("Mail.Localhost.", 8024)
-    render(tmp_path)
-    p = params(tmp_path)
-    assert p["smtp_host_lookup"] == "dns, native"
-    assert p["lmtp_host_lookup"] == "native"
+    assert (p["smtp_host_lookup"], p["lmtp_host_lookup"]) == (smtp_lookup, lmtp_lookup)
 
 
 def test_it_renders_without_sasl_when_there_are_no_credentials(tmp_path, settings) -> None:
